@@ -1,0 +1,19 @@
+//! `routing-core`: the shared crate of the conversation-routing coordinator.
+//!
+//! - [`domain`]: owners, roles, the conversation record, the timeline, the clock (pure).
+//! - [`config`]: the configuration document and its validation.
+//! - [`webhook`]: Messenger webhook parsing and signature verification.
+//! - [`transition`]: the event rules, a pure function over (record, event, Page config).
+//! - [`store`]: the `Store` trait, `DynamoStore` and `MemoryStore`.
+//! - [`ingest`]: the webhook-ingest service (handshake, verification, exactly-once apply).
+//! - [`http`]: the HTTP contract (error bodies, routing after any path prefix).
+//! - [`telemetry`]: tracing set-up (JSON in Lambda).
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod store;
+pub mod telemetry;
+pub mod transition;
+pub mod webhook;

@@ -1,0 +1,226 @@
+//! An in-memory [`Store`] with DynamoDB's semantics: conditional, all-or-nothing writes,
+//! index-ordered listings and opaque cursors.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{
+    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard, queue_pk, queue_sk,
+    timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody, QueueQuery,
+    Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS,
+};
+use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
+
+#[derive(Default)]
+struct Tables {
+    conversations: HashMap<String, Conversation>,
+    /// pk -> sk -> entry
+    timelines: HashMap<String, BTreeMap<String, TimelineEntry>>,
+    dedupe: HashSet<(String, String)>,
+    /// pk -> lease
+    leases: HashMap<String, DueLease>,
+    quarantine: Vec<QuarantinedBody>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    }
+
+    /// How many dedupe keys are stored (tests).
+    pub fn dedupe_count(&self) -> usize {
+        self.lock().map_or(0, |t| t.dedupe.len())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn conversation(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let tables = self.lock()?;
+        Ok(tables
+            .conversations
+            .get(&conversation_pk(page_id, psid))
+            .cloned())
+    }
+
+    async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError> {
+        let mut tables = self.lock()?;
+        let pk = conversation_pk(&write.state.page_id, &write.state.psid);
+        if let Some(key) = &write.dedupe_key {
+            if tables.dedupe.contains(&(pk.clone(), key.clone())) {
+                return Ok(WriteOutcome::Duplicate);
+            }
+        }
+        let current = tables.conversations.get(&pk).map(|c| c.version);
+        let matches = match current {
+            None => write.expected_version == 0,
+            Some(v) => v == write.expected_version && write.expected_version != 0,
+        };
+        if !matches {
+            return Err(StoreError::VersionConflict);
+        }
+        if let Some(key) = write.dedupe_key {
+            tables.dedupe.insert((pk.clone(), key));
+        }
+        let timeline = tables.timelines.entry(pk.clone()).or_default();
+        for entry in write.timeline {
+            timeline.insert(timeline_sk(&entry), entry);
+        }
+        match write.lease {
+            LeaseChange::Unchanged => {}
+            LeaseChange::Remove => {
+                tables.leases.remove(&pk);
+            }
+            LeaseChange::Set { due } => {
+                tables.leases.insert(
+                    pk.clone(),
+                    DueLease {
+                        page_id: write.state.page_id.clone(),
+                        psid: write.state.psid.clone(),
+                        due,
+                    },
+                );
+            }
+        }
+        tables.conversations.insert(pk, write.state);
+        Ok(WriteOutcome::Written)
+    }
+
+    async fn timeline(
+        &self,
+        page_id: &str,
+        psid: &str,
+        order: TimelineOrder,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<TimelineEntry>, StoreError> {
+        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let tables = self.lock()?;
+        let empty = BTreeMap::new();
+        let entries = tables
+            .timelines
+            .get(&conversation_pk(page_id, psid))
+            .unwrap_or(&empty);
+        let ordered: Box<dyn Iterator<Item = (&String, &TimelineEntry)>> = match order {
+            TimelineOrder::OldestFirst => Box::new(entries.iter()),
+            TimelineOrder::NewestFirst => Box::new(entries.iter().rev()),
+        };
+        let remaining = ordered.filter(|(sk, _)| match (&after, order) {
+            (None, _) => true,
+            (Some(a), TimelineOrder::OldestFirst) => sk.as_str() > a.as_str(),
+            (Some(a), TimelineOrder::NewestFirst) => sk.as_str() < a.as_str(),
+        });
+        paginate(remaining, limit, |(sk, e)| ((*sk).clone(), (*e).clone()))
+    }
+
+    async fn queue(&self, query: &QueueQuery) -> Result<Page<Conversation>, StoreError> {
+        let after: Option<String> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let tables = self.lock()?;
+        let wanted = queue_pk(&query.page_id, query.role);
+        let mut items: Vec<(String, &Conversation)> = tables
+            .conversations
+            .values()
+            .filter(|c| queue_pk(&c.page_id, c.owner.role) == wanted)
+            .filter(|c| !query.unread_only || c.unread)
+            .map(|c| (queue_sk(c), c))
+            .collect();
+        items.sort_by(|a, b| b.0.cmp(&a.0));
+        let remaining = items
+            .into_iter()
+            .filter(|(sk, _)| after.as_ref().is_none_or(|a| sk < a));
+        paginate(remaining, query.limit, |(sk, c)| (sk.clone(), (*c).clone()))
+    }
+
+    async fn due_leases(
+        &self,
+        shard: u32,
+        now: EpochSeconds,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<DueLease>, StoreError> {
+        if shard >= LEASE_SHARDS {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
+        let tables = self.lock()?;
+        let wanted = format!("LEASE#{shard}");
+        let mut due: Vec<((EpochSeconds, String), &DueLease)> = tables
+            .leases
+            .iter()
+            .filter(|(_, l)| lease_shard(&l.psid) == wanted && l.due <= now)
+            .map(|(pk, l)| ((l.due, pk.clone()), l))
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        let remaining = due
+            .into_iter()
+            .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
+        paginate(remaining, limit, |(key, l)| (key.clone(), (*l).clone()))
+    }
+
+    async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {
+        self.lock()?.quarantine.push(body);
+        Ok(())
+    }
+
+    async fn quarantined(&self, app_id: &str) -> Result<Vec<QuarantinedBody>, StoreError> {
+        let tables = self.lock()?;
+        let mut found: Vec<QuarantinedBody> = tables
+            .quarantine
+            .iter()
+            .filter(|q| q.app_id == app_id)
+            .cloned()
+            .collect();
+        found.sort_by_key(|q| q.received_at);
+        Ok(found)
+    }
+}
+
+/// Take `limit` items; the cursor is the sort key of the last one when more may follow.
+fn paginate<I, S, K, T>(items: I, limit: u32, split: S) -> Result<Page<T>, StoreError>
+where
+    I: Iterator,
+    S: Fn(&I::Item) -> (K, T),
+    K: serde::Serialize,
+{
+    let limit = clamp_limit(limit) as usize;
+    let mut out = Vec::new();
+    let mut last_key = None;
+    let mut more = false;
+    for item in items {
+        if out.len() == limit {
+            more = true;
+            break;
+        }
+        let (key, value) = split(&item);
+        out.push(value);
+        last_key = Some(key);
+    }
+    let next_cursor = match (more, last_key) {
+        (true, Some(key)) => Some(encode_cursor(&key)?),
+        _ => None,
+    };
+    Ok(Page {
+        items: out,
+        next_cursor,
+    })
+}

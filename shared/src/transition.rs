@@ -1,0 +1,581 @@
+//! The transition rules (DESIGN §3, "Event rules"): a pure function over
+//! (current record, webhook event, Page configuration) that yields the next record and the
+//! timeline entries to append, or "nothing changed".
+//!
+//! Ownership evidence comes in two kinds:
+//! - a *claim* that app X held the thread at time t (pass/take events, a customer message
+//!   on `messaging`, an echo sent by X);
+//! - *standby evidence* that app R did not hold it at time t (a delivery on `standby`, a
+//!   take event that does not name the new owner).
+//!
+//! The owner is the newest claim, ordered by (timestamp, event key); it becomes "some
+//! other app" (flagged for re-sync) when there is newer standby evidence against it. Both
+//! rules are order-independent, so replaying any permutation or duplication of the same
+//! events yields the same owner.
+
+use crate::config::PageConfig;
+use crate::domain::{
+    ActionKind, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole, PendingRequest,
+    RequestedAction, TimelineEntry, TimelineRecord, PAGE_INBOX_APP_ID,
+};
+use crate::webhook::{Channel, EventKind, WebhookEvent};
+
+/// What the rules need besides the record and the event.
+#[derive(Clone, Copy, Debug)]
+pub struct EventContext<'a> {
+    pub page: &'a PageConfig,
+    /// The app the webhook was delivered to (the `{app_id}` in the path).
+    pub receiving_app: &'a str,
+    /// Used when the event carries no timestamp, and as `updated_at`.
+    pub now: EpochMillis,
+}
+
+/// The next record and what to append to the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The record before (version 0 when the conversation is new).
+    pub expected_version: u64,
+    pub state: Conversation,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to write (reads, deliveries, Page-level and unknown events, test samples).
+    Unchanged,
+    Write(Transition),
+}
+
+/// Apply one event. `event_key` is the event's dedupe key (a deterministic tie-break and
+/// the basis of timeline keys).
+pub fn apply_event(
+    current: Option<&Conversation>,
+    event: &WebhookEvent,
+    event_key: &str,
+    ctx: &EventContext<'_>,
+) -> Decision {
+    let Some(psid) = event.psid.as_deref() else {
+        return Decision::Unchanged;
+    };
+    if event.channel == Channel::DashboardTest {
+        return Decision::Unchanged;
+    }
+    let at = event.timestamp.unwrap_or(ctx.now);
+    let mut next = current
+        .cloned()
+        .unwrap_or_else(|| Conversation::new(&event.page_id, psid, ctx.now));
+    let mut rules = Rules {
+        state: &mut next,
+        timeline: Vec::new(),
+        ctx,
+        at,
+        key: event_key,
+    };
+    let receiver = ctx.receiving_app;
+
+    match &event.kind {
+        EventKind::Read { .. }
+        | EventKind::Delivery { .. }
+        | EventKind::AppRoles { .. }
+        | EventKind::Unknown { .. } => return Decision::Unchanged,
+
+        EventKind::Message {
+            mid,
+            text,
+            quick_reply_payload,
+            attachments,
+        } => {
+            rules.record_message(
+                Author::Customer,
+                Some(mid),
+                None,
+                text.as_deref(),
+                quick_reply_payload.as_deref(),
+                *attachments,
+            );
+            rules.customer_activity(event.channel, "message");
+            if event.channel == Channel::Messaging {
+                rules.trigger(quick_reply_payload.as_deref(), text.as_deref());
+            }
+        }
+
+        EventKind::Postback {
+            mid,
+            title,
+            payload,
+        } => {
+            rules.record_message(
+                Author::Customer,
+                mid.as_deref(),
+                None,
+                title.as_deref(),
+                payload.as_deref(),
+                0,
+            );
+            rules.customer_activity(event.channel, "postback");
+            // Standby postbacks carry no payload: they can never trigger.
+            if event.channel == Channel::Messaging {
+                rules.trigger(payload.as_deref(), None);
+            }
+        }
+
+        EventKind::Echo {
+            mid,
+            app_id,
+            text,
+            attachments,
+            ..
+        } => {
+            let role = app_id
+                .as_deref()
+                .map_or(OwnerRole::Other, |id| ctx.page.role_of(id));
+            let author = Author::for_role(role);
+            rules.record_message(
+                author,
+                Some(mid),
+                app_id.as_deref(),
+                text.as_deref(),
+                None,
+                *attachments,
+            );
+            rules.activity();
+            match app_id.as_deref() {
+                // Only the owner sends, so the sender held the thread. A human replying in
+                // Meta's inbox takes control: expected, not a contradiction.
+                Some(sender) => {
+                    let flag = sender != PAGE_INBOX_APP_ID;
+                    rules.claim(sender, "echo", None, Cause::Webhook, ClaimKind::Observed { flag });
+                }
+                None => rules.channel_evidence(event.channel, "echo"),
+            }
+            if author.is_human_agent() {
+                rules.state.unread = false;
+                rules.renew_lease();
+            }
+        }
+
+        EventKind::PassThreadControl {
+            previous_owner_app_id,
+            new_owner_app_id,
+            metadata,
+        } => {
+            let new_owner = new_owner_app_id.as_deref().unwrap_or(receiver);
+            let actor = previous_owner_app_id.as_deref();
+            if rules.claim(
+                new_owner,
+                "pass_thread_control",
+                metadata.as_deref(),
+                Cause::Webhook,
+                ClaimKind::Explicit { actor },
+            ) {
+                // Passing to an inbox makes the conversation unread; to the bot keeps it read.
+                let role = rules.state.owner.role;
+                if role.is_human() {
+                    rules.state.unread = true;
+                } else if role == OwnerRole::Bot {
+                    rules.state.unread = false;
+                }
+            }
+        }
+
+        EventKind::TakeThreadControl {
+            new_owner_app_id,
+            metadata,
+            ..
+        } => match new_owner_app_id.as_deref() {
+            Some(new_owner) => {
+                if rules.claim(
+                    new_owner,
+                    "take_thread_control",
+                    metadata.as_deref(),
+                    Cause::Webhook,
+                    ClaimKind::Explicit {
+                        actor: Some(new_owner),
+                    },
+                ) && rules.state.owner.role == OwnerRole::Bot
+                {
+                    rules.state.unread = false;
+                }
+            }
+            // Older shape: we only learn that the receiver lost control.
+            None => rules.standby(
+                receiver,
+                "take_thread_control",
+                metadata.as_deref(),
+                true,
+            ),
+        },
+
+        EventKind::RequestThreadControl {
+            requested_owner_app_id,
+            metadata,
+        } => {
+            let requester = requested_owner_app_id.clone().unwrap_or_default();
+            rules.timeline.push(TimelineEntry {
+                at,
+                key: format!("request:{event_key}"),
+                record: TimelineRecord::ControlRequest {
+                    requested_by: requester.clone(),
+                    metadata: metadata.clone(),
+                },
+            });
+            if !requester.is_empty() && !rules.state.owner.is(&requester) {
+                let newer = rules
+                    .state
+                    .pending_request
+                    .as_ref()
+                    .is_none_or(|p| p.at <= at);
+                if newer {
+                    rules.state.pending_request = Some(PendingRequest {
+                        app_id: requester.clone(),
+                        at,
+                    });
+                }
+                // The request is sent to the owner: grant it when the Page allows it.
+                if ctx.page.auto_grant_requests && rules.state.owner.is(receiver) {
+                    rules.request_action(
+                        ActionKind::GrantRequest,
+                        Some(requester),
+                        "request_thread_control".to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    let state = rules.state;
+    if let Some(pending) = &state.pending_request {
+        if state.owner.is(&pending.app_id) {
+            state.pending_request = None;
+        }
+    }
+    let timeline = rules.timeline;
+    next.updated_at = ctx.now;
+    next.version = current.map_or(0, |c| c.version) + 1;
+    Decision::Write(Transition {
+        expected_version: current.map_or(0, |c| c.version),
+        state: next,
+        timeline,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum ClaimKind<'a> {
+    /// A handover event naming the app that acted.
+    Explicit { actor: Option<&'a str> },
+    /// Inferred from a message or an echo; `flag` marks a disagreement with the record as a
+    /// contradiction needing re-sync.
+    Observed { flag: bool },
+}
+
+struct Rules<'s, 'c> {
+    state: &'s mut Conversation,
+    timeline: Vec<TimelineEntry>,
+    ctx: &'c EventContext<'c>,
+    at: EpochMillis,
+    key: &'c str,
+}
+
+impl Rules<'_, '_> {
+    fn owner_for(&self, app_id: &str) -> Owner {
+        Owner::app(app_id, self.ctx.page.role_of(app_id))
+    }
+
+    fn is_newer_than_last_control_event(&self) -> bool {
+        match (
+            self.state.last_control_event_at,
+            self.state.last_control_event_key.as_deref(),
+        ) {
+            (None, _) => true,
+            (Some(last_at), last_key) => {
+                (self.at, self.key) >= (last_at, last_key.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Apply "app X held the thread at `at`". Returns whether the owner changed.
+    fn claim(
+        &mut self,
+        app_id: &str,
+        event: &str,
+        metadata: Option<&str>,
+        cause: Cause,
+        kind: ClaimKind<'_>,
+    ) -> bool {
+        let explicit = matches!(kind, ClaimKind::Explicit { .. });
+        let before = self.state.owner.clone();
+        if !self.is_newer_than_last_control_event() {
+            if explicit {
+                self.push_control(before.clone(), before, cause, kind, event, metadata, true);
+            }
+            return false;
+        }
+        self.state.last_control_event_at = Some(self.at);
+        self.state.last_control_event_key = Some(self.key.to_string());
+        let mut after = self.owner_for(app_id);
+        if self
+            .state
+            .standby_seen_at
+            .get(app_id)
+            .is_some_and(|&seen| seen > self.at)
+        {
+            // A newer standby delivery proves the claimed app lost control since.
+            after = Owner::unknown_other();
+            self.state.needs_resync = true;
+        }
+        let changed = after != before;
+        if changed {
+            if let ClaimKind::Observed { flag: true } = kind {
+                // The record named another live owner: we missed a control event.
+                let record_was_live = before.app_id.is_some()
+                    && !self.state.lease_expired(self.at)
+                    && before.role != OwnerRole::Idle;
+                if record_was_live {
+                    self.state.needs_resync = true;
+                }
+            }
+            self.state.owner = after.clone();
+            self.activity();
+        }
+        if changed || explicit {
+            self.push_control(before, after, cause, kind, event, metadata, false);
+        }
+        if changed {
+            self.on_owner_changed();
+        }
+        changed
+    }
+
+    /// Apply "app R did not hold the thread at `at`".
+    fn standby(&mut self, app_id: &str, event: &str, metadata: Option<&str>, explicit: bool) {
+        let seen = self
+            .state
+            .standby_seen_at
+            .entry(app_id.to_string())
+            .or_insert(self.at);
+        *seen = (*seen).max(self.at);
+        let newer = self
+            .state
+            .last_control_event_at
+            .is_none_or(|last| self.at > last);
+        let before = self.state.owner.clone();
+        if before.is(app_id) && newer {
+            self.state.owner = Owner::unknown_other();
+            self.state.needs_resync = true;
+            self.activity();
+            self.push_control(
+                before,
+                Owner::unknown_other(),
+                Cause::Webhook,
+                ClaimKind::Observed { flag: true },
+                event,
+                metadata,
+                false,
+            );
+            self.on_owner_changed();
+        } else if explicit {
+            let late = !newer;
+            self.push_control(
+                before.clone(),
+                before,
+                Cause::Webhook,
+                ClaimKind::Explicit { actor: None },
+                event,
+                metadata,
+                late,
+            );
+        }
+    }
+
+    /// A customer message or postback: `messaging` proves the receiver owns the thread,
+    /// `standby` that it does not.
+    fn channel_evidence(&mut self, channel: Channel, event: &str) {
+        let receiver = self.ctx.receiving_app;
+        match channel {
+            Channel::Messaging => {
+                self.claim(
+                    receiver,
+                    event,
+                    None,
+                    Cause::Webhook,
+                    ClaimKind::Observed { flag: true },
+                );
+            }
+            Channel::Standby => self.standby(receiver, event, None, false),
+            Channel::DashboardTest => {}
+        }
+    }
+
+    fn customer_activity(&mut self, channel: Channel, event: &str) {
+        let at = self.at;
+        self.state.last_customer_message_at =
+            Some(self.state.last_customer_message_at.map_or(at, |t| t.max(at)));
+        self.activity();
+        self.channel_evidence(channel, event);
+        if self.state.owner.role.is_human() {
+            self.state.unread = true;
+        }
+        self.renew_lease();
+    }
+
+    fn activity(&mut self) {
+        self.state.last_activity_at = self.state.last_activity_at.max(self.at);
+    }
+
+    /// A lease runs exactly while control is away from the bot; renewals only move it later.
+    fn renew_lease(&mut self) {
+        if self.state.owner.role.holds_lease() {
+            let candidate = self.at.div_euclid(1000) + self.reset_after();
+            self.state.control_expires_at = Some(
+                self.state
+                    .control_expires_at
+                    .map_or(candidate, |due| due.max(candidate)),
+            );
+        } else {
+            self.state.control_expires_at = None;
+        }
+    }
+
+    fn reset_after(&self) -> i64 {
+        i64::try_from(self.ctx.page.reset_after_secs).unwrap_or(i64::MAX / 2)
+    }
+
+    fn on_owner_changed(&mut self) {
+        match self.state.owner.role {
+            OwnerRole::Idle => self.state.unread = false,
+            OwnerRole::Bot => self.state.unread = false,
+            _ => {}
+        }
+        self.renew_lease();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_control(
+        &mut self,
+        from: Owner,
+        to: Owner,
+        cause: Cause,
+        kind: ClaimKind<'_>,
+        event: &str,
+        metadata: Option<&str>,
+        late: bool,
+    ) {
+        let actor = match kind {
+            ClaimKind::Explicit { actor } => actor.map(str::to_string),
+            ClaimKind::Observed { .. } => to.app_id.clone(),
+        };
+        self.timeline.push(TimelineEntry {
+            at: self.at,
+            key: format!("control:{}", self.key),
+            record: TimelineRecord::Control {
+                from,
+                to,
+                cause,
+                actor,
+                event: event.to_string(),
+                metadata: metadata.map(str::to_string),
+                late,
+            },
+        });
+    }
+
+    fn record_message(
+        &mut self,
+        author: Author,
+        mid: Option<&str>,
+        app_id: Option<&str>,
+        text: Option<&str>,
+        payload: Option<&str>,
+        attachments: u32,
+    ) {
+        // Keyed by mid alone: the `messaging` and `standby` copies of one message (delivered
+        // to two of our apps) become one timeline entry.
+        let key = match mid {
+            Some(mid) => format!("message:{mid}"),
+            None => format!("message:{}", self.key),
+        };
+        self.timeline.push(TimelineEntry {
+            at: self.at,
+            key,
+            record: TimelineRecord::Message {
+                author,
+                mid: mid.map(str::to_string),
+                app_id: app_id.map(str::to_string),
+                text: text.map(str::to_string),
+                payload: payload.map(str::to_string),
+                attachments,
+            },
+        });
+    }
+
+    /// Handover / return payloads and handover keywords ask for a Graph action.
+    fn trigger(&mut self, payload: Option<&str>, text: Option<&str>) {
+        let page = self.ctx.page;
+        let found = payload
+            .and_then(|p| {
+                if page.handover_payloads.iter().any(|h| h == p) {
+                    Some((ActionKind::PassToInbox, format!("payload:{p}")))
+                } else if page.return_payloads.iter().any(|r| r == p) {
+                    Some((ActionKind::PassToBot, format!("payload:{p}")))
+                } else {
+                    None
+                }
+            })
+            .or_else(|| {
+                text.and_then(|t| matching_keyword(t, &page.handover_keywords))
+                    .map(|k| (ActionKind::PassToInbox, format!("keyword:{k}")))
+            });
+        let Some((action, source)) = found else {
+            return;
+        };
+        let role = self.state.owner.role;
+        let (needed, target) = match action {
+            ActionKind::PassToInbox => (!role.is_human(), page.inbox_app_id.clone()),
+            _ => (role != OwnerRole::Bot, page.bot_app_id.clone()),
+        };
+        if needed {
+            self.request_action(action, Some(target), source);
+        }
+    }
+
+    fn request_action(&mut self, action: ActionKind, target: Option<String>, source: String) {
+        self.state.pending_action = Some(RequestedAction {
+            action,
+            acting_app_id: self.ctx.receiving_app.to_string(),
+            target_app_id: target,
+            source: source.clone(),
+            at: self.at,
+            event_key: self.key.to_string(),
+        });
+        self.timeline.push(TimelineEntry {
+            at: self.at,
+            key: format!("action:{}", self.key),
+            record: TimelineRecord::ActionRequested { action, source },
+        });
+    }
+}
+
+/// The first configured keyword that appears as whole words in `text` (case-insensitive).
+pub fn matching_keyword<'k>(text: &str, keywords: &'k [String]) -> Option<&'k str> {
+    let words = normalise_words(text);
+    keywords
+        .iter()
+        .find(|k| {
+            let k = normalise_words(k);
+            !k.trim().is_empty() && words.contains(&k)
+        })
+        .map(String::as_str)
+}
+
+/// " word word " (lowercase, single spaces, padded) for whole-word matching.
+fn normalise_words(text: &str) -> String {
+    let mut out = String::from(" ");
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        out.push_str(&word.to_lowercase());
+        out.push(' ');
+    }
+    out
+}
