@@ -15,5 +15,7 @@ pub mod http;
 pub mod ingest;
 pub mod store;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod transition;
 pub mod webhook;

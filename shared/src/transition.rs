@@ -61,9 +61,11 @@ pub fn apply_event(
         return Decision::Unchanged;
     }
     let at = event.timestamp.unwrap_or(ctx.now);
-    let mut next = current
-        .cloned()
-        .unwrap_or_else(|| Conversation::new(&event.page_id, psid, ctx.now));
+    let mut next = current.cloned().unwrap_or_else(|| {
+        let mut fresh = Conversation::new(&event.page_id, psid, ctx.now);
+        fresh.last_activity_at = at;
+        fresh
+    });
     let mut rules = Rules {
         state: &mut next,
         timeline: Vec::new(),

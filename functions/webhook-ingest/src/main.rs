@@ -1,1 +1,28 @@
-fn main() {}
+//! Lambda entry point: read configuration and build clients once per container.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error};
+use routing_core::config::CoordinatorConfig;
+use routing_core::domain::SystemClock;
+use routing_core::ingest::WebhookIngest;
+use routing_core::store::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    routing_core::telemetry::init();
+    let config = Arc::new(CoordinatorConfig::from_env()?);
+    let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+    let client = DynamoStore::client_from_env(None).await;
+    let ingest = WebhookIngest::new(
+        config,
+        Arc::new(DynamoStore::new(client, table)),
+        Arc::new(SystemClock),
+    );
+    let ingest = &ingest;
+    run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(webhook_ingest::handle(ingest, request).await)
+    }))
+    .await
+}
