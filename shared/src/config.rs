@@ -141,7 +141,9 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("configuration: {CONFIG_FILE_ENV} is not set (the path of the configuration document)")]
+    #[error(
+        "configuration: {CONFIG_FILE_ENV} is not set (the path of the configuration document)"
+    )]
     NotConfigured,
     #[error("configuration: {path}: {message}")]
     Parse { path: String, message: String },
@@ -247,10 +249,7 @@ impl CoordinatorConfig {
             require_id(&at("bot_app_id"), &page.bot_app_id)?;
             require_id(&at("inbox_app_id"), &page.inbox_app_id)?;
             if page.bot_app_id == page.inbox_app_id {
-                return Err(invalid(
-                    at("inbox_app_id"),
-                    "must differ from bot_app_id",
-                ));
+                return Err(invalid(at("inbox_app_id"), "must differ from bot_app_id"));
             }
             let inbox = self.app(&page.inbox_app_id).ok_or_else(|| {
                 invalid(
@@ -296,7 +295,10 @@ impl CoordinatorConfig {
                 ("handover_keywords", &page.handover_keywords),
             ] {
                 if let Some(j) = list.iter().position(|v| v.trim().is_empty()) {
-                    return Err(invalid(format!("pages[{i}].{name}[{j}]"), "must not be empty"));
+                    return Err(invalid(
+                        format!("pages[{i}].{name}[{j}]"),
+                        "must not be empty",
+                    ));
                 }
             }
             if let Some(both) = page
@@ -383,7 +385,10 @@ mod tests {
             .as_object_mut()
             .unwrap()
             .remove("reset_after_secs");
-        doc["pages"][0].as_object_mut().unwrap().remove("reset_action");
+        doc["pages"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("reset_action");
         let config = CoordinatorConfig::from_json(&doc.to_string()).unwrap();
         let page = config.page("111").unwrap();
         assert_eq!(page.reset_after_secs, 86_400);
@@ -405,7 +410,12 @@ mod tests {
     fn secrets_never_appear_in_debug_output() {
         let config = CoordinatorConfig::from_json(&valid().to_string()).unwrap();
         let printed = format!("{config:?}");
-        for secret in ["bot-secret", "inbox-verify", "inbox-page-token", "0123456789abcdef"] {
+        for secret in [
+            "bot-secret",
+            "inbox-verify",
+            "inbox-page-token",
+            "0123456789abcdef",
+        ] {
             assert!(!printed.contains(secret), "{secret} leaked into {printed}");
         }
     }
@@ -440,7 +450,10 @@ mod tests {
     #[test]
     fn duplicate_app_ids_are_rejected() {
         let err = error_of(with(valid(), "/apps/1/id", json!("1001")));
-        assert!(err.contains("apps[1].id") && err.contains("duplicate"), "{err}");
+        assert!(
+            err.contains("apps[1].id") && err.contains("duplicate"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -449,7 +462,10 @@ mod tests {
         let page = doc["pages"][0].clone();
         doc["pages"].as_array_mut().unwrap().push(page);
         let err = error_of(doc);
-        assert!(err.contains("pages[1].id") && err.contains("duplicate"), "{err}");
+        assert!(
+            err.contains("pages[1].id") && err.contains("duplicate"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -464,7 +480,10 @@ mod tests {
         let doc = with(valid(), "/pages/0/inbox_app_id", json!("1001"));
         let doc = with(doc, "/pages/0/bot_app_id", json!("2002"));
         let err = error_of(doc);
-        assert!(err.contains("pages[0].inbox_app_id") && err.contains("role bot"), "{err}");
+        assert!(
+            err.contains("pages[0].inbox_app_id") && err.contains("role bot"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -472,7 +491,10 @@ mod tests {
         let mut doc = valid();
         doc["apps"][0]["role"] = json!("inbox");
         let err = error_of(doc);
-        assert!(err.contains("pages[0].bot_app_id") && err.contains("role inbox"), "{err}");
+        assert!(
+            err.contains("pages[0].bot_app_id") && err.contains("role inbox"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -480,7 +502,10 @@ mod tests {
         let mut doc = valid();
         doc["apps"][1]["page_tokens"] = json!({});
         let err = error_of(doc);
-        assert!(err.contains("pages[0].inbox_app_id") && err.contains("page_tokens"), "{err}");
+        assert!(
+            err.contains("pages[0].inbox_app_id") && err.contains("page_tokens"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -494,13 +519,19 @@ mod tests {
         let err = error_of(with(valid(), "/apps/0/id", json!("")));
         assert!(err.contains("apps[0].id") && err.contains("empty"), "{err}");
         let err = error_of(with(valid(), "/pages/0/id", json!("my-page")));
-        assert!(err.contains("pages[0].id") && err.contains("numeric"), "{err}");
+        assert!(
+            err.contains("pages[0].id") && err.contains("numeric"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_page_inbox_app_cannot_be_one_of_ours() {
         let err = error_of(with(valid(), "/apps/0/id", json!(PAGE_INBOX_APP_ID)));
-        assert!(err.contains("apps[0].id") && err.contains("Page Inbox"), "{err}");
+        assert!(
+            err.contains("apps[0].id") && err.contains("Page Inbox"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -537,7 +568,11 @@ mod tests {
 
     #[test]
     fn empty_payloads_and_keywords_are_rejected() {
-        let err = error_of(with(valid(), "/pages/0/handover_keywords", json!(["human", " "])));
+        let err = error_of(with(
+            valid(),
+            "/pages/0/handover_keywords",
+            json!(["human", " "]),
+        ));
         assert!(err.contains("pages[0].handover_keywords[1]"), "{err}");
         let err = error_of(with(valid(), "/pages/0/return_payloads", json!([""])));
         assert!(err.contains("pages[0].return_payloads[0]"), "{err}");
@@ -545,8 +580,15 @@ mod tests {
 
     #[test]
     fn a_payload_cannot_both_hand_over_and_return() {
-        let err = error_of(with(valid(), "/pages/0/return_payloads", json!(["TALK_TO_HUMAN"])));
-        assert!(err.contains("pages[0].return_payloads") && err.contains("TALK_TO_HUMAN"), "{err}");
+        let err = error_of(with(
+            valid(),
+            "/pages/0/return_payloads",
+            json!(["TALK_TO_HUMAN"]),
+        ));
+        assert!(
+            err.contains("pages[0].return_payloads") && err.contains("TALK_TO_HUMAN"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -558,19 +600,27 @@ mod tests {
             "/api_tokens",
             json!(["0123456789abcdef-token", "0123456789abcdef-token"]),
         ));
-        assert!(err.contains("api_tokens[1]") && err.contains("duplicate"), "{err}");
+        assert!(
+            err.contains("api_tokens[1]") && err.contains("duplicate"),
+            "{err}"
+        );
     }
 
     #[test]
     fn no_apps_or_pages_is_rejected() {
         assert!(error_of(with(valid(), "/apps", json!([]))).contains("apps"));
         let err = error_of(with(valid(), "/pages", json!([])));
-        assert!(err.contains("apps[0].page_tokens.111") || err.contains("pages"), "{err}");
+        assert!(
+            err.contains("apps[0].page_tokens.111") || err.contains("pages"),
+            "{err}"
+        );
     }
 
     #[test]
     fn not_json_is_a_parse_error() {
-        let err = CoordinatorConfig::from_json("{ nope").unwrap_err().to_string();
+        let err = CoordinatorConfig::from_json("{ nope")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("configuration:"), "{err}");
     }
 

@@ -351,7 +351,10 @@ mod tests {
 
     #[test]
     fn rfc3339_is_utc_with_millis() {
-        assert_eq!(rfc3339_millis(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            rfc3339_millis(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
         assert_eq!(rfc3339_secs(1_700_000_000), "2023-11-14T22:13:20.000Z");
     }
 

@@ -70,7 +70,11 @@ pub struct WebhookIngest {
 }
 
 impl WebhookIngest {
-    pub fn new(config: Arc<CoordinatorConfig>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        config: Arc<CoordinatorConfig>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         WebhookIngest {
             config,
             store,
@@ -100,8 +104,7 @@ impl WebhookIngest {
             return unknown_app(app_id);
         };
         if mode != Some("subscribe") {
-            return ApiError::bad_request("bad_hub_mode", "hub.mode must be \"subscribe\"")
-                .reply();
+            return ApiError::bad_request("bad_hub_mode", "hub.mode must be \"subscribe\"").reply();
         }
         let Some(challenge) = challenge else {
             return ApiError::bad_request("missing_hub_challenge", "hub.challenge is required")
@@ -220,7 +223,10 @@ impl WebhookIngest {
     ) -> Result<Vec<(WebhookEvent, Applied)>, IngestError> {
         let mut groups: BTreeMap<(String, String), Vec<(usize, WebhookEvent)>> = BTreeMap::new();
         for (index, event) in events.into_iter().enumerate() {
-            let key = (event.page_id.clone(), event.psid.clone().unwrap_or_default());
+            let key = (
+                event.page_id.clone(),
+                event.psid.clone().unwrap_or_default(),
+            );
             groups.entry(key).or_default().push((index, event));
         }
         let results: Vec<Vec<(usize, WebhookEvent, Applied)>> = stream::iter(groups.into_values())
@@ -236,8 +242,7 @@ impl WebhookIngest {
             .buffer_unordered(self.concurrency)
             .try_collect()
             .await?;
-        let mut flat: Vec<(usize, WebhookEvent, Applied)> =
-            results.into_iter().flatten().collect();
+        let mut flat: Vec<(usize, WebhookEvent, Applied)> = results.into_iter().flatten().collect();
         flat.sort_by_key(|(index, _, _)| *index);
         Ok(flat.into_iter().map(|(_, e, a)| (e, a)).collect())
     }
@@ -271,7 +276,7 @@ impl WebhookIngest {
             let current = self.store.conversation(&event.page_id, psid).await?;
             let transition = match apply_event(current.as_ref(), event, &key, &ctx) {
                 Decision::Unchanged => return Ok(Applied::Unchanged),
-                Decision::Write(t) => t,
+                Decision::Write(t) => *t,
             };
             let retention = i64::try_from(page.timeline_retention_days)
                 .unwrap_or(3650)
@@ -290,11 +295,20 @@ impl WebhookIngest {
             };
             match self.store.write(write).await {
                 Ok(WriteOutcome::Written) => {
-                    tracing::debug!(app_id, kind = event.kind.name(), channel = event.channel.as_str(), "event applied");
+                    tracing::debug!(
+                        app_id,
+                        kind = event.kind.name(),
+                        channel = event.channel.as_str(),
+                        "event applied"
+                    );
                     return Ok(Applied::Written);
                 }
                 Ok(WriteOutcome::Duplicate) => {
-                    tracing::info!(app_id, kind = event.kind.name(), "duplicate delivery ignored");
+                    tracing::info!(
+                        app_id,
+                        kind = event.kind.name(),
+                        "duplicate delivery ignored"
+                    );
                     return Ok(Applied::Duplicate);
                 }
                 Err(StoreError::VersionConflict) => {

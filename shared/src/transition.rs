@@ -43,7 +43,7 @@ pub struct Transition {
 pub enum Decision {
     /// Nothing to write (reads, deliveries, Page-level and unknown events, test samples).
     Unchanged,
-    Write(Transition),
+    Write(Box<Transition>),
 }
 
 /// Apply one event. `event_key` is the event's dedupe key (a deterministic tie-break and
@@ -146,7 +146,13 @@ pub fn apply_event(
                 // Meta's inbox takes control: expected, not a contradiction.
                 Some(sender) => {
                     let flag = sender != PAGE_INBOX_APP_ID;
-                    rules.claim(sender, "echo", None, Cause::Webhook, ClaimKind::Observed { flag });
+                    rules.claim(
+                        sender,
+                        "echo",
+                        None,
+                        Cause::Webhook,
+                        ClaimKind::Observed { flag },
+                    );
                 }
                 None => rules.channel_evidence(event.channel, "echo"),
             }
@@ -200,12 +206,7 @@ pub fn apply_event(
                 }
             }
             // Older shape: we only learn that the receiver lost control.
-            None => rules.standby(
-                receiver,
-                "take_thread_control",
-                metadata.as_deref(),
-                true,
-            ),
+            None => rules.standby(receiver, "take_thread_control", metadata.as_deref(), true),
         },
 
         EventKind::RequestThreadControl {
@@ -254,11 +255,11 @@ pub fn apply_event(
     let timeline = rules.timeline;
     next.updated_at = ctx.now;
     next.version = current.map_or(0, |c| c.version) + 1;
-    Decision::Write(Transition {
+    Decision::Write(Box::new(Transition {
         expected_version: current.map_or(0, |c| c.version),
         state: next,
         timeline,
-    })
+    }))
 }
 
 #[derive(Clone, Copy)]
@@ -410,8 +411,11 @@ impl Rules<'_, '_> {
 
     fn customer_activity(&mut self, channel: Channel, event: &str) {
         let at = self.at;
-        self.state.last_customer_message_at =
-            Some(self.state.last_customer_message_at.map_or(at, |t| t.max(at)));
+        self.state.last_customer_message_at = Some(
+            self.state
+                .last_customer_message_at
+                .map_or(at, |t| t.max(at)),
+        );
         self.activity();
         self.channel_evidence(channel, event);
         if self.state.owner.role.is_human() {

@@ -276,7 +276,12 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, EnvelopeError> {
                     .and_then(Value::as_str)
                     .unwrap_or("unknown");
                 let result = if value.is_object() {
-                    parse_event(value, page_id.as_deref(), entry_time, Channel::DashboardTest)
+                    parse_event(
+                        value,
+                        page_id.as_deref(),
+                        entry_time,
+                        Channel::DashboardTest,
+                    )
                 } else {
                     Ok(WebhookEvent {
                         page_id: page_id.clone().unwrap_or_default(),
@@ -309,7 +314,10 @@ fn parse_event(
     let event = event
         .as_object()
         .ok_or_else(|| "event is not an object".to_string())?;
-    let sender = event.get("sender").and_then(|s| s.get("id")).and_then(id_of);
+    let sender = event
+        .get("sender")
+        .and_then(|s| s.get("id"))
+        .and_then(id_of);
     let recipient = event
         .get("recipient")
         .and_then(|s| s.get("id"))
@@ -362,7 +370,10 @@ fn parse_event(
         }
     } else if let Some(read) = event.get("read") {
         EventKind::Read {
-            watermark: read.get("watermark").and_then(as_i64).map(normalise_timestamp),
+            watermark: read
+                .get("watermark")
+                .and_then(as_i64)
+                .map(normalise_timestamp),
         }
     } else if let Some(delivery) = event.get("delivery") {
         EventKind::Delivery {
@@ -436,10 +447,7 @@ fn parse_event(
     } else {
         sender.clone()
     };
-    let needs_customer = !matches!(
-        kind,
-        EventKind::AppRoles { .. } | EventKind::Unknown { .. }
-    );
+    let needs_customer = !matches!(kind, EventKind::AppRoles { .. } | EventKind::Unknown { .. });
     if needs_customer && psid.is_none() {
         return Err(format!(
             "{} without {}.id",
@@ -453,7 +461,11 @@ fn parse_event(
     }
     let page_id = entry_page
         .map(str::to_string)
-        .or(if customer_is_recipient { sender } else { recipient })
+        .or(if customer_is_recipient {
+            sender
+        } else {
+            recipient
+        })
         .ok_or_else(|| "no page id in entry.id or the event".to_string())?;
 
     Ok(WebhookEvent {
@@ -590,9 +602,11 @@ mod tests {
 
     #[test]
     fn echo_customer_is_the_recipient() {
-        let parsed = parse(json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
+        let parsed = parse(
+            json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
             {"sender":{"id":"P"},"recipient":{"id":"U"},"timestamp":1_700_000_000_000_i64,
-             "message":{"is_echo":true,"app_id":263902037430900_i64,"mid":"m1","text":"hi"}}]}]}));
+             "message":{"is_echo":true,"app_id":263902037430900_i64,"mid":"m1","text":"hi"}}]}]}),
+        );
         assert_eq!(parsed.events[0].psid.as_deref(), Some("U"));
         assert_eq!(
             parsed.events[0].kind,
@@ -608,9 +622,11 @@ mod tests {
 
     #[test]
     fn malformed_events_are_rejected_alone() {
-        let parsed = parse(json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
+        let parsed = parse(
+            json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"text":"no mid"}},
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"m2","text":"ok"}}]}]}));
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"m2","text":"ok"}}]}]}),
+        );
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.rejected.len(), 1);
         assert_eq!(parsed.rejected[0].location, "entry[0].messaging[0]");
@@ -619,17 +635,26 @@ mod tests {
 
     #[test]
     fn dedupe_keys_use_mid_or_a_stable_hash() {
-        let parsed = parse(json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
+        let parsed = parse(
+            json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"m2","text":"ok"}},
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,
              "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}},
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":6,
-             "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}}]}]}));
+             "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}}]}]}),
+        );
         let keys: Vec<String> = parsed.events.iter().map(|e| e.dedupe_key("9")).collect();
         assert_eq!(keys[0], "message:m2:9:messaging");
         assert!(keys[1].starts_with("pass_thread_control:"));
-        assert_ne!(keys[1], keys[2], "different timestamps are different events");
+        assert_ne!(
+            keys[1], keys[2],
+            "different timestamps are different events"
+        );
         assert_eq!(keys[1], parsed.events[1].dedupe_key("9"), "stable");
-        assert_ne!(keys[1], parsed.events[1].dedupe_key("8"), "per receiving app");
+        assert_ne!(
+            keys[1],
+            parsed.events[1].dedupe_key("8"),
+            "per receiving app"
+        );
     }
 }

@@ -119,8 +119,18 @@ async fn duplicate_delivery_is_applied_once(h: Harness) {
 async fn out_of_order_control_events_keep_the_newest(h: Harness) {
     // Meta passed to the bot at T0+1000 and later to the inbox at T0+2000; the inbox's
     // event arrives first.
-    post(&h, INBOX, envelope("messaging", vec![pass("u2", T0 + 2000, Some(BOT), INBOX)])).await;
-    post(&h, BOT, envelope("messaging", vec![pass("u2", T0 + 1000, None, BOT)])).await;
+    post(
+        &h,
+        INBOX,
+        envelope("messaging", vec![pass("u2", T0 + 2000, Some(BOT), INBOX)]),
+    )
+    .await;
+    post(
+        &h,
+        BOT,
+        envelope("messaging", vec![pass("u2", T0 + 1000, None, BOT)]),
+    )
+    .await;
     let conversation = state(&h, "u2").await;
     assert_eq!(conversation.owner.app_id.as_deref(), Some(INBOX));
     assert_eq!(conversation.owner.role, OwnerRole::Inbox);
@@ -130,7 +140,11 @@ async fn out_of_order_control_events_keep_the_newest(h: Harness) {
         .iter()
         .filter(|e| matches!(e.record, TimelineRecord::Control { late: true, .. }))
         .collect();
-    assert_eq!(late.len(), 1, "the older event is kept as late: {timeline:?}");
+    assert_eq!(
+        late.len(),
+        1,
+        "the older event is kept as late: {timeline:?}"
+    );
     assert_eq!(late[0].at, T0 + 1000);
 }
 
@@ -142,10 +156,19 @@ async fn batch_of_100_events_over_20_conversations(h: Harness) {
         let psid = format!("batch-{c}");
         let t = T0 + i64::from(c) * 10;
         let events = vec![
-            (message(&psid, t + 4, &format!("{psid}-m2"), "thanks"), "messaging"),
+            (
+                message(&psid, t + 4, &format!("{psid}-m2"), "thanks"),
+                "messaging",
+            ),
             (pass(&psid, t + 5, Some(INBOX), BOT), "messaging"),
-            (message(&psid, t + 1, &format!("{psid}-m1"), "help"), "messaging"),
-            (echo(&psid, t + 3, &format!("{psid}-e1"), INBOX, "hi, agent here"), "messaging"),
+            (
+                message(&psid, t + 1, &format!("{psid}-m1"), "help"),
+                "messaging",
+            ),
+            (
+                echo(&psid, t + 3, &format!("{psid}-e1"), INBOX, "hi, agent here"),
+                "messaging",
+            ),
             (pass(&psid, t + 2, Some(BOT), INBOX), "messaging"),
         ];
         for (event, list) in events {
@@ -163,7 +186,10 @@ async fn batch_of_100_events_over_20_conversations(h: Harness) {
         assert_eq!(conversation.owner.role, OwnerRole::Bot, "{psid}");
         assert_eq!(conversation.version, 5, "{psid}: every event written once");
         assert!(!conversation.unread);
-        assert_eq!(conversation.control_expires_at, None, "no lease with the bot");
+        assert_eq!(
+            conversation.control_expires_at, None,
+            "no lease with the bot"
+        );
         let timeline = all_timeline(&h, &psid).await;
         assert_eq!(messages(&timeline), 3, "{psid}");
         let order: Vec<i64> = timeline.iter().map(|e| e.at).collect();
@@ -196,13 +222,21 @@ async fn concurrent_writers_lose_no_update(h: Harness) {
         assert_eq!(task.await.expect("task").written, 1);
     }
     let conversation = state(&h, "hot").await;
-    assert_eq!(conversation.version, 12, "every writer's update is in the record");
+    assert_eq!(
+        conversation.version, 12,
+        "every writer's update is in the record"
+    );
     assert_eq!(conversation.last_customer_message_at, Some(T0 + 11));
     assert_eq!(messages(&all_timeline(&h, "hot").await), 12);
 }
 
 async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
-    post(&h, BOT, envelope("messaging", vec![message("u3", T0, "m-u3", "hi")])).await;
+    post(
+        &h,
+        BOT,
+        envelope("messaging", vec![message("u3", T0, "m-u3", "hi")]),
+    )
+    .await;
     let current = state(&h, "u3").await;
     let mut stale = current.clone();
     stale.unread = true;
@@ -267,11 +301,32 @@ async fn a_duplicate_write_writes_nothing(h: Harness) {
 async fn the_queue_lists_inbox_conversations_newest_first(h: Harness) {
     for i in 0..9 {
         let psid = format!("q-{i}");
-        post(&h, INBOX, envelope("messaging", vec![pass(&psid, T0 + i * 100, Some(BOT), INBOX)])).await;
+        post(
+            &h,
+            INBOX,
+            envelope(
+                "messaging",
+                vec![pass(&psid, T0 + i * 100, Some(BOT), INBOX)],
+            ),
+        )
+        .await;
     }
     // q-0 gets an agent reply (read); q-1 goes back to the bot.
-    post(&h, INBOX, envelope("messaging", vec![echo("q-0", T0 + 5000, "q0-e", INBOX, "on it")])).await;
-    post(&h, BOT, envelope("messaging", vec![pass("q-1", T0 + 6000, Some(INBOX), BOT)])).await;
+    post(
+        &h,
+        INBOX,
+        envelope(
+            "messaging",
+            vec![echo("q-0", T0 + 5000, "q0-e", INBOX, "on it")],
+        ),
+    )
+    .await;
+    post(
+        &h,
+        BOT,
+        envelope("messaging", vec![pass("q-1", T0 + 6000, Some(INBOX), BOT)]),
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -309,7 +364,10 @@ async fn the_queue_lists_inbox_conversations_newest_first(h: Harness) {
         .await
         .unwrap();
     assert_eq!(all.items.len(), 8, "q-1 left the inbox");
-    assert_eq!(all.items[0].psid, "q-0", "the agent's reply is the newest activity");
+    assert_eq!(
+        all.items[0].psid, "q-0",
+        "the agent's reply is the newest activity"
+    );
 
     let bots = h
         .store
@@ -323,7 +381,10 @@ async fn the_queue_lists_inbox_conversations_newest_first(h: Harness) {
         .await
         .unwrap();
     assert_eq!(
-        bots.items.iter().map(|c| c.psid.as_str()).collect::<Vec<_>>(),
+        bots.items
+            .iter()
+            .map(|c| c.psid.as_str())
+            .collect::<Vec<_>>(),
         vec!["q-1"]
     );
     assert!(matches!(
@@ -343,9 +404,22 @@ async fn the_queue_lists_inbox_conversations_newest_first(h: Harness) {
 async fn leases_follow_control_and_are_found_when_due(h: Harness) {
     // Three conversations go to the inbox at different times; one comes back to the bot.
     for (psid, t) in [("l-1", T0), ("l-2", T0 + 10_000), ("l-3", T0 + 20_000)] {
-        post(&h, INBOX, envelope("messaging", vec![pass(psid, t, Some(BOT), INBOX)])).await;
+        post(
+            &h,
+            INBOX,
+            envelope("messaging", vec![pass(psid, t, Some(BOT), INBOX)]),
+        )
+        .await;
     }
-    post(&h, BOT, envelope("messaging", vec![pass("l-3", T0 + 30_000, Some(INBOX), BOT)])).await;
+    post(
+        &h,
+        BOT,
+        envelope(
+            "messaging",
+            vec![pass("l-3", T0 + 30_000, Some(INBOX), BOT)],
+        ),
+    )
+    .await;
     let window = 86_400;
     assert_eq!(
         state(&h, "l-1").await.control_expires_at,
@@ -380,13 +454,22 @@ async fn leases_follow_control_and_are_found_when_due(h: Harness) {
     assert_eq!(due_at(T0 / 1000 + window + 60).await, vec!["l-1", "l-2"]);
 
     // A customer message renews the lease.
-    post(&h, INBOX, envelope("messaging", vec![message("l-1", T0 + 50_000, "l1-m", "still there?")])).await;
+    post(
+        &h,
+        INBOX,
+        envelope(
+            "messaging",
+            vec![message("l-1", T0 + 50_000, "l1-m", "still there?")],
+        ),
+    )
+    .await;
     assert_eq!(due_at(T0 / 1000 + window + 10).await, vec!["l-2"]);
     h.clock.advance_secs(1);
 }
 
 async fn quarantine_keeps_the_exact_body(h: Harness) {
-    let body = "{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"message\":\"\\u00e4\"}]}]".as_bytes();
+    let body =
+        "{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"message\":\"\\u00e4\"}]}]".as_bytes();
     h.store
         .quarantine(QuarantinedBody {
             app_id: BOT.into(),
@@ -432,7 +515,13 @@ async fn timeline_pages_both_ways_and_keeps_text(h: Harness) {
     assert_eq!(newest.items[3].at, T0 + 6);
     let next = h
         .store
-        .timeline(PAGE, "t-1", TimelineOrder::NewestFirst, 4, newest.next_cursor.as_deref())
+        .timeline(
+            PAGE,
+            "t-1",
+            TimelineOrder::NewestFirst,
+            4,
+            newest.next_cursor.as_deref(),
+        )
         .await
         .unwrap();
     assert_eq!(next.items[0].at, T0 + 5);
@@ -441,8 +530,18 @@ async fn timeline_pages_both_ways_and_keeps_text(h: Harness) {
 async fn messaging_and_standby_copies_make_one_message(h: Harness) {
     // Meta delivers a customer message to the owner on messaging and to the other app on
     // standby; both reach us.
-    post(&h, BOT, envelope("messaging", vec![message("s-1", T0, "s1-m", "hi")])).await;
-    post(&h, INBOX, envelope("standby", vec![message("s-1", T0, "s1-m", "hi")])).await;
+    post(
+        &h,
+        BOT,
+        envelope("messaging", vec![message("s-1", T0, "s1-m", "hi")]),
+    )
+    .await;
+    post(
+        &h,
+        INBOX,
+        envelope("standby", vec![message("s-1", T0, "s1-m", "hi")]),
+    )
+    .await;
     let conversation = state(&h, "s-1").await;
     assert_eq!(conversation.owner.app_id.as_deref(), Some(BOT));
     assert!(!conversation.needs_resync);
@@ -491,10 +590,20 @@ async fn dynamodb_on_moto_requests_per_event() {
     let counter = RequestCounter::new();
     let h = harness_with(Arc::new(dynamo_store(Some(counter.clone())).await));
     counter.reset();
-    post(&h, BOT, envelope("messaging", vec![message("r-1", T0, "r1-m", "hello")])).await;
+    post(
+        &h,
+        BOT,
+        envelope("messaging", vec![message("r-1", T0, "r1-m", "hello")]),
+    )
+    .await;
     let message_ops = counter.by_operation();
     counter.reset();
-    post(&h, INBOX, envelope("messaging", vec![pass("r-1", T0 + 10, Some(BOT), INBOX)])).await;
+    post(
+        &h,
+        INBOX,
+        envelope("messaging", vec![pass("r-1", T0 + 10, Some(BOT), INBOX)]),
+    )
+    .await;
     let handover_ops = counter.by_operation();
     counter.reset();
     post(&h, INBOX, envelope("messaging", vec![read("r-1", T0 + 20)])).await;

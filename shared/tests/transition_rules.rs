@@ -4,8 +4,7 @@
 use proptest::prelude::*;
 use routing_core::config::PageConfig;
 use routing_core::domain::{
-    ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord,
-    PAGE_INBOX_APP_ID,
+    ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
 };
 use routing_core::testing::*;
 use routing_core::transition::{apply_event, matching_keyword, Decision, EventContext};
@@ -57,7 +56,9 @@ fn control_changes(timeline: &[TimelineRecord]) -> Vec<(Owner, Owner, bool)> {
     timeline
         .iter()
         .filter_map(|r| match r {
-            TimelineRecord::Control { from, to, late, .. } => Some((from.clone(), to.clone(), *late)),
+            TimelineRecord::Control { from, to, late, .. } => {
+                Some((from.clone(), to.clone(), *late))
+            }
             _ => None,
         })
         .collect()
@@ -68,14 +69,27 @@ fn control_changes(timeline: &[TimelineRecord]) -> Vec<(Owner, Owner, bool)> {
 #[test]
 fn pass_to_the_inbox_makes_it_unread_and_starts_a_lease() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), INBOX, "messaging", pass("u", T0 + 1000, Some(BOT), INBOX));
+    let (next, timeline) = step(
+        Some(&bot),
+        INBOX,
+        "messaging",
+        pass("u", T0 + 1000, Some(BOT), INBOX),
+    );
     assert_eq!(next.owner, Owner::app(INBOX, OwnerRole::Inbox));
     assert!(next.unread);
     assert_eq!(next.control_expires_at, Some((T0 + 1000) / 1000 + WINDOW));
     assert_eq!(next.version, bot.version + 1);
     assert!(!next.needs_resync);
     match &timeline[0] {
-        TimelineRecord::Control { from, to, cause, actor, event, metadata, late } => {
+        TimelineRecord::Control {
+            from,
+            to,
+            cause,
+            actor,
+            event,
+            metadata,
+            late,
+        } => {
             assert_eq!(from.role, OwnerRole::Bot);
             assert_eq!(to.role, OwnerRole::Inbox);
             assert_eq!(*cause, Cause::Webhook);
@@ -100,7 +114,12 @@ fn pass_without_new_owner_means_the_receiver() {
 fn pass_to_the_bot_keeps_it_read_and_ends_the_lease() {
     let (inbox, _) = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX));
     assert!(inbox.unread && inbox.control_expires_at.is_some());
-    let (bot, _) = step(Some(&inbox), BOT, "messaging", pass("u", T0 + 10, Some(INBOX), BOT));
+    let (bot, _) = step(
+        Some(&inbox),
+        BOT,
+        "messaging",
+        pass("u", T0 + 10, Some(INBOX), BOT),
+    );
     assert_eq!(bot.owner.role, OwnerRole::Bot);
     assert!(!bot.unread);
     assert_eq!(bot.control_expires_at, None);
@@ -108,8 +127,16 @@ fn pass_to_the_bot_keeps_it_read_and_ends_the_lease() {
 
 #[test]
 fn pass_to_meta_page_inbox_is_a_human_role_with_a_lease() {
-    let (next, _) = step(None, BOT, "messaging", pass("u", T0, Some(BOT), PAGE_INBOX_APP_ID));
-    assert_eq!(next.owner, Owner::app(PAGE_INBOX_APP_ID, OwnerRole::PageInbox));
+    let (next, _) = step(
+        None,
+        BOT,
+        "messaging",
+        pass("u", T0, Some(BOT), PAGE_INBOX_APP_ID),
+    );
+    assert_eq!(
+        next.owner,
+        Owner::app(PAGE_INBOX_APP_ID, OwnerRole::PageInbox)
+    );
     assert!(next.unread);
     assert!(next.control_expires_at.is_some());
 }
@@ -127,7 +154,12 @@ fn pass_to_an_unknown_app_is_role_other_with_a_lease() {
 #[test]
 fn take_names_the_new_owner() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), BOT, "messaging", take("u", T0 + 5, BOT, Some(INBOX)));
+    let (next, timeline) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        take("u", T0 + 5, BOT, Some(INBOX)),
+    );
     assert_eq!(next.owner, Owner::app(INBOX, OwnerRole::Inbox));
     assert!(!next.needs_resync);
     assert_eq!(control_changes(&timeline).len(), 1);
@@ -139,13 +171,21 @@ fn take_in_the_old_shape_means_some_other_app_and_flags_resync() {
     let (next, _) = step(Some(&bot), BOT, "messaging", take("u", T0 + 5, BOT, None));
     assert_eq!(next.owner, Owner::unknown_other());
     assert!(next.needs_resync);
-    assert!(next.control_expires_at.is_some(), "away from the bot: a lease runs");
+    assert!(
+        next.control_expires_at.is_some(),
+        "away from the bot: a lease runs"
+    );
 }
 
 #[test]
 fn take_back_by_the_bot_clears_unread() {
     let (inbox, _) = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX));
-    let (next, _) = step(Some(&inbox), INBOX, "messaging", take("u", T0 + 5, INBOX, Some(BOT)));
+    let (next, _) = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        take("u", T0 + 5, INBOX, Some(BOT)),
+    );
     assert_eq!(next.owner.role, OwnerRole::Bot);
     assert!(!next.unread);
     assert_eq!(next.control_expires_at, None);
@@ -157,15 +197,21 @@ fn take_back_by_the_bot_clears_unread() {
 fn a_request_to_the_owner_is_pending_and_granted_when_the_page_allows() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
     let (next, timeline) = step(Some(&inbox), INBOX, "messaging", request("u", T0 + 5, BOT));
-    assert_eq!(next.pending_request.as_ref().map(|p| p.app_id.as_str()), Some(BOT));
+    assert_eq!(
+        next.pending_request.as_ref().map(|p| p.app_id.as_str()),
+        Some(BOT)
+    );
     let action = next.pending_action.expect("grant requested");
     assert_eq!(action.action, ActionKind::GrantRequest);
     assert_eq!(action.acting_app_id, INBOX);
     assert_eq!(action.target_app_id.as_deref(), Some(BOT));
-    assert_eq!(next.owner, inbox.owner, "the owner changes only when Meta confirms");
-    assert!(timeline
-        .iter()
-        .any(|r| matches!(r, TimelineRecord::ControlRequest { requested_by, .. } if requested_by == BOT)));
+    assert_eq!(
+        next.owner, inbox.owner,
+        "the owner changes only when Meta confirms"
+    );
+    assert!(timeline.iter().any(
+        |r| matches!(r, TimelineRecord::ControlRequest { requested_by, .. } if requested_by == BOT)
+    ));
 }
 
 #[test]
@@ -174,7 +220,11 @@ fn a_request_is_not_granted_when_the_page_does_not_allow_it() {
     page.auto_grant_requests = false;
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
     let e = event("messaging", request("u", T0 + 5, BOT));
-    let ctx = EventContext { page: &page, receiving_app: INBOX, now: T0 };
+    let ctx = EventContext {
+        page: &page,
+        receiving_app: INBOX,
+        now: T0,
+    };
     let Decision::Write(t) = apply_event(Some(&inbox), &e, &e.dedupe_key(INBOX), &ctx) else {
         panic!("expected a write");
     };
@@ -186,7 +236,12 @@ fn a_request_is_not_granted_when_the_page_does_not_allow_it() {
 fn a_pending_request_clears_when_the_requester_gets_control() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
     let requested = step(Some(&inbox), INBOX, "messaging", request("u", T0 + 5, BOT)).0;
-    let (next, _) = step(Some(&requested), BOT, "messaging", pass("u", T0 + 9, Some(INBOX), BOT));
+    let (next, _) = step(
+        Some(&requested),
+        BOT,
+        "messaging",
+        pass("u", T0 + 9, Some(INBOX), BOT),
+    );
     assert!(next.pending_request.is_none());
 }
 
@@ -206,7 +261,12 @@ fn a_message_on_messaging_makes_the_receiver_owner_of_an_idle_thread() {
 #[test]
 fn a_message_contradicting_a_live_owner_corrects_and_flags() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let (next, _) = step(Some(&inbox), BOT, "messaging", message("u", T0 + 10, "m2", "hi"));
+    let (next, _) = step(
+        Some(&inbox),
+        BOT,
+        "messaging",
+        message("u", T0 + 10, "m2", "hi"),
+    );
     assert_eq!(next.owner.role, OwnerRole::Bot);
     assert!(next.needs_resync);
     assert_eq!(next.control_expires_at, None);
@@ -217,7 +277,12 @@ fn a_message_contradicting_a_live_owner_corrects_and_flags() {
 fn a_message_after_the_lease_expired_is_the_idle_rule_not_a_contradiction() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
     let later = T0 + (WINDOW + 60) * 1000;
-    let (next, _) = step(Some(&inbox), BOT, "messaging", message("u", later, "m3", "back"));
+    let (next, _) = step(
+        Some(&inbox),
+        BOT,
+        "messaging",
+        message("u", later, "m3", "back"),
+    );
     assert_eq!(next.owner.role, OwnerRole::Bot);
     assert!(!next.needs_resync);
 }
@@ -225,7 +290,12 @@ fn a_message_after_the_lease_expired_is_the_idle_rule_not_a_contradiction() {
 #[test]
 fn a_standby_message_for_the_recorded_owner_flags_resync() {
     let bot = owned_by(BOT);
-    let (next, _) = step(Some(&bot), BOT, "standby", message("u", T0 + 10, "m4", "hi"));
+    let (next, _) = step(
+        Some(&bot),
+        BOT,
+        "standby",
+        message("u", T0 + 10, "m4", "hi"),
+    );
     assert_eq!(next.owner, Owner::unknown_other());
     assert!(next.needs_resync);
 }
@@ -233,7 +303,12 @@ fn a_standby_message_for_the_recorded_owner_flags_resync() {
 #[test]
 fn a_standby_message_for_another_app_changes_no_owner() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), INBOX, "standby", message("u", T0 + 10, "m5", "hi"));
+    let (next, timeline) = step(
+        Some(&bot),
+        INBOX,
+        "standby",
+        message("u", T0 + 10, "m5", "hi"),
+    );
     assert_eq!(next.owner, bot.owner);
     assert!(!next.needs_resync);
     assert!(control_changes(&timeline).is_empty());
@@ -243,17 +318,42 @@ fn a_standby_message_for_another_app_changes_no_owner() {
 #[test]
 fn a_customer_message_to_the_inbox_makes_it_unread_and_renews_the_lease() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let answered = step(Some(&inbox), INBOX, "messaging", echo("u", T0 + 10, "e1", INBOX, "hello")).0;
+    let answered = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        echo("u", T0 + 10, "e1", INBOX, "hello"),
+    )
+    .0;
     assert!(!answered.unread);
-    let (next, _) = step(Some(&answered), INBOX, "messaging", message("u", T0 + 3_600_000, "m6", "?"));
+    let (next, _) = step(
+        Some(&answered),
+        INBOX,
+        "messaging",
+        message("u", T0 + 3_600_000, "m6", "?"),
+    );
     assert!(next.unread);
-    assert_eq!(next.control_expires_at, Some((T0 + 3_600_000) / 1000 + WINDOW));
+    assert_eq!(
+        next.control_expires_at,
+        Some((T0 + 3_600_000) / 1000 + WINDOW)
+    );
 }
 
 #[test]
 fn an_older_event_never_moves_the_lease_back() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0 + 50_000, Some(BOT), INBOX)).0;
-    let (next, _) = step(Some(&inbox), INBOX, "messaging", message("u", T0, "m7", "early"));
+    let inbox = step(
+        None,
+        INBOX,
+        "messaging",
+        pass("u", T0 + 50_000, Some(BOT), INBOX),
+    )
+    .0;
+    let (next, _) = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        message("u", T0, "m7", "early"),
+    );
     assert_eq!(next.control_expires_at, inbox.control_expires_at);
 }
 
@@ -262,7 +362,12 @@ fn an_older_event_never_moves_the_lease_back() {
 #[test]
 fn an_agent_echo_clears_unread_and_renews_the_lease() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let (next, timeline) = step(Some(&inbox), INBOX, "messaging", echo("u", T0 + 60_000, "e2", INBOX, "hi"));
+    let (next, timeline) = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        echo("u", T0 + 60_000, "e2", INBOX, "hi"),
+    );
     assert!(!next.unread);
     assert_eq!(next.control_expires_at, Some((T0 + 60_000) / 1000 + WINDOW));
     assert!(timeline.iter().any(|r| matches!(r,
@@ -272,28 +377,66 @@ fn an_agent_echo_clears_unread_and_renews_the_lease() {
 #[test]
 fn an_echo_from_meta_inbox_means_a_human_took_control() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), BOT, "standby", page_inbox_echo("u", T0 + 10, "e3", "human here"));
-    assert_eq!(next.owner, Owner::app(PAGE_INBOX_APP_ID, OwnerRole::PageInbox));
-    assert!(!next.needs_resync, "expected behaviour, not a contradiction");
+    let (next, timeline) = step(
+        Some(&bot),
+        BOT,
+        "standby",
+        page_inbox_echo("u", T0 + 10, "e3", "human here"),
+    );
+    assert_eq!(
+        next.owner,
+        Owner::app(PAGE_INBOX_APP_ID, OwnerRole::PageInbox)
+    );
+    assert!(
+        !next.needs_resync,
+        "expected behaviour, not a contradiction"
+    );
     assert!(!next.unread, "a human just answered");
     assert!(next.control_expires_at.is_some());
-    assert!(timeline.iter().any(|r| matches!(r,
-        TimelineRecord::Message { author: Author::PageInbox, .. })));
+    assert!(timeline.iter().any(|r| matches!(
+        r,
+        TimelineRecord::Message {
+            author: Author::PageInbox,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn a_bot_echo_is_authored_by_the_bot() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), BOT, "messaging", echo("u", T0 + 10, "e4", BOT, "beep"));
+    let (next, timeline) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        echo("u", T0 + 10, "e4", BOT, "beep"),
+    );
     assert_eq!(next.owner, bot.owner);
-    assert!(timeline.iter().any(|r| matches!(r, TimelineRecord::Message { author: Author::Bot, .. })));
+    assert!(timeline.iter().any(|r| matches!(
+        r,
+        TimelineRecord::Message {
+            author: Author::Bot,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn a_late_bot_echo_does_not_take_control_back() {
     // The bot's last message is echoed after it passed control to the inbox.
-    let inbox = step(None, INBOX, "messaging", pass("u", T0 + 100, Some(BOT), INBOX)).0;
-    let (next, _) = step(Some(&inbox), BOT, "standby", echo("u", T0 + 50, "e5", BOT, "bye"));
+    let inbox = step(
+        None,
+        INBOX,
+        "messaging",
+        pass("u", T0 + 100, Some(BOT), INBOX),
+    )
+    .0;
+    let (next, _) = step(
+        Some(&inbox),
+        BOT,
+        "standby",
+        echo("u", T0 + 50, "e5", BOT, "bye"),
+    );
     assert_eq!(next.owner.role, OwnerRole::Inbox);
     assert!(!next.needs_resync);
 }
@@ -303,14 +446,29 @@ fn a_late_bot_echo_does_not_take_control_back() {
 #[test]
 fn a_handover_postback_on_messaging_requests_a_pass_to_the_inbox() {
     let bot = owned_by(BOT);
-    let (next, timeline) = step(Some(&bot), BOT, "messaging", postback("u", T0 + 10, "Talk to human", Some("TALK_TO_HUMAN")));
+    let (next, timeline) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        postback("u", T0 + 10, "Talk to human", Some("TALK_TO_HUMAN")),
+    );
     let action = next.pending_action.expect("trigger recorded");
     assert_eq!(action.action, ActionKind::PassToInbox);
     assert_eq!(action.acting_app_id, BOT);
     assert_eq!(action.target_app_id.as_deref(), Some(INBOX));
     assert_eq!(action.source, "payload:TALK_TO_HUMAN");
-    assert_eq!(next.owner.role, OwnerRole::Bot, "control moves when Meta confirms");
-    assert!(timeline.iter().any(|r| matches!(r, TimelineRecord::ActionRequested { action: ActionKind::PassToInbox, .. })));
+    assert_eq!(
+        next.owner.role,
+        OwnerRole::Bot,
+        "control moves when Meta confirms"
+    );
+    assert!(timeline.iter().any(|r| matches!(
+        r,
+        TimelineRecord::ActionRequested {
+            action: ActionKind::PassToInbox,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -319,14 +477,24 @@ fn a_standby_postback_never_triggers() {
     let v = json!({"sender":{"id":"u"},"recipient":{"id":PAGE},"timestamp":T0 + 10,"postback":{}});
     let (next, _) = step(Some(&inbox), BOT, "standby", v);
     assert!(next.pending_action.is_none());
-    let (next, _) = step(Some(&inbox), BOT, "standby", postback("u", T0 + 11, "Details", None));
+    let (next, _) = step(
+        Some(&inbox),
+        BOT,
+        "standby",
+        postback("u", T0 + 11, "Details", None),
+    );
     assert!(next.pending_action.is_none());
 }
 
 #[test]
 fn a_return_quick_reply_while_the_inbox_owns_requests_a_pass_to_the_bot() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let (next, _) = step(Some(&inbox), INBOX, "messaging", quick_reply("u", T0 + 10, "q1", "Back to bot", "BACK_TO_BOT"));
+    let (next, _) = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        quick_reply("u", T0 + 10, "q1", "Back to bot", "BACK_TO_BOT"),
+    );
     let action = next.pending_action.expect("trigger recorded");
     assert_eq!(action.action, ActionKind::PassToBot);
     assert_eq!(action.acting_app_id, INBOX);
@@ -336,7 +504,12 @@ fn a_return_quick_reply_while_the_inbox_owns_requests_a_pass_to_the_bot() {
 #[test]
 fn a_handover_keyword_requests_a_pass_to_the_inbox() {
     let bot = owned_by(BOT);
-    let (next, _) = step(Some(&bot), BOT, "messaging", message("u", T0 + 10, "k1", "Can I talk to a HUMAN, please?"));
+    let (next, _) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        message("u", T0 + 10, "k1", "Can I talk to a HUMAN, please?"),
+    );
     let action = next.pending_action.expect("keyword trigger");
     assert_eq!(action.source, "keyword:human");
 }
@@ -345,7 +518,10 @@ fn a_handover_keyword_requests_a_pass_to_the_inbox() {
 fn keywords_match_whole_words_case_insensitively() {
     let keywords = vec!["human".to_string(), "talk to agent".to_string()];
     assert_eq!(matching_keyword("HUMAN!", &keywords), Some("human"));
-    assert_eq!(matching_keyword("I'd like to talk   to Agent.", &keywords), Some("talk to agent"));
+    assert_eq!(
+        matching_keyword("I'd like to talk   to Agent.", &keywords),
+        Some("talk to agent")
+    );
     assert_eq!(matching_keyword("humane society", &keywords), None);
     assert_eq!(matching_keyword("agent", &keywords), None);
 }
@@ -353,10 +529,20 @@ fn keywords_match_whole_words_case_insensitively() {
 #[test]
 fn a_trigger_that_is_already_satisfied_asks_for_nothing() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let (next, _) = step(Some(&inbox), INBOX, "messaging", postback("u", T0 + 10, "Talk to human", Some("TALK_TO_HUMAN")));
+    let (next, _) = step(
+        Some(&inbox),
+        INBOX,
+        "messaging",
+        postback("u", T0 + 10, "Talk to human", Some("TALK_TO_HUMAN")),
+    );
     assert!(next.pending_action.is_none());
     let bot = owned_by(BOT);
-    let (next, _) = step(Some(&bot), BOT, "messaging", postback("u", T0 + 10, "Back", Some("BACK_TO_BOT")));
+    let (next, _) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        postback("u", T0 + 10, "Back", Some("BACK_TO_BOT")),
+    );
     assert!(next.pending_action.is_none());
 }
 
@@ -365,13 +551,26 @@ fn a_trigger_that_is_already_satisfied_asks_for_nothing() {
 #[test]
 fn reads_deliveries_app_roles_unknown_and_dashboard_samples_write_nothing() {
     let bot = owned_by(BOT);
-    assert_eq!(decide(Some(&bot), BOT, &event("messaging", read("u", T0 + 5))), Decision::Unchanged);
+    assert_eq!(
+        decide(Some(&bot), BOT, &event("messaging", read("u", T0 + 5))),
+        Decision::Unchanged
+    );
     let delivery = json!({"sender":{"id":"u"},"recipient":{"id":PAGE},"delivery":{"mids":["m"],"watermark":T0}});
-    assert_eq!(decide(Some(&bot), BOT, &event("messaging", delivery)), Decision::Unchanged);
-    let roles = json!({"recipient":{"id":PAGE},"timestamp":T0,"app_roles":{BOT:["primary_receiver"]}});
-    assert_eq!(decide(None, BOT, &event("messaging", roles)), Decision::Unchanged);
+    assert_eq!(
+        decide(Some(&bot), BOT, &event("messaging", delivery)),
+        Decision::Unchanged
+    );
+    let roles =
+        json!({"recipient":{"id":PAGE},"timestamp":T0,"app_roles":{BOT:["primary_receiver"]}});
+    assert_eq!(
+        decide(None, BOT, &event("messaging", roles)),
+        Decision::Unchanged
+    );
     let unknown = json!({"sender":{"id":"u"},"recipient":{"id":PAGE},"timestamp":T0,"reaction":{"emoji":"x"}});
-    assert_eq!(decide(None, BOT, &event("messaging", unknown)), Decision::Unchanged);
+    assert_eq!(
+        decide(None, BOT, &event("messaging", unknown)),
+        Decision::Unchanged
+    );
     let sample = json!({"object":"page","entry":[{"id":PAGE,"time":T0,"changes":[{"field":"messages",
         "value":{"sender":{"id":"u"},"recipient":{"id":PAGE},"timestamp":T0,"message":{"mid":"x","text":"t"}}}]}]});
     let parsed = parse_webhook(&bytes(&sample)).unwrap();
@@ -380,18 +579,41 @@ fn reads_deliveries_app_roles_unknown_and_dashboard_samples_write_nothing() {
 
 #[test]
 fn an_older_control_event_is_late_and_changes_no_owner() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0 + 2000, Some(BOT), INBOX)).0;
-    let (next, timeline) = step(Some(&inbox), BOT, "messaging", pass("u", T0 + 1000, None, BOT));
+    let inbox = step(
+        None,
+        INBOX,
+        "messaging",
+        pass("u", T0 + 2000, Some(BOT), INBOX),
+    )
+    .0;
+    let (next, timeline) = step(
+        Some(&inbox),
+        BOT,
+        "messaging",
+        pass("u", T0 + 1000, None, BOT),
+    );
     assert_eq!(next.owner, inbox.owner);
-    assert_eq!(control_changes(&timeline), vec![(inbox.owner.clone(), inbox.owner.clone(), true)]);
-    assert_eq!(next.version, inbox.version + 1, "the late entry is still recorded");
+    assert_eq!(
+        control_changes(&timeline),
+        vec![(inbox.owner.clone(), inbox.owner.clone(), true)]
+    );
+    assert_eq!(
+        next.version,
+        inbox.version + 1,
+        "the late entry is still recorded"
+    );
 }
 
 #[test]
 fn seconds_timestamps_are_normalised_before_ordering() {
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
     // 10 s later, in seconds.
-    let (next, _) = step(Some(&inbox), BOT, "messaging", pass("u", T0 / 1000 + 10, Some(INBOX), BOT));
+    let (next, _) = step(
+        Some(&inbox),
+        BOT,
+        "messaging",
+        pass("u", T0 / 1000 + 10, Some(INBOX), BOT),
+    );
     assert_eq!(next.owner.role, OwnerRole::Bot);
     assert_eq!(next.last_control_event_at, Some(T0 + 10_000));
 }
@@ -452,7 +674,11 @@ fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Owner {
         if dedupe && !seen.insert(key.clone()) {
             continue;
         }
-        let ctx = EventContext { page: &page, receiving_app: receiver, now: T0 };
+        let ctx = EventContext {
+            page: &page,
+            receiving_app: receiver,
+            now: T0,
+        };
         if let Decision::Write(t) = apply_event(state.as_ref(), e, &key, &ctx) {
             state = Some(t.state);
         }
@@ -460,7 +686,10 @@ fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Owner {
     state.map_or_else(Owner::idle, |s| s.owner)
 }
 
-fn scenario() -> impl Strategy<Value = (Vec<(String, WebhookEvent)>, Vec<(String, WebhookEvent)>)> {
+/// An event with the app it was delivered to.
+type Delivery = (String, WebhookEvent);
+
+fn scenario() -> impl Strategy<Value = (Vec<Delivery>, Vec<Delivery>)> {
     prop::collection::vec((kind(), 0..2usize, 0..40i64), 1..24)
         .prop_map(|specs| {
             specs

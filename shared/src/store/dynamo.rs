@@ -151,7 +151,11 @@ fn cursor_from_key(key: Option<&Item>) -> Result<Option<String>, StoreError> {
         match value {
             AttributeValue::S(v) => parts.push((name.clone(), v.clone(), false)),
             AttributeValue::N(v) => parts.push((name.clone(), v.clone(), true)),
-            _ => return Err(StoreError::Corrupt(format!("unexpected key type for {name}"))),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected key type for {name}"
+                )))
+            }
         }
     }
     parts.sort();
@@ -232,19 +236,20 @@ impl DynamoStore {
                 .build()
                 .map_err(backend)
         };
-        let index = |name: &str, hash: &str, range: &str| -> Result<GlobalSecondaryIndex, StoreError> {
-            GlobalSecondaryIndex::builder()
-                .index_name(name)
-                .key_schema(key(hash, KeyType::Hash)?)
-                .key_schema(key(range, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(backend)
-        };
+        let index =
+            |name: &str, hash: &str, range: &str| -> Result<GlobalSecondaryIndex, StoreError> {
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .key_schema(key(hash, KeyType::Hash)?)
+                    .key_schema(key(range, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(backend)
+            };
         self.client
             .create_table()
             .table_name(&self.table)

@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn lease_change_between_states() {
         assert_eq!(LeaseChange::between(None, None), LeaseChange::Unchanged);
-        assert_eq!(LeaseChange::between(Some(5), Some(5)), LeaseChange::Unchanged);
+        assert_eq!(
+            LeaseChange::between(Some(5), Some(5)),
+            LeaseChange::Unchanged
+        );
         assert_eq!(
             LeaseChange::between(Some(5), Some(9)),
             LeaseChange::Set { due: 9 }
