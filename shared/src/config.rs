@@ -429,7 +429,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected_by_name() {
-        let err = error_of(with(valid(), "/pages/0/reset_afer_secs", json!(5)));
+        let mut doc = valid();
+        doc["pages"][0]["reset_afer_secs"] = json!(5);
+        let err = error_of(doc);
         assert!(err.contains("reset_afer_secs"), "{err}");
     }
 
@@ -518,9 +520,9 @@ mod tests {
     fn ids_must_be_numeric_and_non_empty() {
         let err = error_of(with(valid(), "/apps/0/id", json!("")));
         assert!(err.contains("apps[0].id") && err.contains("empty"), "{err}");
-        let err = error_of(with(valid(), "/pages/0/id", json!("my-page")));
+        let err = error_of(with(valid(), "/pages/0/bot_app_id", json!("my-bot")));
         assert!(
-            err.contains("pages[0].id") && err.contains("numeric"),
+            err.contains("pages[0].bot_app_id") && err.contains("numeric"),
             "{err}"
         );
     }
@@ -562,7 +564,9 @@ mod tests {
 
     #[test]
     fn retention_must_be_positive() {
-        let err = error_of(with(valid(), "/pages/0/timeline_retention_days", json!(0)));
+        let mut doc = valid();
+        doc["pages"][0]["timeline_retention_days"] = json!(0);
+        let err = error_of(doc);
         assert!(err.contains("pages[0].timeline_retention_days"), "{err}");
     }
 

@@ -152,6 +152,9 @@ pub struct Conversation {
     pub standby_seen_at: BTreeMap<String, EpochMillis>,
     #[serde(default)]
     pub last_customer_message_at: Option<EpochMillis>,
+    /// Time of the newest postback recorded (its `messaging` and `standby` copies share it).
+    #[serde(default)]
+    pub last_postback_at: Option<EpochMillis>,
     /// When the timed reset is due (epoch seconds); `Some` exactly while control is away
     /// from the bot.
     #[serde(default)]
@@ -180,6 +183,7 @@ impl Conversation {
             last_control_event_key: None,
             standby_seen_at: BTreeMap::new(),
             last_customer_message_at: None,
+            last_postback_at: None,
             control_expires_at: None,
             pending_request: None,
             pending_action: None,

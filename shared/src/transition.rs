@@ -106,13 +106,11 @@ pub fn apply_event(
             title,
             payload,
         } => {
-            rules.record_message(
-                Author::Customer,
+            rules.record_postback(
+                event.channel,
                 mid.as_deref(),
-                None,
                 title.as_deref(),
                 payload.as_deref(),
-                0,
             );
             rules.customer_activity(event.channel, "postback");
             // Standby postbacks carry no payload: they can never trigger.
@@ -216,7 +214,7 @@ pub fn apply_event(
             let requester = requested_owner_app_id.clone().unwrap_or_default();
             rules.timeline.push(TimelineEntry {
                 at,
-                key: format!("request:{event_key}"),
+                key: format!("2-request:{event_key}"),
                 record: TimelineRecord::ControlRequest {
                     requested_by: requester.clone(),
                     metadata: metadata.clone(),
@@ -472,7 +470,7 @@ impl Rules<'_, '_> {
         };
         self.timeline.push(TimelineEntry {
             at: self.at,
-            key: format!("control:{}", self.key),
+            key: format!("1-control:{}", self.key),
             record: TimelineRecord::Control {
                 from,
                 to,
@@ -495,11 +493,44 @@ impl Rules<'_, '_> {
         attachments: u32,
     ) {
         // Keyed by mid alone: the `messaging` and `standby` copies of one message (delivered
-        // to two of our apps) become one timeline entry.
+        // to two of our apps) become one timeline entry. Entries of one millisecond sort
+        // message, control change, request, action.
         let key = match mid {
-            Some(mid) => format!("message:{mid}"),
-            None => format!("message:{}", self.key),
+            Some(mid) => format!("0-message:{mid}"),
+            None => format!("0-message:{}", self.key),
         };
+        self.push_message(key, author, mid, app_id, text, payload, attachments);
+    }
+
+    /// Postbacks: the `standby` copy has neither payload nor mid, so both copies are keyed
+    /// by time; the richer `messaging` copy overwrites a standby one, never the reverse.
+    fn record_postback(
+        &mut self,
+        channel: Channel,
+        mid: Option<&str>,
+        title: Option<&str>,
+        payload: Option<&str>,
+    ) {
+        let seen = self.state.last_postback_at == Some(self.at);
+        self.state.last_postback_at = Some(self.at);
+        if seen && channel != Channel::Messaging {
+            return;
+        }
+        let key = format!("0-postback:{}", self.at);
+        self.push_message(key, Author::Customer, mid, None, title, payload, 0);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_message(
+        &mut self,
+        key: String,
+        author: Author,
+        mid: Option<&str>,
+        app_id: Option<&str>,
+        text: Option<&str>,
+        payload: Option<&str>,
+        attachments: u32,
+    ) {
         self.timeline.push(TimelineEntry {
             at: self.at,
             key,
@@ -555,7 +586,7 @@ impl Rules<'_, '_> {
         });
         self.timeline.push(TimelineEntry {
             at: self.at,
-            key: format!("action:{}", self.key),
+            key: format!("3-action:{}", self.key),
             record: TimelineRecord::ActionRequested { action, source },
         });
     }

@@ -548,6 +548,38 @@ async fn messaging_and_standby_copies_make_one_message(h: Harness) {
     assert_eq!(messages(&all_timeline(&h, "s-1").await), 1);
 }
 
+async fn postback_copies_make_one_entry_keeping_the_payload(h: Harness) {
+    // The messaging copy (with payload and mid) and the standby copy (title only) of one
+    // tap, in both orders: one timeline entry, with the payload.
+    for (psid, order) in [
+        ("pb-1", ["messaging", "standby"]),
+        ("pb-2", ["standby", "messaging"]),
+    ] {
+        for list in order {
+            let (app, value) = if list == "messaging" {
+                (
+                    BOT,
+                    postback(psid, T0, "Talk to human", Some("TALK_TO_HUMAN")),
+                )
+            } else {
+                let mut copy = postback(psid, T0, "Talk to human", None);
+                copy["postback"].as_object_mut().unwrap().remove("mid");
+                (INBOX, copy)
+            };
+            post(&h, app, envelope(list, vec![value])).await;
+        }
+        let timeline = all_timeline(&h, psid).await;
+        let taps: Vec<_> = timeline
+            .iter()
+            .filter_map(|e| match &e.record {
+                TimelineRecord::Message { payload, .. } => Some(payload.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(taps, vec![Some("TALK_TO_HUMAN".to_string())], "{psid}");
+    }
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -581,6 +613,7 @@ scenarios!(
     quarantine_keeps_the_exact_body,
     timeline_pages_both_ways_and_keeps_text,
     messaging_and_standby_copies_make_one_message,
+    postback_copies_make_one_entry_keeping_the_payload,
 );
 
 /// DynamoDB requests per event, counted by an SDK interceptor: the budget is one read and

@@ -35,8 +35,9 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
                 .receive(&app_id, signature, request.body().as_ref())
                 .await
         }
-        other => ApiError::method_not_allowed(format!("{other} is not allowed; use GET or POST"))
-            .reply(),
+        other => {
+            ApiError::method_not_allowed(format!("{other} is not allowed; use GET or POST")).reply()
+        }
     };
     into_response(reply)
 }

@@ -28,7 +28,14 @@ fn request_from(event: Value) -> Request {
 }
 
 /// An HTTP API payload 2.0 event, as API Gateway sends it.
-fn api_event(method: &str, raw_path: &str, body: Option<&[u8]>, headers: Value, query: &str, base64: bool) -> Value {
+fn api_event(
+    method: &str,
+    raw_path: &str,
+    body: Option<&[u8]>,
+    headers: Value,
+    query: &str,
+    base64: bool,
+) -> Value {
     let mut event = json!({
         "version": "2.0",
         "routeKey": format!("{method} /webhook/{{app_id}}"),
@@ -68,7 +75,14 @@ fn post_event(app: &str, body: &[u8], signature: Option<&str>) -> Value {
     if let Some(signature) = signature {
         headers["x-hub-signature-256"] = json!(signature);
     }
-    api_event("POST", &format!("/webhook/{app}"), Some(body), headers, "", false)
+    api_event(
+        "POST",
+        &format!("/webhook/{app}"),
+        Some(body),
+        headers,
+        "",
+        false,
+    )
 }
 
 fn ingest_with(config: Arc<CoordinatorConfig>, store: Arc<dyn Store>) -> WebhookIngest {
@@ -93,7 +107,9 @@ fn error_code(body: &str) -> String {
 
 #[tokio::test]
 async fn the_sample_events_work_against_the_local_configuration() {
-    let config = Arc::new(CoordinatorConfig::from_file(&root().join("config/local.json")).expect("local config"));
+    let config = Arc::new(
+        CoordinatorConfig::from_file(&root().join("config/local.json")).expect("local config"),
+    );
     let store = Arc::new(MemoryStore::new());
     let ingest = ingest_with(config, store.clone());
     let sample = |name: &str| -> Value {
@@ -101,13 +117,23 @@ async fn the_sample_events_work_against_the_local_configuration() {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("JSON")
     };
 
-    assert_eq!(call(&ingest, sample("verify.json")).await, (200, "1158201444".to_string()));
+    assert_eq!(
+        call(&ingest, sample("verify.json")).await,
+        (200, "1158201444".to_string())
+    );
     assert_eq!(call(&ingest, sample("message.json")).await.0, 200);
     let (status, body) = call(&ingest, sample("message-base64.json")).await;
     assert_eq!(status, 200, "{body}");
-    let conversation = store.conversation("111111111", "7001").await.unwrap().expect("stored");
+    let conversation = store
+        .conversation("111111111", "7001")
+        .await
+        .unwrap()
+        .expect("stored");
     assert_eq!(conversation.owner.role, OwnerRole::Bot);
-    assert!(conversation.pending_action.is_some(), "the keyword \"human\" asked for a handover");
+    assert!(
+        conversation.pending_action.is_some(),
+        "the keyword \"human\" asked for a handover"
+    );
     let timeline = store
         .timeline("111111111", "7001", TimelineOrder::NewestFirst, 10, None)
         .await
@@ -117,9 +143,16 @@ async fn the_sample_events_work_against_the_local_configuration() {
             TimelineRecord::Message { text: Some(t), .. } if t.starts_with("Grüße aus Köln"))),
         "the \\u00fc-escaped text is stored decoded"
     );
-    assert_eq!(call(&ingest, sample("pass-thread-control.json")).await.0, 200);
+    assert_eq!(
+        call(&ingest, sample("pass-thread-control.json")).await.0,
+        200
+    );
     assert_eq!(call(&ingest, sample("standby-batch.json")).await.0, 200);
-    let conversation = store.conversation("111111111", "7001").await.unwrap().unwrap();
+    let conversation = store
+        .conversation("111111111", "7001")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(conversation.owner.role, OwnerRole::Inbox);
     assert!(conversation.unread);
     let (status, body) = call(&ingest, sample("bad-signature.json")).await;
@@ -137,7 +170,10 @@ async fn base64_bodies_with_escaped_text_are_verified_over_the_exact_bytes() {
     let event = api_event("POST", "/webhook/1001", Some(body), headers, "", true);
     let (status, reply) = call(&ingest, event).await;
     assert_eq!(status, 200, "{reply}");
-    let timeline = store.timeline(PAGE, "42", TimelineOrder::NewestFirst, 10, None).await.unwrap();
+    let timeline = store
+        .timeline(PAGE, "42", TimelineOrder::NewestFirst, 10, None)
+        .await
+        .unwrap();
     assert!(timeline.items.iter().any(|e| matches!(&e.record,
         TimelineRecord::Message { text: Some(t), .. } if t == "Käse")));
 
@@ -145,7 +181,14 @@ async fn base64_bodies_with_escaped_text_are_verified_over_the_exact_bytes() {
     let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(body).unwrap()).unwrap();
     assert_ne!(reserialised.as_slice(), body.as_slice());
     let headers = json!({"content-type": "application/json", "x-hub-signature-256": sign(BOT_SECRET.as_bytes(), body)});
-    let event = api_event("POST", "/webhook/1001", Some(&reserialised), headers, "", true);
+    let event = api_event(
+        "POST",
+        "/webhook/1001",
+        Some(&reserialised),
+        headers,
+        "",
+        true,
+    );
     assert_eq!(call(&ingest, event).await.0, 401);
 }
 
@@ -153,9 +196,17 @@ async fn base64_bodies_with_escaped_text_are_verified_over_the_exact_bytes() {
 async fn routes_after_a_stage_or_function_url_prefix() {
     let ingest = ingest_with(config(), Arc::new(MemoryStore::new()));
     let query = format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}&hub.challenge=abc");
-    for path in ["/webhook/1001", "/prod/webhook/1001", "/lambda-url/webhook-ingest/webhook/1001"] {
+    for path in [
+        "/webhook/1001",
+        "/prod/webhook/1001",
+        "/lambda-url/webhook-ingest/webhook/1001",
+    ] {
         let event = api_event("GET", path, None, json!({}), &query, false);
-        assert_eq!(call(&ingest, event).await, (200, "abc".to_string()), "{path}");
+        assert_eq!(
+            call(&ingest, event).await,
+            (200, "abc".to_string()),
+            "{path}"
+        );
     }
     let event = api_event("GET", "/hooks/1001", None, json!({}), &query, false);
     let (status, body) = call(&ingest, event).await;
@@ -168,16 +219,49 @@ async fn routes_after_a_stage_or_function_url_prefix() {
 async fn handshake_refusals() {
     let ingest = ingest_with(config(), Arc::new(MemoryStore::new()));
     let get = |query: String| api_event("GET", "/webhook/1001", None, json!({}), &query, false);
-    let (status, body) = call(&ingest, get("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=abc".into())).await;
-    assert_eq!((status, error_code(&body).as_str()), (403, "bad_verify_token"));
+    let (status, body) = call(
+        &ingest,
+        get("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=abc".into()),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (403, "bad_verify_token")
+    );
     // The inbox app's token is not the bot app's.
-    let (status, _) = call(&ingest, get(format!("hub.mode=subscribe&hub.verify_token={INBOX_VERIFY}&hub.challenge=abc"))).await;
+    let (status, _) = call(
+        &ingest,
+        get(format!(
+            "hub.mode=subscribe&hub.verify_token={INBOX_VERIFY}&hub.challenge=abc"
+        )),
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, body) = call(&ingest, get(format!("hub.mode=unsubscribe&hub.verify_token={BOT_VERIFY}&hub.challenge=abc"))).await;
+    let (status, body) = call(
+        &ingest,
+        get(format!(
+            "hub.mode=unsubscribe&hub.verify_token={BOT_VERIFY}&hub.challenge=abc"
+        )),
+    )
+    .await;
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_hub_mode"));
-    let (status, body) = call(&ingest, get(format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}"))).await;
-    assert_eq!((status, error_code(&body).as_str()), (400, "missing_hub_challenge"));
-    let event = api_event("GET", "/webhook/9999", None, json!({}), "hub.mode=subscribe&hub.verify_token=x&hub.challenge=abc", false);
+    let (status, body) = call(
+        &ingest,
+        get(format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}")),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "missing_hub_challenge")
+    );
+    let event = api_event(
+        "GET",
+        "/webhook/9999",
+        None,
+        json!({}),
+        "hub.mode=subscribe&hub.verify_token=x&hub.challenge=abc",
+        false,
+    );
     let (status, body) = call(&ingest, event).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "unknown_app"));
 }
@@ -186,25 +270,66 @@ async fn handshake_refusals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_write_nothing_to_dynamodb() {
     let counter = RequestCounter::new();
-    let client = DynamoStore::local_client(dynamo_local::server().endpoint(), Some(counter.clone()));
+    let client =
+        DynamoStore::local_client(dynamo_local::server().endpoint(), Some(counter.clone()));
     let store = DynamoStore::new(client, dynamo_local::unique_table_name("ingest-http"));
     store.create_table().await.expect("table on moto");
     let store: Arc<dyn Store> = Arc::new(store);
     let ingest = ingest_with(config(), store.clone());
 
-    let body = bytes(&envelope("messaging", vec![message("55", T0, "m-55", "hello")]));
+    let body = bytes(&envelope(
+        "messaging",
+        vec![message("55", T0, "m-55", "hello")],
+    ));
     let good = sign(BOT_SECRET.as_bytes(), &body);
     let wrong_secret = sign(INBOX_SECRET.as_bytes(), &body);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("bad signature", post_event(BOT, &body, Some(&wrong_secret)), 401, "bad_signature"),
-        ("malformed signature", post_event(BOT, &body, Some("sha1=abc")), 401, "bad_signature"),
-        ("missing signature", post_event(BOT, &body, None), 401, "bad_signature"),
-        ("unknown app id", post_event("9999", &body, Some(&good)), 404, "unknown_app"),
-        ("garbage body, unsigned", post_event(BOT, b"\x00garbage{", None), 401, "bad_signature"),
-        ("garbage body, wrong signature", post_event(BOT, b"garbage", Some(&good)), 401, "bad_signature"),
+        (
+            "bad signature",
+            post_event(BOT, &body, Some(&wrong_secret)),
+            401,
+            "bad_signature",
+        ),
+        (
+            "malformed signature",
+            post_event(BOT, &body, Some("sha1=abc")),
+            401,
+            "bad_signature",
+        ),
+        (
+            "missing signature",
+            post_event(BOT, &body, None),
+            401,
+            "bad_signature",
+        ),
+        (
+            "unknown app id",
+            post_event("9999", &body, Some(&good)),
+            404,
+            "unknown_app",
+        ),
+        (
+            "garbage body, unsigned",
+            post_event(BOT, b"\x00garbage{", None),
+            401,
+            "bad_signature",
+        ),
+        (
+            "garbage body, wrong signature",
+            post_event(BOT, b"garbage", Some(&good)),
+            401,
+            "bad_signature",
+        ),
         (
             "wrong verify token",
-            api_event("GET", "/webhook/1001", None, json!({}), "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", false),
+            api_event(
+                "GET",
+                "/webhook/1001",
+                None,
+                json!({}),
+                "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+                false,
+            ),
             403,
             "bad_verify_token",
         ),
@@ -212,7 +337,11 @@ async fn refusals_write_nothing_to_dynamodb() {
     counter.reset();
     for (name, event, status, code) in cases {
         let (got_status, got_body) = call(&ingest, event).await;
-        assert_eq!((got_status, error_code(&got_body).as_str()), (status, code), "{name}");
+        assert_eq!(
+            (got_status, error_code(&got_body).as_str()),
+            (status, code),
+            "{name}"
+        );
         assert_eq!(counter.total(), 0, "{name}: no DynamoDB request at all");
     }
     assert!(store.conversation(PAGE, "55").await.unwrap().is_none());
@@ -221,10 +350,19 @@ async fn refusals_write_nothing_to_dynamodb() {
     // hour), kept in quarantine, and nothing else written.
     let garbage = b"{\"object\":\"page\",\"entry\":[{\"messaging\":[".to_vec();
     counter.reset();
-    let (status, reply) = call(&ingest, post_event(BOT, &garbage, Some(&sign(BOT_SECRET.as_bytes(), &garbage)))).await;
+    let (status, reply) = call(
+        &ingest,
+        post_event(BOT, &garbage, Some(&sign(BOT_SECRET.as_bytes(), &garbage))),
+    )
+    .await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(counter.by_operation().get("PutItem"), Some(&1));
-    assert_eq!(counter.total(), 1, "only the quarantine item: {:?}", counter.by_operation());
+    assert_eq!(
+        counter.total(),
+        1,
+        "only the quarantine item: {:?}",
+        counter.by_operation()
+    );
     let kept = store.quarantined(BOT).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, garbage);
@@ -241,22 +379,40 @@ async fn a_store_failure_is_a_500_so_meta_retries() {
     // A DynamoDB endpoint where nothing listens: the write cannot become durable.
     let client = DynamoStore::local_client("http://127.0.0.1:9", None);
     let ingest = ingest_with(config(), Arc::new(DynamoStore::new(client, "nowhere")));
-    let body = bytes(&envelope("messaging", vec![message("56", T0, "m-56", "hello")]));
-    let (status, reply) = call(&ingest, post_event(BOT, &body, Some(&sign(BOT_SECRET.as_bytes(), &body)))).await;
-    assert_eq!((status, error_code(&reply).as_str()), (500, "internal_error"));
+    let body = bytes(&envelope(
+        "messaging",
+        vec![message("56", T0, "m-56", "hello")],
+    ));
+    let (status, reply) = call(
+        &ingest,
+        post_event(BOT, &body, Some(&sign(BOT_SECRET.as_bytes(), &body))),
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&reply).as_str()),
+        (500, "internal_error")
+    );
 }
 
 #[tokio::test]
 async fn events_for_unconfigured_pages_are_quarantined_and_answered_200() {
     let store = Arc::new(MemoryStore::new());
     let ingest = ingest_with(config(), store.clone());
-    let body = bytes(&json!({"object":"page","entry":[{"id":"999","time":T0,"messaging":[
-        {"sender":{"id":"57"},"recipient":{"id":"999"},"timestamp":T0,"message":{"mid":"m-57","text":"x"}}]}]}));
-    let (status, reply) = call(&ingest, post_event(BOT, &body, Some(&sign(BOT_SECRET.as_bytes(), &body)))).await;
+    let body = bytes(
+        &json!({"object":"page","entry":[{"id":"999","time":T0,"messaging":[
+        {"sender":{"id":"57"},"recipient":{"id":"999"},"timestamp":T0,"message":{"mid":"m-57","text":"x"}}]}]}),
+    );
+    let (status, reply) = call(
+        &ingest,
+        post_event(BOT, &body, Some(&sign(BOT_SECRET.as_bytes(), &body))),
+    )
+    .await;
     assert_eq!(status, 200);
     let report: Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(report["unknown_pages"], 1);
     assert_eq!(report["quarantined"], true);
     assert!(store.conversation("999", "57").await.unwrap().is_none());
-    assert!(store.quarantined(BOT).await.unwrap()[0].reason.contains("page 999"));
+    assert!(store.quarantined(BOT).await.unwrap()[0]
+        .reason
+        .contains("page 999"));
 }

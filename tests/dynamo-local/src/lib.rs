@@ -99,15 +99,15 @@ fn start() -> Result<DynamoLocal, String> {
                 });
             }
             if let Ok(Some(status)) = child.try_wait() {
-                last_error = format!(
-                    "moto exited with {status}; see {}",
-                    log_path.display()
-                );
+                last_error = format!("moto exited with {status}; see {}", log_path.display());
                 break;
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                last_error = format!("moto did not listen within 60 s; see {}", log_path.display());
+                last_error = format!(
+                    "moto did not listen within 60 s; see {}",
+                    log_path.display()
+                );
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
