@@ -119,6 +119,10 @@ pub struct RequestedAction {
     pub at: EpochMillis,
     /// The dedupe key of the event that asked for it (executes exactly once per event).
     pub event_key: String,
+    /// Set while an executor performs it (claimed with a conditional write), so that two
+    /// executors never both act.
+    #[serde(default)]
+    pub executing_since: Option<EpochMillis>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::CoordinatorConfig;
 use crate::domain::{Clock, EpochMillis};
+use crate::handoff::ControlService;
 use crate::http::{ApiError, Reply};
 use crate::store::{
     ConversationWrite, LeaseChange, QuarantinedBody, Store, StoreError, WriteOutcome,
@@ -40,6 +41,8 @@ pub enum IngestError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Written,
+    /// Written, and the record now holds a trigger's action waiting to be executed.
+    WrittenActionPending,
     Duplicate,
     /// Nothing to write (reads, deliveries, unknown kinds, dashboard test samples).
     Unchanged,
@@ -58,6 +61,8 @@ pub struct IngestReport {
     pub unknown_pages: usize,
     pub rejected: usize,
     pub quarantined: bool,
+    /// Trigger actions executed after the events were stored.
+    pub actions_executed: usize,
 }
 
 /// The ingest service: configuration, store and clock, built once per container.
@@ -67,6 +72,7 @@ pub struct WebhookIngest {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     concurrency: usize,
+    actions: Option<ControlService>,
 }
 
 impl WebhookIngest {
@@ -80,7 +86,14 @@ impl WebhookIngest {
             store,
             clock,
             concurrency: DEFAULT_CONCURRENCY,
+            actions: None,
         }
+    }
+
+    /// Execute recorded trigger actions inline through this control service.
+    pub fn with_actions(mut self, actions: ControlService) -> Self {
+        self.actions = Some(actions);
+        self
     }
 
     pub fn with_concurrency(mut self, concurrency: usize) -> Self {
@@ -166,9 +179,17 @@ impl WebhookIngest {
             .collect();
 
         let outcomes = self.apply_all(app_id, parsed.events).await?;
+        let mut pending = std::collections::BTreeSet::new();
         for (event, outcome) in &outcomes {
             match outcome {
                 Applied::Written => report.written += 1,
+                Applied::WrittenActionPending => {
+                    report.written += 1;
+                    pending.insert((
+                        event.page_id.clone(),
+                        event.psid.clone().unwrap_or_default(),
+                    ));
+                }
                 Applied::Duplicate => report.duplicates += 1,
                 Applied::Unchanged => report.unchanged += 1,
                 Applied::UnknownPage => {
@@ -176,6 +197,24 @@ impl WebhookIngest {
                     problems.push(format!("page {} is not configured", event.page_id));
                 }
             }
+        }
+        // Triggers run inline, after every event is durable: see README ("Triggers").
+        if let Some(actions) = &self.actions {
+            let executed = stream::iter(pending)
+                .map(|(page_id, psid)| async move {
+                    match actions.execute_pending_action(&page_id, &psid).await {
+                        Ok(Some(_)) => 1,
+                        Ok(None) => 0,
+                        Err(err) => {
+                            tracing::warn!(%page_id, error = %err, "trigger not executed; left for retry or re-sync");
+                            0
+                        }
+                    }
+                })
+                .buffer_unordered(self.concurrency)
+                .collect::<Vec<usize>>()
+                .await;
+            report.actions_executed = executed.into_iter().sum();
         }
         if !problems.is_empty() {
             problems.dedup();
@@ -293,7 +332,15 @@ impl WebhookIngest {
                 timeline_expires_at: now / 1000 + retention,
                 dedupe_expires_at: now / 1000 + DEDUPE_RETENTION_SECS,
             };
+            let action_pending = write
+                .state
+                .pending_action
+                .as_ref()
+                .is_some_and(|a| a.executing_since.is_none());
             match self.store.write(write).await {
+                Ok(WriteOutcome::Written) if action_pending => {
+                    return Ok(Applied::WrittenActionPending)
+                }
                 Ok(WriteOutcome::Written) => {
                     tracing::debug!(
                         app_id,

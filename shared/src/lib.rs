@@ -11,6 +11,8 @@
 
 pub mod config;
 pub mod domain;
+pub mod graph;
+pub mod handoff;
 pub mod http;
 pub mod ingest;
 pub mod store;

@@ -16,7 +16,7 @@
 use crate::config::PageConfig;
 use crate::domain::{
     ActionKind, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole, PendingRequest,
-    RequestedAction, TimelineEntry, TimelineRecord, PAGE_INBOX_APP_ID,
+    RequestedAction, TimelineEntry, TimelineRecord,
 };
 use crate::webhook::{Channel, EventKind, WebhookEvent};
 
@@ -143,14 +143,7 @@ pub fn apply_event(
                 // Only the owner sends, so the sender held the thread. A human replying in
                 // Meta's inbox takes control: expected, not a contradiction.
                 Some(sender) => {
-                    let flag = sender != PAGE_INBOX_APP_ID;
-                    rules.claim(
-                        sender,
-                        "echo",
-                        None,
-                        Cause::Webhook,
-                        ClaimKind::Observed { flag },
-                    );
+                    rules.claim(sender, "echo", None, Cause::Webhook, ClaimKind::Observed);
                 }
                 None => rules.channel_evidence(event.channel, "echo"),
             }
@@ -264,9 +257,10 @@ pub fn apply_event(
 enum ClaimKind<'a> {
     /// A handover event naming the app that acted.
     Explicit { actor: Option<&'a str> },
-    /// Inferred from a message or an echo; `flag` marks a disagreement with the record as a
-    /// contradiction needing re-sync.
-    Observed { flag: bool },
+    /// Inferred from a message or an echo. It names the owner with certainty, so a
+    /// disagreement with the record corrects it without a re-sync: Meta delivers per app,
+    /// and an echo reaching one app often beats the pass event reaching another.
+    Observed,
 }
 
 struct Rules<'s, 'c> {
@@ -306,7 +300,9 @@ impl Rules<'_, '_> {
         let explicit = matches!(kind, ClaimKind::Explicit { .. });
         let before = self.state.owner.clone();
         if !self.is_newer_than_last_control_event() {
-            if explicit {
+            // A late event that agrees with the record (often Meta's confirmation of an
+            // action the control API already recorded) adds nothing.
+            if explicit && !before.is(app_id) {
                 self.push_control(before.clone(), before, cause, kind, event, metadata, true);
             }
             return false;
@@ -326,22 +322,11 @@ impl Rules<'_, '_> {
         }
         let changed = after != before;
         if changed {
-            if let ClaimKind::Observed { flag: true } = kind {
-                // The record named another live owner: we missed a control event.
-                let record_was_live = before.app_id.is_some()
-                    && !self.state.lease_expired(self.at)
-                    && before.role != OwnerRole::Idle;
-                if record_was_live {
-                    self.state.needs_resync = true;
-                }
-            }
             self.state.owner = after.clone();
             self.activity();
         }
-        if changed || explicit {
-            self.push_control(before, after, cause, kind, event, metadata, false);
-        }
         if changed {
+            self.push_control(before, after, cause, kind, event, metadata, false);
             self.on_owner_changed();
         }
         changed
@@ -368,7 +353,7 @@ impl Rules<'_, '_> {
                 before,
                 Owner::unknown_other(),
                 Cause::Webhook,
-                ClaimKind::Observed { flag: true },
+                ClaimKind::Observed,
                 event,
                 metadata,
                 false,
@@ -394,13 +379,7 @@ impl Rules<'_, '_> {
         let receiver = self.ctx.receiving_app;
         match channel {
             Channel::Messaging => {
-                self.claim(
-                    receiver,
-                    event,
-                    None,
-                    Cause::Webhook,
-                    ClaimKind::Observed { flag: true },
-                );
+                self.claim(receiver, event, None, Cause::Webhook, ClaimKind::Observed);
             }
             Channel::Standby => self.standby(receiver, event, None, false),
             Channel::DashboardTest => {}
@@ -466,7 +445,7 @@ impl Rules<'_, '_> {
     ) {
         let actor = match kind {
             ClaimKind::Explicit { actor } => actor.map(str::to_string),
-            ClaimKind::Observed { .. } => to.app_id.clone(),
+            ClaimKind::Observed => to.app_id.clone(),
         };
         self.timeline.push(TimelineEntry {
             at: self.at,
@@ -583,6 +562,7 @@ impl Rules<'_, '_> {
             source: source.clone(),
             at: self.at,
             event_key: self.key.to_string(),
+            executing_since: None,
         });
         self.timeline.push(TimelineEntry {
             at: self.at,
@@ -615,4 +595,72 @@ fn normalise_words(text: &str) -> String {
         out.push(' ');
     }
     out
+}
+
+/// A change of control that Meta confirmed to the control API (or that a timeout or a
+/// re-sync decided): applied to the record with its cause and actor.
+#[derive(Clone, Debug)]
+pub struct ControlChange<'a> {
+    /// The new owner (`Owner::idle()` after a release).
+    pub to: Owner,
+    pub cause: Cause,
+    /// The app that acted.
+    pub actor: Option<&'a str>,
+    /// `pass_thread_control`, `take_thread_control`, `release_thread_control`, ...
+    pub event: &'a str,
+    pub metadata: Option<&'a str>,
+    pub at: EpochMillis,
+    /// Unique key of this change (timeline key and ordering tie-break).
+    pub key: String,
+}
+
+/// Apply a confirmed change: the owner, unread (a pass to humans makes it unread; a take,
+/// a release or a return to the bot makes it read), the lease and the ordering guard.
+pub fn apply_control_change(
+    current: &Conversation,
+    change: &ControlChange<'_>,
+    page: &PageConfig,
+) -> Transition {
+    let mut next = current.clone();
+    let before = next.owner.clone();
+    next.owner = change.to.clone();
+    next.last_control_event_at = Some(change.at);
+    next.last_control_event_key = Some(change.key.clone());
+    next.last_activity_at = next.last_activity_at.max(change.at);
+    next.updated_at = change.at;
+    next.unread = change.to.role.is_human() && change.event == "pass_thread_control";
+    if let Some(pending) = &next.pending_request {
+        if next.owner.is(&pending.app_id) {
+            next.pending_request = None;
+        }
+    }
+    let window = i64::try_from(page.reset_after_secs).unwrap_or(i64::MAX / 2);
+    next.control_expires_at = if next.owner.role.holds_lease() {
+        let candidate = change.at.div_euclid(1000) + window;
+        Some(match (before == next.owner, next.control_expires_at) {
+            (true, Some(due)) => due.max(candidate),
+            _ => candidate,
+        })
+    } else {
+        None
+    };
+    next.version = current.version + 1;
+    let timeline = vec![TimelineEntry {
+        at: change.at,
+        key: format!("1-control:{}", change.key),
+        record: TimelineRecord::Control {
+            from: before,
+            to: change.to.clone(),
+            cause: change.cause,
+            actor: change.actor.map(str::to_string),
+            event: change.event.to_string(),
+            metadata: change.metadata.map(str::to_string),
+            late: false,
+        },
+    }];
+    Transition {
+        expected_version: current.version,
+        state: next,
+        timeline,
+    }
 }

@@ -259,18 +259,50 @@ fn a_message_on_messaging_makes_the_receiver_owner_of_an_idle_thread() {
 }
 
 #[test]
-fn a_message_contradicting_a_live_owner_corrects_and_flags() {
+fn a_message_contradicting_the_record_corrects_it_without_a_resync() {
+    // Positive evidence names the owner with certainty: no Graph call is needed.
     let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
-    let (next, _) = step(
+    let (next, timeline) = step(
         Some(&inbox),
         BOT,
         "messaging",
         message("u", T0 + 10, "m2", "hi"),
     );
     assert_eq!(next.owner.role, OwnerRole::Bot);
-    assert!(next.needs_resync);
+    assert!(!next.needs_resync);
     assert_eq!(next.control_expires_at, None);
     assert!(!next.unread);
+    assert_eq!(
+        control_changes(&timeline),
+        vec![(inbox.owner.clone(), Owner::app(BOT, OwnerRole::Bot), false)]
+    );
+}
+
+#[test]
+fn an_agent_echo_that_beats_the_pass_event_needs_no_resync() {
+    // Meta delivers per app: the agent's echo reaches the bot (standby) before the pass
+    // event reaches the inbox.
+    let bot = owned_by(BOT);
+    let (echoed, _) = step(
+        Some(&bot),
+        BOT,
+        "standby",
+        echo("u", T0 + 300, "e9", INBOX, "hi"),
+    );
+    assert_eq!(echoed.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert!(!echoed.needs_resync);
+    let (next, timeline) = step(
+        Some(&echoed),
+        INBOX,
+        "messaging",
+        pass("u", T0 + 200, Some(BOT), INBOX),
+    );
+    assert_eq!(next.owner, echoed.owner);
+    assert!(!next.needs_resync);
+    assert!(
+        control_changes(&timeline).is_empty(),
+        "a late event that agrees with the record adds nothing"
+    );
 }
 
 #[test]

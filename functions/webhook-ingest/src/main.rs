@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error};
 use routing_core::config::CoordinatorConfig;
-use routing_core::domain::SystemClock;
+use routing_core::domain::{Clock, SystemClock};
+use routing_core::graph::GraphClient;
+use routing_core::handoff::ControlService;
 use routing_core::ingest::WebhookIngest;
-use routing_core::store::DynamoStore;
+use routing_core::store::{DynamoStore, Store};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,11 +17,16 @@ async fn main() -> Result<(), Error> {
     let config = Arc::new(CoordinatorConfig::from_env()?);
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let client = DynamoStore::client_from_env(None).await;
-    let ingest = WebhookIngest::new(
-        config,
-        Arc::new(DynamoStore::new(client, table)),
-        Arc::new(SystemClock),
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client, table));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Trigger actions (handover payloads, keywords, granted requests) run inline.
+    let actions = ControlService::new(
+        config.clone(),
+        store.clone(),
+        Arc::new(GraphClient::from_env()?),
+        clock.clone(),
     );
+    let ingest = WebhookIngest::new(config, store, clock).with_actions(actions);
     let ingest = &ingest;
     run(service_fn(move |request| async move {
         Ok::<_, Infallible>(webhook_ingest::handle(ingest, request).await)

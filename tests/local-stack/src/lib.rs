@@ -1,0 +1,375 @@
+//! The coordinator's local stack, as a library: a DynamoDB API server (moto) with the
+//! table, the Messenger Platform emulator with the Page and apps of a configuration
+//! document, and the real function binaries behind an API Gateway front
+//! ([`lambda_host`]). The end-to-end tests drive it through real HTTP only; the
+//! `local-stack` binary runs the same parts under `cargo lambda watch` instead.
+
+pub mod lambda_host;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lambda_host::{debug_binary, ApiGateway, FunctionSpec, HostedFunction, Route};
+use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use routing_core::config::CoordinatorConfig;
+use routing_core::domain::Conversation;
+use routing_core::store::{DynamoStore, Store};
+use serde_json::{json, Value};
+
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// An app of the configuration: its id and its Page token.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub id: String,
+    pub token: String,
+}
+
+/// The Page and apps of a configuration document (its first Page).
+#[derive(Clone, Debug)]
+pub struct Cast {
+    pub page_id: String,
+    pub bot: App,
+    pub inbox: App,
+    pub api_token: String,
+}
+
+impl Cast {
+    pub fn from_config(config: &Value) -> Result<Self, Failure> {
+        let page = &config["pages"][0];
+        let page_id = page["id"]
+            .as_str()
+            .ok_or("config: pages[0].id")?
+            .to_string();
+        let app = |id_field: &str| -> Result<App, Failure> {
+            let id = page[id_field]
+                .as_str()
+                .ok_or_else(|| format!("config: pages[0].{id_field}"))?;
+            let app = config["apps"]
+                .as_array()
+                .and_then(|apps| apps.iter().find(|a| a["id"] == id))
+                .ok_or_else(|| format!("config: app {id} is not in apps"))?;
+            Ok(App {
+                id: id.to_string(),
+                token: app["page_tokens"][&page_id]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+        };
+        Ok(Cast {
+            bot: app("bot_app_id")?,
+            inbox: app("inbox_app_id")?,
+            api_token: config["api_tokens"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            page_id,
+        })
+    }
+}
+
+/// The emulator's view of the Page: every app of the configuration, its webhook at
+/// `{webhook_base}/webhook/{app_id}`; the bot is the Page's default app.
+pub fn emulator_config(config: &Value, webhook_base: &str) -> Result<EmulatorConfig, Failure> {
+    let page = &config["pages"][0];
+    let page_id = page["id"].as_str().ok_or("config: pages[0].id")?;
+    let apps: Vec<Value> = config["apps"]
+        .as_array()
+        .ok_or("config: apps")?
+        .iter()
+        .map(|app| {
+            let id = app["id"].as_str().unwrap_or_default();
+            json!({
+                "id": id,
+                "name": app["role"],
+                "app_secret": app["app_secret"],
+                "verify_token": app["verify_token"],
+                "page_token": app["page_tokens"][page_id],
+                "webhook_url": format!("{webhook_base}/webhook/{id}"),
+                "take_control": true,
+                "standby": true
+            })
+        })
+        .collect();
+    let doc = json!({
+        "graph_version": "v23.0",
+        "pages": [{"id": page_id, "default_app_id": page["bot_app_id"], "apps": apps}]
+    });
+    Ok(EmulatorConfig::from_json_str(&doc.to_string())?)
+}
+
+/// The running system: the store, the emulator, the Page's cast, and (when the functions
+/// are hosted in-process) the API Gateway front.
+pub struct Stack {
+    pub store: DynamoStore,
+    pub emulator: RunningEmulator,
+    pub cast: Cast,
+    pub http: reqwest::Client,
+    pub gateway: Option<ApiGateway>,
+    /// The first API token of the configuration.
+    pub api_token: String,
+}
+
+impl Stack {
+    pub fn new(store: DynamoStore, emulator: RunningEmulator, cast: Cast) -> Self {
+        Stack {
+            store,
+            emulator,
+            api_token: cast.api_token.clone(),
+            cast,
+            http: reqwest::Client::new(),
+            gateway: None,
+        }
+    }
+
+    /// Start everything for the configuration at `config_path`, with a fresh table and
+    /// the real function binaries hosted behind an API Gateway front.
+    pub async fn start_hosted(config_path: &Path) -> Result<Self, Failure> {
+        CoordinatorConfig::from_file(config_path)?;
+        let config: Value = serde_json::from_str(&std::fs::read_to_string(config_path)?)?;
+        let cast = Cast::from_config(&config)?;
+
+        let moto = dynamo_local::server();
+        let table = dynamo_local::unique_table_name("e2e");
+        let store = DynamoStore::new(DynamoStore::local_client(moto.endpoint(), None), &table);
+        store.create_table().await?;
+
+        // The functions need the emulator's URL and the emulator needs the gateway's: take
+        // a free port for the emulator first.
+        let emulator_port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let env = vec![
+            ("TABLE_NAME".to_string(), table.clone()),
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB".to_string(),
+                moto.endpoint().to_string(),
+            ),
+            (
+                "COORDINATOR_CONFIG_FILE".to_string(),
+                config_path.display().to_string(),
+            ),
+            (
+                "GRAPH_API_BASE_URL".to_string(),
+                format!("http://127.0.0.1:{emulator_port}"),
+            ),
+            ("RUST_LOG".to_string(), "warn".to_string()),
+        ];
+        let ingest = HostedFunction::start(FunctionSpec {
+            name: "webhook-ingest".into(),
+            binary: debug_binary("webhook-ingest"),
+            env: env.clone(),
+        })
+        .await?;
+        let handoff = HostedFunction::start(FunctionSpec {
+            name: "control-handoff".into(),
+            binary: debug_binary("control-handoff"),
+            env,
+        })
+        .await?;
+        let gateway = ApiGateway::start(
+            vec![ingest, handoff],
+            vec![
+                Route {
+                    segment: "webhook".into(),
+                    function: "webhook-ingest".into(),
+                },
+                Route {
+                    segment: "pages".into(),
+                    function: "control-handoff".into(),
+                },
+            ],
+        )
+        .await?;
+        let emulator = Emulator::start(
+            emulator_config(&config, gateway.base_url())?,
+            format!("127.0.0.1:{emulator_port}").parse()?,
+        )
+        .await?;
+        let mut stack = Stack::new(store, emulator, cast);
+        stack.gateway = Some(gateway);
+        Ok(stack)
+    }
+
+    /// Call the coordinator's control-handoff API (with the configuration's API token);
+    /// returns the status and the JSON body.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Failure> {
+        let gateway = self
+            .gateway
+            .as_ref()
+            .ok_or("no API gateway in this stack")?;
+        let url = format!("{}{path}", gateway.base_url());
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut request = self.http.request(method, url).bearer_auth(&self.api_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    /// `POST .../control` on this Page.
+    pub async fn control_action(&self, psid: &str, body: Value) -> Result<(u16, Value), Failure> {
+        self.api(
+            "POST",
+            &format!("/pages/{}/conversations/{psid}/control", self.cast.page_id),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST .../messages` on this Page.
+    pub async fn agent_message(&self, psid: &str, body: Value) -> Result<(u16, Value), Failure> {
+        self.api(
+            "POST",
+            &format!("/pages/{}/conversations/{psid}/messages", self.cast.page_id),
+            Some(body),
+        )
+        .await
+    }
+
+    /// POST to the emulator's control API.
+    pub async fn control(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        let url = format!("{}/_emulator/{path}", self.emulator.base_url());
+        let response = self.http.post(url).json(&body).send().await?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("emulator {path}: {status} {value}").into());
+        }
+        Ok(value)
+    }
+
+    /// A Graph API call with an app's Page token.
+    pub async fn graph(&self, app: &App, edge: &str, body: Value) -> Result<Value, Failure> {
+        let url = format!("{}/{}/{edge}", self.emulator.graph_url(), self.cast.page_id);
+        let response = self
+            .http
+            .post(url)
+            .query(&[("access_token", app.token.as_str())])
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("Graph {edge}: {status} {value}").into());
+        }
+        Ok(value)
+    }
+
+    pub async fn customer_says(&self, psid: &str, text: &str) -> Result<Value, Failure> {
+        self.control(
+            "customer/message",
+            json!({"page_id": self.cast.page_id, "psid": psid, "text": text}),
+        )
+        .await
+    }
+
+    pub async fn customer_taps(
+        &self,
+        psid: &str,
+        title: &str,
+        payload: &str,
+    ) -> Result<Value, Failure> {
+        self.control(
+            "customer/postback",
+            json!({"page_id": self.cast.page_id, "psid": psid, "title": title, "payload": payload}),
+        )
+        .await
+    }
+
+    pub async fn send_as(&self, app: &App, psid: &str, text: &str) -> Result<Value, Failure> {
+        self.graph(
+            app,
+            "messages",
+            json!({"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": text}}),
+        )
+        .await
+    }
+
+    pub async fn pass(&self, from: &App, psid: &str, to: &str) -> Result<Value, Failure> {
+        self.graph(
+            from,
+            "pass_thread_control",
+            json!({"recipient": {"id": psid}, "target_app_id": to, "metadata": "handover"}),
+        )
+        .await
+    }
+
+    pub async fn take(&self, by: &App, psid: &str) -> Result<Value, Failure> {
+        self.graph(
+            by,
+            "take_thread_control",
+            json!({"recipient": {"id": psid}}),
+        )
+        .await
+    }
+
+    /// Wait until every webhook was delivered (each delivery answered 2xx in the end).
+    pub async fn settle(&self) -> Result<(), Failure> {
+        self.emulator.settle(Duration::from_secs(60)).await?;
+        let attempts = self.emulator.deliveries();
+        let undelivered = attempts
+            .iter()
+            .filter(|d| {
+                !attempts
+                    .iter()
+                    .any(|a| a.delivery_id == d.delivery_id && a.outcome == "delivered")
+            })
+            .count();
+        if undelivered > 0 {
+            return Err(format!("{undelivered} webhook delivery attempts never succeeded").into());
+        }
+        Ok(())
+    }
+
+    /// Meta's (emulated) true owner: `None` when idle.
+    pub async fn true_owner(&self, psid: &str) -> Result<Option<String>, Failure> {
+        let url = format!(
+            "{}/_emulator/threads/{}/{psid}",
+            self.emulator.base_url(),
+            self.cast.page_id
+        );
+        let view: Value = self.http.get(url).send().await?.json().await?;
+        Ok(view["owner_app_id"].as_str().map(str::to_string))
+    }
+
+    /// The coordinator's record.
+    pub async fn record(&self, psid: &str) -> Result<Conversation, Failure> {
+        self.store
+            .conversation(&self.cast.page_id, psid)
+            .await?
+            .ok_or_else(|| format!("no record of {psid}").into())
+    }
+
+    /// Settle, then the record and Meta's owner, which must agree.
+    pub async fn settled_record(&self, psid: &str) -> Result<Conversation, Failure> {
+        self.settle().await?;
+        let record = self.record(psid).await?;
+        let truth = self.true_owner(psid).await?;
+        if record.owner.app_id != truth {
+            return Err(format!(
+                "{psid}: the coordinator says {:?} ({}), Meta says {truth:?}",
+                record.owner.app_id,
+                record.owner.role.as_str()
+            )
+            .into());
+        }
+        Ok(record)
+    }
+}
+
+/// `config/local.json` of the workspace.
+pub fn local_config_path() -> PathBuf {
+    dynamo_local::workspace_root().join("config/local.json")
+}
