@@ -542,15 +542,8 @@ impl ControlService {
                     return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
                 }
                 let to = Owner::app(&target, page.role_of(&target));
-                self.record_change(
-                    page,
-                    psid,
-                    to,
-                    &app.id,
-                    "pass_thread_control",
-                    metadata,
-                )
-                .await?
+                self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
+                    .await?
             }
             "take" => {
                 let (app, token) = self.acting_app(page, acting)?;
@@ -562,15 +555,8 @@ impl ControlService {
                     return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
                 }
                 let to = Owner::app(&app.id, page.role_of(&app.id));
-                self.record_change(
-                    page,
-                    psid,
-                    to,
-                    &app.id,
-                    "take_thread_control",
-                    metadata,
-                )
-                .await?
+                self.record_change(page, psid, to, &app.id, "take_thread_control", metadata)
+                    .await?
             }
             "release" => {
                 let (app, token) = self.acting_app(page, acting)?;
@@ -729,15 +715,8 @@ impl ControlService {
                     return Err(self.on_graph_error(&page.id, psid, &err, owner).await);
                 }
                 let to = Owner::app(&page.bot_app_id, OwnerRole::Bot);
-                self.record_change(
-                    page,
-                    psid,
-                    to,
-                    &app.id,
-                    "pass_thread_control",
-                    metadata,
-                )
-                .await
+                self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
+                    .await
             }
             ResetAction::Release => {
                 if let Err(err) = self

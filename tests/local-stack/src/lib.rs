@@ -107,6 +107,8 @@ pub struct Stack {
     pub cast: Cast,
     pub http: reqwest::Client,
     pub gateway: Option<ApiGateway>,
+    /// Where the control-handoff API answers (the gateway, or `cargo lambda watch`).
+    pub api_base: Option<String>,
     /// The first API token of the configuration.
     pub api_token: String,
 }
@@ -120,6 +122,7 @@ impl Stack {
             cast,
             http: reqwest::Client::new(),
             gateway: None,
+            api_base: None,
         }
     }
 
@@ -189,6 +192,7 @@ impl Stack {
         )
         .await?;
         let mut stack = Stack::new(store, emulator, cast);
+        stack.api_base = Some(gateway.base_url().to_string());
         stack.gateway = Some(gateway);
         Ok(stack)
     }
@@ -201,11 +205,11 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> Result<(u16, Value), Failure> {
-        let gateway = self
-            .gateway
-            .as_ref()
-            .ok_or("no API gateway in this stack")?;
-        let url = format!("{}{path}", gateway.base_url());
+        let base = self
+            .api_base
+            .as_deref()
+            .ok_or("no control-handoff API in this stack")?;
+        let url = format!("{base}{path}");
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut request = self.http.request(method, url).bearer_auth(&self.api_token);
         if let Some(body) = body {

@@ -113,7 +113,10 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
     println!(
         "   cargo lambda watch    http://127.0.0.1:{lambda_port} (functions build on first use)"
     );
-    let stack = Stack::new(store, emulator, cast);
+    let mut stack = Stack::new(store, emulator, cast);
+    stack.api_base = Some(format!(
+        "http://127.0.0.1:{lambda_port}/lambda-url/control-handoff"
+    ));
 
     let outcome = tokio::select! {
         outcome = play(&stack, &config, &lambda_url) => outcome,
@@ -244,67 +247,89 @@ async fn step(stack: &Stack, name: &str) -> Result<Conversation, Failure> {
     Ok(record)
 }
 
+/// A call to the control-handoff API that must succeed.
+async fn api_ok(
+    stack: &Stack,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let (status, answer) = stack.api(method, path, body).await?;
+    if status != 200 {
+        return Err(format!("{method} {path}: {status} {answer}").into());
+    }
+    Ok(answer)
+}
+
 async fn play(stack: &Stack, config: &Value, lambda_url: &str) -> Result<(), Failure> {
     wait_for_ingest(stack, config, lambda_url).await?;
-    let (bot, inbox) = (&stack.cast.bot, &stack.cast.inbox);
+    let page = stack.cast.page_id.clone();
+    let conversation = format!("/pages/{page}/conversations/{CUSTOMER}");
     println!();
-    println!(
-        "== conversation with customer {CUSTOMER} on page {}",
-        stack.cast.page_id
-    );
+    println!("== conversation with customer {CUSTOMER} on page {page}");
 
     stack
         .customer_says(CUSTOMER, "Hi! Where is my order #1042?")
         .await?;
     step(stack, "customer writes").await?;
 
-    stack
-        .send_as(
-            bot,
-            CUSTOMER,
-            "I'm the order bot. Your order ships tomorrow. Anything else?",
-        )
-        .await?;
+    api_ok(
+        stack,
+        "POST",
+        &format!("{conversation}/messages"),
+        Some(serde_json::json!({"as": "bot", "text": "I'm the order bot. Your order ships tomorrow. Anything else?"})),
+    )
+    .await?;
     step(stack, "bot owns and answers").await?;
 
     stack
         .customer_taps(CUSTOMER, "Talk to human", "TALK_TO_HUMAN")
         .await?;
     let record = step(stack, "customer taps \"Talk to human\"").await?;
-    let action = record
-        .pending_action
-        .ok_or("the trigger was not recorded")?;
-    println!(
-        "   {:<40} {:?}, to be done by app {}",
-        "  trigger recorded", action.action, action.acting_app_id
-    );
-    // The bot app performs the handover it asked for (the control-handoff function will
-    // execute recorded triggers itself).
-    stack.pass(bot, CUSTOMER, &inbox.id).await?;
-    let record = step(stack, "bot passes control to the inbox").await?;
-    if !record.unread {
-        return Err("the handed-over conversation is not unread in the queue".into());
+    if record.owner.app_id.as_deref() != Some(stack.cast.inbox.id.as_str()) || !record.unread {
+        return Err("the trigger did not hand the conversation to the inbox, unread".into());
+    }
+    let queue = api_ok(
+        stack,
+        "GET",
+        &format!("/pages/{page}/conversations?role=inbox&unread=true"),
+        None,
+    )
+    .await?;
+    let queued: Vec<&str> = queue["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|c| c["psid"].as_str()).collect())
+        .unwrap_or_default();
+    println!("   {:<40} {queued:?}", "  agents' unread queue");
+    if !queued.contains(&CUSTOMER) {
+        return Err("the conversation is not in the agents' unread queue".into());
     }
 
-    stack
-        .send_as(
-            inbox,
-            CUSTOMER,
-            "Hi, this is Sam from support. Let me check that for you.",
-        )
-        .await?;
+    api_ok(
+        stack,
+        "POST",
+        &format!("{conversation}/messages"),
+        Some(serde_json::json!({"as": "inbox", "text": "Hi, this is Sam from support. Let me check that for you."})),
+    )
+    .await?;
     if step(stack, "agent replies").await?.unread {
         return Err("the agent's reply did not clear unread".into());
     }
 
-    stack.pass(inbox, CUSTOMER, &bot.id).await?;
-    step(stack, "agent hands the conversation back").await?;
+    api_ok(
+        stack,
+        "POST",
+        &format!("{conversation}/messages"),
+        Some(serde_json::json!({"as": "inbox", "text": "It's on its way. Anything else, just write!", "reset_after": true})),
+    )
+    .await?;
+    step(stack, "agent resets with the final message").await?;
 
     stack
         .customer_says(CUSTOMER, "Thanks! One more question.")
         .await?;
     let record = step(stack, "next customer message").await?;
-    if record.owner.app_id.as_deref() != Some(bot.id.as_str()) {
+    if record.owner.app_id.as_deref() != Some(stack.cast.bot.id.as_str()) {
         return Err("the next customer message did not go to the bot".into());
     }
 
