@@ -1,5 +1,5 @@
-"""Regenerate functions/webhook-ingest/events/*.json: API Gateway HTTP API (payload 2.0)
-events signed with the secrets in config/local.json, for `cargo lambda invoke`.
+"""Regenerate functions/*/events/*.json: API Gateway HTTP API (payload 2.0) events for
+`cargo lambda invoke`, signed with (or carrying) the secrets of config/local.json.
 
 Usage: python3 scripts/make-sample-events.py
 """
@@ -91,4 +91,50 @@ body, sig = signed(bot, envelope("standby", [
 write("standby-batch.json", api_event("POST", bot["id"], body=body, signature=sig))
 
 write("bad-signature.json", api_event("POST", bot["id"], body=body, signature="sha256=" + "0" * 64))
-print(f"wrote sample events to {OUT.relative_to(ROOT)}")
+
+# control-handoff
+API = ROOT / "functions/control-handoff/events"
+API.mkdir(parents=True, exist_ok=True)
+TOKEN = CONFIG["api_tokens"][0]
+
+
+def api_request(method, path, body=None, query=None):
+    headers = {"host": "abc123.execute-api.eu-west-1.amazonaws.com",
+               "authorization": f"Bearer {TOKEN}"}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    event = {
+        "version": "2.0", "routeKey": "$default", "rawPath": path,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in (query or {}).items()),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.10", "userAgent": "agent-console"},
+            "requestId": "sample-request", "routeKey": "$default", "stage": "$default",
+            "time": "21/Nov/2026:12:00:00 +0000", "timeEpoch": T,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+conv = f"/pages/{PAGE}/conversations/7001"
+(API / "get-conversation.json").write_text(json.dumps(api_request("GET", conv), indent=2) + "\n")
+(API / "queue.json").write_text(json.dumps(api_request(
+    "GET", f"/pages/{PAGE}/conversations", query={"role": "inbox", "unread": "true", "limit": "50"}), indent=2) + "\n")
+(API / "timeline.json").write_text(json.dumps(api_request(
+    "GET", conv + "/timeline", query={"limit": "20", "order": "asc"}), indent=2) + "\n")
+(API / "pass-to-inbox.json").write_text(json.dumps(api_request(
+    "POST", conv + "/control", {"action": "pass", "as": "bot", "target": "inbox", "metadata": "bot gave up"}), indent=2) + "\n")
+(API / "agent-message.json").write_text(json.dumps(api_request(
+    "POST", conv + "/messages", {"text": "Hi, this is Sam. How can I help?", "as": "inbox", "take_control": True}), indent=2) + "\n")
+(API / "reset.json").write_text(json.dumps(api_request(
+    "POST", conv + "/control", {"action": "reset", "as": "inbox"}), indent=2) + "\n")
+(API / "mark-read.json").write_text(json.dumps(api_request("POST", conv + "/read"), indent=2) + "\n")
+print(f"wrote sample events to {OUT.relative_to(ROOT)} and {API.relative_to(ROOT)}")
