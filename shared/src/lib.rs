@@ -15,6 +15,8 @@ pub mod graph;
 pub mod handoff;
 pub mod http;
 pub mod ingest;
+#[cfg(feature = "lambda")]
+pub mod lambda_adapter;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

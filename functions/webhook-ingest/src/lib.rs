@@ -1,9 +1,10 @@
 //! webhook-ingest: `GET/POST /webhook/{app_id}` behind API Gateway (HTTP API, payload 2.0)
 //! or a function URL. A thin adapter: every decision is in `routing_core::ingest`.
 
-use lambda_http::{Body, Request, RequestExt, Response};
-use routing_core::http::{route_segments, ApiError, Reply};
+use lambda_http::{Body, Request, Response};
+use routing_core::http::{route_segments, ApiError};
 use routing_core::ingest::WebhookIngest;
+use routing_core::lambda_adapter::{header, into_response, query_map};
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {
@@ -18,21 +19,21 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
     };
     let reply = match request.method().as_str() {
         "GET" => {
-            let query = request.query_string_parameters();
+            let query = query_map(&request);
             ingest.verify_subscription(
                 &app_id,
-                query.first("hub.mode"),
-                query.first("hub.verify_token"),
-                query.first("hub.challenge"),
+                query.get("hub.mode").map(String::as_str),
+                query.get("hub.verify_token").map(String::as_str),
+                query.get("hub.challenge").map(String::as_str),
             )
         }
         "POST" => {
-            let signature = request
-                .headers()
-                .get("x-hub-signature-256")
-                .and_then(|v| v.to_str().ok());
             ingest
-                .receive(&app_id, signature, request.body().as_ref())
+                .receive(
+                    &app_id,
+                    header(&request, "x-hub-signature-256"),
+                    request.body().as_ref(),
+                )
                 .await
         }
         other => {
@@ -40,16 +41,4 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
         }
     };
     into_response(reply)
-}
-
-fn into_response(reply: Reply) -> Response<Body> {
-    let mut response = Response::new(Body::Text(reply.body));
-    *response.status_mut() =
-        lambda_http::http::StatusCode::from_u16(reply.status).unwrap_or_default();
-    if let Ok(value) = lambda_http::http::HeaderValue::from_str(reply.content_type) {
-        response
-            .headers_mut()
-            .insert(lambda_http::http::header::CONTENT_TYPE, value);
-    }
-    response
 }
