@@ -111,6 +111,18 @@ pub struct PageConfig {
 }
 
 impl PageConfig {
+    /// The control window in seconds (validated to at most 7 days).
+    pub fn reset_after(&self) -> i64 {
+        i64::try_from(self.reset_after_secs.min(MAX_RESET_AFTER_SECS)).unwrap_or(i64::MAX / 2)
+    }
+
+    /// How long timeline entries are kept, in seconds.
+    pub fn timeline_retention_secs(&self) -> i64 {
+        i64::try_from(self.timeline_retention_days)
+            .unwrap_or(3650)
+            .saturating_mul(86_400)
+    }
+
     /// The role an app plays on this Page.
     pub fn role_of(&self, app_id: &str) -> OwnerRole {
         if app_id == self.bot_app_id {

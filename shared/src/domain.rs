@@ -197,6 +197,17 @@ impl Conversation {
         }
     }
 
+    /// Renew the lease to at least `at + window_secs`. A lease exists exactly while
+    /// control is away from the bot, and renewals only ever move it later.
+    pub fn renew_lease(&mut self, at: EpochMillis, window_secs: i64) {
+        if self.owner.role.holds_lease() {
+            let due = at.div_euclid(1000) + window_secs;
+            self.control_expires_at = Some(self.control_expires_at.map_or(due, |d| d.max(due)));
+        } else {
+            self.control_expires_at = None;
+        }
+    }
+
     /// The lease is past its deadline at `now` (whether or not TTL removed it yet).
     pub fn lease_expired(&self, now: EpochMillis) -> bool {
         matches!(self.control_expires_at, Some(due) if due * 1000 <= now)

@@ -287,8 +287,7 @@ impl ControlService {
             let retention = self
                 .config
                 .page(page_id)
-                .map_or(90, |p| p.timeline_retention_days)
-                .saturating_mul(86_400);
+                .map_or(90 * 86_400, PageConfig::timeline_retention_secs);
             let write = ConversationWrite {
                 expected_version: transition.expected_version,
                 lease: LeaseChange::between(
@@ -298,7 +297,7 @@ impl ControlService {
                 state: transition.state.clone(),
                 timeline: transition.timeline,
                 dedupe_key: None,
-                timeline_expires_at: now / 1000 + i64::try_from(retention).unwrap_or(i64::MAX / 4),
+                timeline_expires_at: now / 1000 + retention,
                 dedupe_expires_at: 0,
             };
             match self.store.write(write).await {
@@ -353,14 +352,9 @@ impl ControlService {
                 if current.needs_resync || current.version == 0 {
                     return None;
                 }
-                let mut next = current.clone();
-                next.needs_resync = true;
-                next.version += 1;
-                Some(Transition {
-                    expected_version: current.version,
-                    state: next,
-                    timeline: Vec::new(),
-                })
+                let mut next = Transition::successor(current);
+                next.state.needs_resync = true;
+                Some(next)
             })
             .await;
         let owner = flagged
@@ -490,15 +484,10 @@ impl ControlService {
                 if !current.unread {
                     return None;
                 }
-                let mut next = current.clone();
-                next.unread = false;
-                next.version += 1;
-                next.updated_at = now;
-                Some(Transition {
-                    expected_version: current.version,
-                    state: next,
-                    timeline: Vec::new(),
-                })
+                let mut next = Transition::successor(current);
+                next.state.unread = false;
+                next.state.updated_at = now;
+                Some(next)
             })
             .await?;
         Ok(ConversationView::of(&record, now))
@@ -534,39 +523,45 @@ impl ControlService {
                         "target: cannot pass to the acting app itself",
                     ));
                 }
-                if let Err(err) = self
-                    .graph
-                    .pass_thread_control(token, page_id, psid, &target, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
-                }
+                self.confirmed(
+                    page_id,
+                    psid,
+                    &owner,
+                    self.graph
+                        .pass_thread_control(token, page_id, psid, &target, metadata)
+                        .await,
+                )
+                .await?;
                 let to = Owner::app(&target, page.role_of(&target));
                 self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
                     .await?
             }
             "take" => {
                 let (app, token) = self.acting_app(page, acting)?;
-                if let Err(err) = self
-                    .graph
-                    .take_thread_control(token, page_id, psid, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
-                }
+                self.confirmed(
+                    page_id,
+                    psid,
+                    &owner,
+                    self.graph
+                        .take_thread_control(token, page_id, psid, metadata)
+                        .await,
+                )
+                .await?;
                 let to = Owner::app(&app.id, page.role_of(&app.id));
                 self.record_change(page, psid, to, &app.id, "take_thread_control", metadata)
                     .await?
             }
             "release" => {
                 let (app, token) = self.acting_app(page, acting)?;
-                if let Err(err) = self
-                    .graph
-                    .release_thread_control(token, page_id, psid, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
-                }
+                self.confirmed(
+                    page_id,
+                    psid,
+                    &owner,
+                    self.graph
+                        .release_thread_control(token, page_id, psid, metadata)
+                        .await,
+                )
+                .await?;
                 self.record_change(
                     page,
                     psid,
@@ -579,36 +574,34 @@ impl ControlService {
             }
             "request" => {
                 let (app, token) = self.acting_app(page, acting)?;
-                if let Err(err) = self
-                    .graph
-                    .request_thread_control(token, page_id, psid, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
-                }
+                self.confirmed(
+                    page_id,
+                    psid,
+                    &owner,
+                    self.graph
+                        .request_thread_control(token, page_id, psid, metadata)
+                        .await,
+                )
+                .await?;
                 let now = self.clock.now_millis();
                 let key = api_key("request", now);
                 let app_id = app.id.clone();
                 self.update(page_id, psid, |current| {
-                    let mut next = current.clone();
-                    next.pending_request = Some(PendingRequest {
+                    let mut next = Transition::successor(current);
+                    next.state.pending_request = Some(PendingRequest {
                         app_id: app_id.clone(),
                         at: now,
                     });
-                    next.version += 1;
-                    next.updated_at = now;
-                    Some(Transition {
-                        expected_version: current.version,
-                        state: next,
-                        timeline: vec![TimelineEntry {
-                            at: now,
-                            key: format!("2-request:{key}"),
-                            record: TimelineRecord::ControlRequest {
-                                requested_by: app_id.clone(),
-                                metadata: metadata.map(str::to_string),
-                            },
-                        }],
-                    })
+                    next.state.updated_at = now;
+                    next.timeline.push(TimelineEntry {
+                        at: now,
+                        key: format!("2-request:{key}"),
+                        record: TimelineRecord::ControlRequest {
+                            requested_by: app_id.clone(),
+                            metadata: metadata.map(str::to_string),
+                        },
+                    });
+                    Some(next)
                 })
                 .await?
             }
@@ -630,42 +623,37 @@ impl ControlService {
                     ));
                 }
                 let (app, token) = self.acting_app(page, acting)?;
-                if let Err(err) = self
-                    .graph
-                    .extend_thread_control(token, page_id, psid, duration)
-                    .await
-                {
-                    return Err(self.on_graph_error(page_id, psid, &err, &owner).await);
-                }
+                self.confirmed(
+                    page_id,
+                    psid,
+                    &owner,
+                    self.graph
+                        .extend_thread_control(token, page_id, psid, duration)
+                        .await,
+                )
+                .await?;
                 let now = self.clock.now_millis();
                 let key = api_key("extend", now);
                 let app_id = app.id.clone();
                 self.update(page_id, psid, |current| {
-                    let mut next = current.clone();
-                    if next.owner.role.holds_lease() {
-                        let due = now / 1000 + i64::try_from(duration).unwrap_or(0);
-                        next.control_expires_at =
-                            Some(next.control_expires_at.map_or(due, |d| d.max(due)));
-                    }
-                    next.version += 1;
-                    next.updated_at = now;
-                    Some(Transition {
-                        expected_version: current.version,
-                        timeline: vec![TimelineEntry {
-                            at: now,
-                            key: format!("1-control:{key}"),
-                            record: TimelineRecord::Control {
-                                from: current.owner.clone(),
-                                to: current.owner.clone(),
-                                cause: Cause::Api,
-                                actor: Some(app_id.clone()),
-                                event: "extend_thread_control".into(),
-                                metadata: Some(format!("{duration} s")),
-                                late: false,
-                            },
-                        }],
-                        state: next,
-                    })
+                    let mut next = Transition::successor(current);
+                    next.state
+                        .renew_lease(now, i64::try_from(duration).unwrap_or(0));
+                    next.state.updated_at = now;
+                    next.timeline.push(TimelineEntry {
+                        at: now,
+                        key: format!("1-control:{key}"),
+                        record: TimelineRecord::Control {
+                            from: current.owner.clone(),
+                            to: current.owner.clone(),
+                            cause: Cause::Api,
+                            actor: Some(app_id.clone()),
+                            event: "extend_thread_control".into(),
+                            metadata: Some(format!("{duration} s")),
+                            late: false,
+                        },
+                    });
+                    Some(next)
                 })
                 .await?
             }
@@ -707,25 +695,29 @@ impl ControlService {
                     .unwrap_or_else(|| Conversation::new(&page.id, psid, self.clock.now_millis())))
             }
             ResetAction::PassToBot => {
-                if let Err(err) = self
-                    .graph
-                    .pass_thread_control(token, &page.id, psid, &page.bot_app_id, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(&page.id, psid, &err, owner).await);
-                }
+                self.confirmed(
+                    &page.id,
+                    psid,
+                    owner,
+                    self.graph
+                        .pass_thread_control(token, &page.id, psid, &page.bot_app_id, metadata)
+                        .await,
+                )
+                .await?;
                 let to = Owner::app(&page.bot_app_id, OwnerRole::Bot);
                 self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
                     .await
             }
             ResetAction::Release => {
-                if let Err(err) = self
-                    .graph
-                    .release_thread_control(token, &page.id, psid, metadata)
-                    .await
-                {
-                    return Err(self.on_graph_error(&page.id, psid, &err, owner).await);
-                }
+                self.confirmed(
+                    &page.id,
+                    psid,
+                    owner,
+                    self.graph
+                        .release_thread_control(token, &page.id, psid, metadata)
+                        .await,
+                )
+                .await?;
                 self.record_change(
                     page,
                     psid,
@@ -736,6 +728,21 @@ impl ControlService {
                 )
                 .await
             }
+        }
+    }
+
+    /// Meta's answer to a call made for a control action: its value, or the contract's
+    /// error (a "not owner" also flags the record for re-sync).
+    async fn confirmed<T>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        owner: &Owner,
+        answer: Result<T, GraphError>,
+    ) -> Result<T, ApiError> {
+        match answer {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.on_graph_error(page_id, psid, &err, owner).await),
         }
     }
 
@@ -813,15 +820,11 @@ impl ControlService {
             .with_details(owner_details(&record.owner)));
         }
         if request.take_control && !record.owner.is(&app.id) {
-            if let Err(err) = self
+            let answer = self
                 .graph
                 .take_thread_control(token, page_id, psid, Some("agent reply"))
-                .await
-            {
-                return Err(self
-                    .on_graph_error(page_id, psid, &err, &record.owner)
-                    .await);
-            }
+                .await;
+            self.confirmed(page_id, psid, &record.owner, answer).await?;
             let to = Owner::app(&app.id, role);
             self.record_change(
                 page,
@@ -858,18 +861,11 @@ impl ControlService {
             metadata: None,
             thread_control: reset.as_ref().map(|(control, _, _)| control.clone()),
         };
-        let sent = match self
+        let answer = self
             .graph
             .send_message(token, page_id, psid, &outgoing)
-            .await
-        {
-            Ok(sent) => sent,
-            Err(err) => {
-                return Err(self
-                    .on_graph_error(page_id, psid, &err, &record.owner)
-                    .await)
-            }
-        };
+            .await;
+        let sent = self.confirmed(page_id, psid, &record.owner, answer).await?;
         let author = Author::for_role(role);
         let sent_at = self.clock.now_millis();
         let control_key = api_key("send", sent_at);
@@ -893,24 +889,15 @@ impl ControlService {
                         page,
                     ),
                     None => {
-                        let mut next = current.clone();
-                        next.version += 1;
-                        next.updated_at = sent_at;
-                        next.last_activity_at = next.last_activity_at.max(sent_at);
+                        let mut next = Transition::successor(current);
+                        let state = &mut next.state;
+                        state.updated_at = sent_at;
+                        state.last_activity_at = state.last_activity_at.max(sent_at);
                         if author.is_human_agent() {
-                            next.unread = false;
-                            if next.owner.role.holds_lease() {
-                                let due = sent_at / 1000
-                                    + i64::try_from(page.reset_after_secs).unwrap_or(0);
-                                next.control_expires_at =
-                                    Some(next.control_expires_at.map_or(due, |d| d.max(due)));
-                            }
+                            state.unread = false;
+                            state.renew_lease(sent_at, page.reset_after());
                         }
-                        Transition {
-                            expected_version: current.version,
-                            state: next,
-                            timeline: Vec::new(),
-                        }
+                        next
                     }
                 };
                 Some(transition)
@@ -944,23 +931,18 @@ impl ControlService {
                 {
                     return None;
                 }
-                let mut next = current.clone();
+                let mut next = Transition::successor(current);
                 let mut action = action.clone();
                 if action.executing_since.is_some() {
                     // A previous executor died mid-way: do not act twice; ask Meta instead.
-                    next.pending_action = None;
-                    next.needs_resync = true;
+                    next.state.pending_action = None;
+                    next.state.needs_resync = true;
                 } else {
                     action.executing_since = Some(now);
-                    next.pending_action = Some(action.clone());
+                    next.state.pending_action = Some(action.clone());
                     claimed = Some(action);
                 }
-                next.version += 1;
-                Some(Transition {
-                    expected_version: current.version,
-                    state: next,
-                    timeline: Vec::new(),
-                })
+                Some(next)
             })
             .await?;
         let Some(action) = claimed else {
@@ -984,7 +966,7 @@ impl ControlService {
         };
         let already = record.owner.is(&target);
         let result = if already {
-            Ok(None)
+            Ok(())
         } else if let Some(text) = &confirmation {
             // The confirmation and the pass in one Send API call: atomic.
             self.graph
@@ -1002,12 +984,11 @@ impl ControlService {
                     },
                 )
                 .await
-                .map(Some)
+                .map(drop)
         } else {
             self.graph
                 .pass_thread_control(token, page_id, psid, &target, Some(&action.source))
                 .await
-                .map(|()| None)
         };
         match result {
             Ok(_) => {
@@ -1018,13 +999,7 @@ impl ControlService {
                 let record = self
                     .update(page_id, psid, |current| {
                         let mut transition = if current.owner == to {
-                            let mut next = current.clone();
-                            next.version += 1;
-                            Transition {
-                                expected_version: current.version,
-                                state: next,
-                                timeline: Vec::new(),
-                            }
+                            Transition::successor(current)
                         } else {
                             apply_control_change(
                                 current,
@@ -1083,19 +1058,14 @@ impl ControlService {
             if !mine {
                 return None;
             }
-            let mut next = current.clone();
+            let mut next = Transition::successor(current);
             if give_up {
-                next.pending_action = None;
-                next.needs_resync = true;
-            } else if let Some(pending) = next.pending_action.as_mut() {
+                next.state.pending_action = None;
+                next.state.needs_resync = true;
+            } else if let Some(pending) = next.state.pending_action.as_mut() {
                 pending.executing_since = None;
             }
-            next.version += 1;
-            Some(Transition {
-                expected_version: current.version,
-                state: next,
-                timeline: Vec::new(),
-            })
+            Some(next)
         })
         .await
         .map(drop)
@@ -1160,8 +1130,6 @@ impl ControlService {
                 "expected /pages/{page_id}/conversations/...",
             )
         })?;
-        let now = || self.clock.now_millis();
-        let _ = now;
         match (method, segments.as_slice()) {
             ("GET", ["pages", page, "conversations"]) => {
                 Ok(Reply::json(200, &self.queue(page, query).await?))

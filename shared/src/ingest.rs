@@ -18,7 +18,7 @@ use crate::store::{
     ConversationWrite, LeaseChange, QuarantinedBody, Store, StoreError, WriteOutcome,
 };
 use crate::transition::{apply_event, Decision, EventContext};
-use crate::webhook::{parse_webhook, verify_signature, EventKind, WebhookEvent};
+use crate::webhook::{parse_webhook, verify_signature, WebhookEvent};
 
 /// How long an applied-event key is kept (Meta retries for about an hour).
 pub const DEDUPE_RETENTION_SECS: i64 = 7 * 24 * 3600;
@@ -289,14 +289,7 @@ impl WebhookIngest {
     /// Apply one event: read, decide, write conditionally; on a version conflict read
     /// again and decide again.
     pub async fn apply(&self, app_id: &str, event: &WebhookEvent) -> Result<Applied, IngestError> {
-        if matches!(
-            event.kind,
-            EventKind::Read { .. }
-                | EventKind::Delivery { .. }
-                | EventKind::AppRoles { .. }
-                | EventKind::Unknown { .. }
-        ) || event.psid.is_none()
-        {
+        if !event.kind.touches_conversation() || event.psid.is_none() {
             return Ok(Applied::Unchanged);
         }
         let Some(page) = self.config.page(&event.page_id) else {
@@ -317,9 +310,7 @@ impl WebhookIngest {
                 Decision::Unchanged => return Ok(Applied::Unchanged),
                 Decision::Write(t) => *t,
             };
-            let retention = i64::try_from(page.timeline_retention_days)
-                .unwrap_or(3650)
-                .saturating_mul(86_400);
+            let retention = page.timeline_retention_secs();
             let write = ConversationWrite {
                 expected_version: transition.expected_version,
                 lease: LeaseChange::between(

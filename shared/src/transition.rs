@@ -39,6 +39,19 @@ pub struct Transition {
     pub timeline: Vec<TimelineEntry>,
 }
 
+impl Transition {
+    /// The next version of `current`, not changed yet, with nothing to append.
+    pub fn successor(current: &Conversation) -> Self {
+        let mut state = current.clone();
+        state.version = current.version + 1;
+        Transition {
+            expected_version: current.version,
+            state,
+            timeline: Vec::new(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Nothing to write (reads, deliveries, Page-level and unknown events, test samples).
@@ -405,22 +418,8 @@ impl Rules<'_, '_> {
         self.state.last_activity_at = self.state.last_activity_at.max(self.at);
     }
 
-    /// A lease runs exactly while control is away from the bot; renewals only move it later.
     fn renew_lease(&mut self) {
-        if self.state.owner.role.holds_lease() {
-            let candidate = self.at.div_euclid(1000) + self.reset_after();
-            self.state.control_expires_at = Some(
-                self.state
-                    .control_expires_at
-                    .map_or(candidate, |due| due.max(candidate)),
-            );
-        } else {
-            self.state.control_expires_at = None;
-        }
-    }
-
-    fn reset_after(&self) -> i64 {
-        i64::try_from(self.ctx.page.reset_after_secs).unwrap_or(i64::MAX / 2)
+        self.state.renew_lease(self.at, self.ctx.page.reset_after());
     }
 
     fn on_owner_changed(&mut self) {
@@ -621,7 +620,11 @@ pub fn apply_control_change(
     change: &ControlChange<'_>,
     page: &PageConfig,
 ) -> Transition {
-    let mut next = current.clone();
+    let Transition {
+        expected_version,
+        state: mut next,
+        ..
+    } = Transition::successor(current);
     let before = next.owner.clone();
     next.owner = change.to.clone();
     next.last_control_event_at = Some(change.at);
@@ -634,17 +637,11 @@ pub fn apply_control_change(
             next.pending_request = None;
         }
     }
-    let window = i64::try_from(page.reset_after_secs).unwrap_or(i64::MAX / 2);
-    next.control_expires_at = if next.owner.role.holds_lease() {
-        let candidate = change.at.div_euclid(1000) + window;
-        Some(match (before == next.owner, next.control_expires_at) {
-            (true, Some(due)) => due.max(candidate),
-            _ => candidate,
-        })
-    } else {
-        None
-    };
-    next.version = current.version + 1;
+    if before != next.owner {
+        // A new owner starts a fresh window (an extended lease does not carry over).
+        next.control_expires_at = None;
+    }
+    next.renew_lease(change.at, page.reset_after());
     let timeline = vec![TimelineEntry {
         at: change.at,
         key: format!("1-control:{}", change.key),
@@ -659,7 +656,7 @@ pub fn apply_control_change(
         },
     }];
     Transition {
-        expected_version: current.version,
+        expected_version,
         state: next,
         timeline,
     }

@@ -87,6 +87,18 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether this kind can change a conversation's record (reads, deliveries, Page-level
+    /// and unknown kinds never do, so they are not even read).
+    pub fn touches_conversation(&self) -> bool {
+        !matches!(
+            self,
+            EventKind::Read { .. }
+                | EventKind::Delivery { .. }
+                | EventKind::AppRoles { .. }
+                | EventKind::Unknown { .. }
+        )
+    }
+
     /// A short name for logs and metrics (never the content).
     pub fn name(&self) -> &str {
         match self {
