@@ -197,6 +197,22 @@ impl Conversation {
         }
     }
 
+    /// Record that `app_id` asked for control at `at`: never for the app that already
+    /// holds it, and an older request does not replace a newer one. Returns whether the
+    /// requester does not hold the thread (so the request is still open).
+    pub fn request_control(&mut self, app_id: &str, at: EpochMillis) -> bool {
+        if app_id.is_empty() || self.owner.is(app_id) {
+            return false;
+        }
+        if self.pending_request.as_ref().is_none_or(|p| p.at <= at) {
+            self.pending_request = Some(PendingRequest {
+                app_id: app_id.to_string(),
+                at,
+            });
+        }
+        true
+    }
+
     /// Renew the lease to at least `at + window_secs`. A lease exists exactly while
     /// control is away from the bot, and renewals only ever move it later.
     pub fn renew_lease(&mut self, at: EpochMillis, window_secs: i64) {

@@ -588,10 +588,8 @@ impl ControlService {
                 let app_id = app.id.clone();
                 self.update(page_id, psid, |current| {
                     let mut next = Transition::successor(current);
-                    next.state.pending_request = Some(PendingRequest {
-                        app_id: app_id.clone(),
-                        at: now,
-                    });
+                    // Meta may already have granted it (its webhook can beat this write).
+                    next.state.request_control(&app_id, now);
                     next.state.updated_at = now;
                     next.timeline.push(TimelineEntry {
                         at: now,

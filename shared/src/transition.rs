@@ -15,8 +15,8 @@
 
 use crate::config::PageConfig;
 use crate::domain::{
-    ActionKind, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole, PendingRequest,
-    RequestedAction, TimelineEntry, TimelineRecord,
+    ActionKind, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole, RequestedAction,
+    TimelineEntry, TimelineRecord,
 };
 use crate::webhook::{Channel, EventKind, WebhookEvent};
 
@@ -226,18 +226,7 @@ pub fn apply_event(
                     metadata: metadata.clone(),
                 },
             });
-            if !requester.is_empty() && !rules.state.owner.is(&requester) {
-                let newer = rules
-                    .state
-                    .pending_request
-                    .as_ref()
-                    .is_none_or(|p| p.at <= at);
-                if newer {
-                    rules.state.pending_request = Some(PendingRequest {
-                        app_id: requester.clone(),
-                        at,
-                    });
-                }
+            if rules.state.request_control(&requester, at) {
                 // The request is sent to the owner: grant it when the Page allows it.
                 if ctx.page.auto_grant_requests && rules.state.owner.is(receiver) {
                     rules.request_action(
@@ -628,7 +617,10 @@ pub fn apply_control_change(
     let before = next.owner.clone();
     next.owner = change.to.clone();
     next.last_control_event_at = Some(change.at);
-    next.last_control_event_key = Some(change.key.clone());
+    // Meta stamped every webhook about this change (and the echo of a message sent with
+    // it) before it confirmed, so a confirmed change orders after every event of its
+    // millisecond: `~` sorts after the event keys, which start with a lowercase kind.
+    next.last_control_event_key = Some(format!("~{}", change.key));
     next.last_activity_at = next.last_activity_at.max(change.at);
     next.updated_at = change.at;
     next.unread = change.to.role.is_human() && change.event == "pass_thread_control";

@@ -7,7 +7,9 @@ use routing_core::domain::{
     ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
 };
 use routing_core::testing::*;
-use routing_core::transition::{apply_event, matching_keyword, Decision, EventContext};
+use routing_core::transition::{
+    apply_control_change, apply_event, matching_keyword, ControlChange, Decision, EventContext,
+};
 use routing_core::webhook::{parse_webhook, WebhookEvent};
 use serde_json::{json, Value};
 
@@ -648,6 +650,38 @@ fn seconds_timestamps_are_normalised_before_ordering() {
     );
     assert_eq!(next.owner.role, OwnerRole::Bot);
     assert_eq!(next.last_control_event_at, Some(T0 + 10_000));
+}
+
+#[test]
+fn a_confirmed_change_outranks_an_echo_of_the_same_millisecond() {
+    // The agent's last message is sent with `thread_control: release`; Meta's echo of it
+    // carries the same millisecond as the coordinator's record of the release.
+    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let released = apply_control_change(
+        &inbox,
+        &ControlChange {
+            to: Owner::idle(),
+            cause: Cause::Api,
+            actor: Some(INBOX),
+            event: "release_thread_control",
+            metadata: None,
+            at: T0 + 500,
+            key: "api:send:1".to_string(),
+        },
+        &page(),
+    );
+    assert_eq!(released.expected_version, inbox.version);
+    assert_eq!(released.state.version, inbox.version + 1);
+    assert_eq!(released.state.owner, Owner::idle());
+    assert_eq!(released.state.control_expires_at, None);
+    let (next, timeline) = step(
+        Some(&released.state),
+        INBOX,
+        "messaging",
+        echo("u", T0 + 500, "e-final", INBOX, "bye"),
+    );
+    assert_eq!(next.owner, Owner::idle(), "the release stands");
+    assert!(control_changes(&timeline).is_empty());
 }
 
 // ---- property: order and duplicates do not matter -----------------------------------------
