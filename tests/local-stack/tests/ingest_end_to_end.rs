@@ -154,16 +154,34 @@ async fn out_of_order_deliveries_end_with_the_newest_owner() {
     let u = "9105";
     s.customer_says(u, "hi").await.unwrap();
     s.settled_record(u).await.unwrap();
-    // Hold the next two webhooks and deliver them in reverse: the pass back to the bot
-    // arrives before the pass to the inbox.
+    // Hold the next two webhooks and deliver them in reverse. Both go to the inbox app
+    // (the pass to it, then the bot's take from it), so they share one delivery queue,
+    // and the clock moves between them so that Meta's order is known.
     s.control("faults/reverse", json!({"count": 2}))
         .await
         .unwrap();
     s.pass(&bot, u, &inbox.id).await.unwrap();
-    s.pass(&inbox, u, &bot.id).await.unwrap();
+    s.control("clock/advance", json!({"seconds": 1}))
+        .await
+        .unwrap();
+    s.take(&bot, u).await.unwrap();
     let r = s.settled_record(u).await.unwrap();
     assert_eq!(r.owner.role, OwnerRole::Bot);
     assert!(!r.unread);
+    let inbox_deliveries: Vec<String> = s
+        .emulator
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.app_id == inbox.id && d.outcome == "delivered")
+        .map(|d| d.kind.to_string())
+        .collect();
+    assert!(
+        inbox_deliveries.ends_with(&[
+            "take_thread_control".to_string(),
+            "pass_thread_control".to_string()
+        ]),
+        "the take reached the inbox before the pass: {inbox_deliveries:?}"
+    );
     let page = s
         .store
         .timeline(&s.cast.page_id, u, TimelineOrder::OldestFirst, 50, None)
