@@ -12,6 +12,9 @@ use crate::domain::{OwnerRole, PAGE_INBOX_APP_ID};
 
 /// Environment variable naming the local configuration file.
 pub const CONFIG_FILE_ENV: &str = "COORDINATOR_CONFIG_FILE";
+/// Environment variable naming the AWS Secrets Manager secret (ARN or name) that holds
+/// the configuration document in AWS.
+pub const CONFIG_SECRET_ENV: &str = "COORDINATOR_CONFIG_SECRET_ID";
 
 /// Longest control window a Page may configure: Meta's extend limit (7 days).
 pub const MAX_RESET_AFTER_SECS: u64 = 7 * 24 * 3600;

@@ -38,6 +38,18 @@ pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The environment variables every function reads (DESIGN §5). The infrastructure
+/// template may set only names a function lists (checked by `tests/infra-check`).
+pub const COMMON_ENVIRONMENT: &[&str] = &[
+    "TABLE_NAME",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "GRAPH_API_BASE_URL",
+    "GRAPH_API_VERSION",
+    "RUST_LOG",
+    crate::config::CONFIG_FILE_ENV,
+    crate::config::CONFIG_SECRET_ENV,
+];
+
 /// What every function builds once per container, from the environment: the configuration
 /// document, the DynamoDB store (`TABLE_NAME`, `AWS_ENDPOINT_URL_DYNAMODB`), the Graph API
 /// client (`GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`) and the clock.

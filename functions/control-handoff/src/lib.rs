@@ -18,3 +18,10 @@ pub async fn handle(service: &ControlService, request: Request) -> Response<Body
         .await;
     into_response(reply)
 }
+
+/// Environment variables this function reads, beyond the common ones.
+pub const EXTRA_ENVIRONMENT: &[&str] = &[];
+
+/// Every DynamoDB action this function performs on the table and its indexes (checked
+/// against a counting client in the tests and against the template's policy).
+pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];

@@ -42,3 +42,11 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
     };
     into_response(reply)
 }
+
+/// Environment variables this function reads, beyond the common ones.
+pub const EXTRA_ENVIRONMENT: &[&str] = &[];
+
+/// Every DynamoDB action this function performs on the table and its indexes (checked
+/// against a counting client in the tests and against the template's policy).
+/// Triggers run inline, so it also performs control-handoff's actions.
+pub const TABLE_ACTIONS: &[&str] = &["GetItem", "TransactWriteItems", "PutItem"];

@@ -1,0 +1,2 @@
+//! Lambda entry point (being built: see the crate's lib).
+fn main() {}
