@@ -169,6 +169,10 @@ pub struct Conversation {
     pub pending_action: Option<RequestedAction>,
     #[serde(default)]
     pub needs_resync: bool,
+    /// Set while a timed reset acts on this conversation (claimed with a conditional
+    /// write, so the sweep and the stream path never both act).
+    #[serde(default)]
+    pub reset_claimed_at: Option<EpochMillis>,
     /// Newest customer, agent or control activity: orders the queue.
     pub last_activity_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -192,6 +196,7 @@ impl Conversation {
             pending_request: None,
             pending_action: None,
             needs_resync: false,
+            reset_claimed_at: None,
             last_activity_at: now,
             updated_at: now,
         }

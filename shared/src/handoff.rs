@@ -130,16 +130,16 @@ pub struct MessageOutcome {
 /// The control-handoff service: built once per container.
 #[derive(Clone)]
 pub struct ControlService {
-    config: Arc<CoordinatorConfig>,
-    store: Arc<dyn Store>,
-    graph: Arc<dyn GraphApi>,
-    clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<CoordinatorConfig>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) graph: Arc<dyn GraphApi>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 static API_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// A unique key for an API-made timeline entry.
-fn api_key(kind: &str, now: EpochMillis) -> String {
+pub(crate) fn api_key(kind: &str, now: EpochMillis) -> String {
     format!(
         "api:{kind}:{now}:{}",
         API_SEQ.fetch_add(1, Ordering::Relaxed)
@@ -197,7 +197,7 @@ impl ControlService {
         }
     }
 
-    fn page(&self, page_id: &str) -> Result<&PageConfig, ApiError> {
+    pub(crate) fn page(&self, page_id: &str) -> Result<&PageConfig, ApiError> {
         self.config.page(page_id).ok_or_else(|| {
             ApiError::not_found(
                 "unknown_page",
@@ -208,7 +208,7 @@ impl ControlService {
 
     /// `as`: `inbox`, `bot` or an app id, which must be one of our apps with a token for
     /// the page.
-    fn acting_app<'c>(
+    pub(crate) fn acting_app<'c>(
         &'c self,
         page: &PageConfig,
         acting: &str,
@@ -258,7 +258,11 @@ impl ControlService {
         }
     }
 
-    async fn load(&self, page_id: &str, psid: &str) -> Result<Option<Conversation>, ApiError> {
+    pub(crate) async fn load(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Option<Conversation>, ApiError> {
         self.store
             .conversation(page_id, psid)
             .await
@@ -266,7 +270,7 @@ impl ControlService {
     }
 
     /// Read, decide, write conditionally; on a version conflict read and decide again.
-    async fn update<F>(
+    pub(crate) async fn update<F>(
         &self,
         page_id: &str,
         psid: &str,

@@ -74,6 +74,11 @@ impl Services {
         })
     }
 
+    /// The timed-reset service over these clients.
+    pub fn timed_reset(&self) -> crate::timed_reset::TimedReset {
+        crate::timed_reset::TimedReset::new(self.control_service())
+    }
+
     /// The control-handoff service over these clients.
     pub fn control_service(&self) -> ControlService {
         ControlService::new(

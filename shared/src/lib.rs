@@ -21,5 +21,6 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod timed_reset;
 pub mod transition;
 pub mod webhook;

@@ -2,9 +2,157 @@
 //! Scheduler event (the every-minute sweep) and DynamoDB stream records (TTL deletions of
 //! lease items). A thin adapter: every decision is in `routing_core::timed_reset`.
 
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::Diagnostic;
+use routing_core::timed_reset::{lease_of_stream_record, ResetError, SweepLimits, TimedReset};
+use serde_json::{json, Value};
+
 /// Environment variables this function reads, beyond the common ones.
 pub const EXTRA_ENVIRONMENT: &[&str] = &[];
 
 /// Every DynamoDB action this function performs on the table and its indexes
 /// (checked against a counting client in the tests and against the template's policy).
 pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
+
+/// Resets in flight at once (each is a few DynamoDB requests and one Graph call).
+pub const SWEEP_CONCURRENCY: usize = 8;
+/// Leases read per index query.
+pub const SWEEP_PAGE_SIZE: u32 = 100;
+/// The sweep stops starting resets this long before the invocation's deadline.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// A failed invocation, with a Lambda error type saying whether a retry can help.
+#[derive(Debug, thiserror::Error)]
+pub enum TimedResetError {
+    /// Worth retrying (storage or the Graph API unavailable).
+    #[error(transparent)]
+    Retryable(#[from] ResetError),
+    /// The event is not one this function understands: retrying cannot help.
+    #[error("unrecognised event: {0}")]
+    BadEvent(String),
+}
+
+impl From<TimedResetError> for Diagnostic {
+    fn from(err: TimedResetError) -> Self {
+        let error_type = match &err {
+            TimedResetError::Retryable(inner) => inner.error_type(),
+            TimedResetError::BadEvent(_) => "NonRetryable.BadEvent",
+        };
+        Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Handle one invocation: stream records (`Records` with `eventSource` `aws:dynamodb`)
+/// or, for anything else, a scheduled sweep. `deadline` is the invocation's deadline.
+pub async fn handle(
+    reset: &TimedReset,
+    event: Value,
+    deadline: Instant,
+) -> Result<Value, TimedResetError> {
+    if event.get("Records").is_some() {
+        let records: StreamEvent = serde_json::from_value(event)
+            .map_err(|e| TimedResetError::BadEvent(format!("Records: {e}")))?;
+        return Ok(on_stream(reset, &records.records).await);
+    }
+    let limits = SweepLimits {
+        stop_at: deadline
+            .checked_sub(DEADLINE_MARGIN)
+            .unwrap_or_else(Instant::now),
+        concurrency: SWEEP_CONCURRENCY,
+        page_size: SWEEP_PAGE_SIZE,
+    };
+    let report = reset.sweep(limits).await?;
+    tracing::info!(
+        due_found = report.due_found,
+        reset = report.reset,
+        left_to_meta = report.left_to_meta,
+        restored = report.restored,
+        flagged = report.flagged,
+        skipped = report.skipped,
+        failed = report.failed,
+        stopped_early = report.stopped_early,
+        "sweep done"
+    );
+    println!(
+        "{}",
+        sweep_metrics(report.lag_secs.unwrap_or(0), report.failed)
+    );
+    Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
+}
+
+/// The sweep's metrics as a CloudWatch embedded-metric-format line (the template's sweep
+/// lag alarm reads `SweepLagSeconds`).
+pub fn sweep_metrics(lag_secs: i64, failed: u64) -> Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "MessengerRouting",
+                "Dimensions": [["Function"]],
+                "Metrics": [
+                    {"Name": "SweepLagSeconds", "Unit": "Seconds"},
+                    {"Name": "SweepFailedResets", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Function": "timed-reset",
+        "SweepLagSeconds": lag_secs,
+        "SweepFailedResets": failed
+    })
+}
+
+/// The stream path: each TTL deletion of a lease is reset; every other record is ignored.
+/// Answers Lambda's partial batch response, naming the records to retry.
+pub async fn on_stream(reset: &TimedReset, records: &[EventRecord]) -> Value {
+    let failures: Vec<Value> = stream::iter(records)
+        .map(|record| async move {
+            let Some((page_id, psid)) = lease_of_record(record) else {
+                return None;
+            };
+            match reset.reset(&page_id, &psid).await {
+                Ok(outcome) => {
+                    tracing::info!(page_id, ?outcome, "TTL deletion handled");
+                    None
+                }
+                Err(err) => {
+                    tracing::warn!(page_id, error = %err, "TTL deletion will be retried");
+                    Some(json!({
+                        "itemIdentifier": record
+                            .change
+                            .sequence_number
+                            .clone()
+                            .unwrap_or_else(|| record.event_id.clone())
+                    }))
+                }
+            }
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .filter_map(|failure| async move { failure })
+        .collect()
+        .await;
+    json!({ "batchItemFailures": failures })
+}
+
+fn lease_of_record(record: &EventRecord) -> Option<(String, String)> {
+    let text = |name: &str| match record.change.keys.get(name) {
+        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
+        _ => None,
+    };
+    let identity = record.user_identity.as_ref();
+    lease_of_stream_record(
+        &record.event_name,
+        identity.map(|i| i.principal_id.as_str()),
+        identity.map(|i| i.type_.as_str()),
+        text("pk"),
+        text("sk"),
+    )
+}

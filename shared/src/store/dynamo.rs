@@ -16,7 +16,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -27,7 +29,7 @@ use sha2::{Digest, Sha256};
 use super::{
     clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard, queue_pk, queue_sk,
     resync_shard, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
-    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS,
+    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
 use crate::domain::{Conversation, EpochMillis, EpochSeconds, TimelineEntry};
 
@@ -585,6 +587,36 @@ impl Store for DynamoStore {
         Ok(Page { items, next_cursor })
     }
 
+    async fn flagged_for_resync(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Conversation>, StoreError> {
+        if shard >= RESYNC_SHARDS {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let values = HashMap::from([(":shard".to_string(), s(format!("RESYNC#{shard}")))]);
+        let (items, next_cursor) = self
+            .query_index(
+                RESYNC_INDEX,
+                "resync_pk = :shard",
+                values,
+                true,
+                limit,
+                cursor,
+            )
+            .await?;
+        let items = items
+            .into_iter()
+            .map(|item| from_item::<StateItem>(item).map(|i| i.conversation))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {
         let digest = hex::encode(Sha256::digest(&body.body));
         let item = to_item(&QuarantineItem {
@@ -646,6 +678,8 @@ pub struct RequestCounter {
 #[derive(Debug, Default)]
 struct CounterInner {
     total: AtomicU64,
+    items_read: AtomicU64,
+    items_read_by_operation: Mutex<HashMap<String, u64>>,
     by_operation: Mutex<HashMap<String, u64>>,
 }
 
@@ -667,8 +701,27 @@ impl RequestCounter {
             .unwrap_or_default()
     }
 
+    /// Items DynamoDB read to answer: a query's `ScannedCount` (every item it evaluated,
+    /// before any filter) plus one per `GetItem` that found its item.
+    pub fn items_read(&self) -> u64 {
+        self.inner.items_read.load(Ordering::SeqCst)
+    }
+
+    /// [`items_read`](Self::items_read) per operation name.
+    pub fn items_read_by_operation(&self) -> HashMap<String, u64> {
+        self.inner
+            .items_read_by_operation
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
+    }
+
     pub fn reset(&self) {
         self.inner.total.store(0, Ordering::SeqCst);
+        self.inner.items_read.store(0, Ordering::SeqCst);
+        if let Ok(mut m) = self.inner.items_read_by_operation.lock() {
+            m.clear();
+        }
         if let Ok(mut m) = self.inner.by_operation.lock() {
             m.clear();
         }
@@ -696,6 +749,33 @@ impl Intercept for RequestCounter {
         self.inner.total.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut m) = self.inner.by_operation.lock() {
             *m.entry(operation).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(output) = context.output_or_error() else {
+            return Ok(());
+        };
+        let (operation, read) = if let Some(query) =
+            output.downcast_ref::<aws_sdk_dynamodb::operation::query::QueryOutput>()
+        {
+            ("Query", u64::try_from(query.scanned_count).unwrap_or(0))
+        } else if let Some(get) =
+            output.downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemOutput>()
+        {
+            ("GetItem", u64::from(get.item.is_some()))
+        } else {
+            return Ok(());
+        };
+        self.inner.items_read.fetch_add(read, Ordering::SeqCst);
+        if let Ok(mut m) = self.inner.items_read_by_operation.lock() {
+            *m.entry(operation.to_string()).or_insert(0) += read;
         }
         Ok(())
     }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{
     clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard, queue_pk, queue_sk,
-    timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody, QueueQuery,
-    Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS,
+    resync_shard, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
+    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
 
@@ -175,6 +175,34 @@ impl Store for MemoryStore {
             .into_iter()
             .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
         paginate(remaining, limit, |(key, l)| (key.clone(), (*l).clone()))
+    }
+
+    async fn flagged_for_resync(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Conversation>, StoreError> {
+        if shard >= RESYNC_SHARDS {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        let after: Option<(i64, String)> = cursor.map(decode_cursor).transpose()?;
+        let tables = self.lock()?;
+        let wanted = format!("RESYNC#{shard}");
+        let mut flagged: Vec<((i64, String), &Conversation)> = tables
+            .conversations
+            .iter()
+            .filter(|(_, c)| c.needs_resync && resync_shard(&c.psid) == wanted)
+            .map(|(pk, c)| ((c.updated_at, pk.clone()), c))
+            .collect();
+        flagged.sort_by(|a, b| a.0.cmp(&b.0));
+        let remaining = flagged
+            .into_iter()
+            .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
+        paginate(remaining, limit, |(key, c)| (key.clone(), (*c).clone()))
     }
 
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {

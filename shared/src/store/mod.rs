@@ -15,7 +15,7 @@
 mod dynamo;
 mod memory;
 
-pub use dynamo::{DynamoStore, RequestCounter};
+pub use dynamo::{schema, DynamoStore, RequestCounter};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -168,6 +168,15 @@ pub trait Store: Send + Sync {
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError>;
 
+    /// Conversations of one shard flagged `needs_resync`, longest-flagged first, from an
+    /// index.
+    async fn flagged_for_resync(
+        &self,
+        shard: u32,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Conversation>, StoreError>;
+
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError>;
 
     /// Quarantined bodies of one app, oldest first (inspection and tests).
@@ -206,7 +215,8 @@ fn shard_of(psid: &str, shards: u32) -> u32 {
     hash % shards
 }
 
-pub(crate) fn lease_shard(psid: &str) -> String {
+/// The `leases` index partition of a conversation's lease item.
+pub fn lease_shard(psid: &str) -> String {
     format!("LEASE#{}", shard_of(psid, LEASE_SHARDS))
 }
 

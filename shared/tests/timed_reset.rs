@@ -1,0 +1,599 @@
+//! The timed reset against both stores (MemoryStore, and DynamoStore on moto) with the
+//! Graph API played by the Messenger Platform emulator over real HTTP. The coordinator's
+//! clock is a `FixedClock`, so deadlines pass without waiting; Meta's (the emulator's)
+//! clock runs on its own, so at Meta the owner still holds the thread when the reset runs.
+
+use std::sync::Arc;
+
+use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use routing_core::config::{CoordinatorConfig, PageConfig};
+use routing_core::domain::{
+    Cause, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
+};
+use routing_core::graph::{GraphClient, RetryPolicy};
+use routing_core::handoff::{ControlService, MessageRequest};
+use routing_core::store::{
+    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, RequestCounter, Store, TimelineOrder,
+};
+use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use routing_core::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport, TimedReset};
+use serde_json::{json, Value};
+
+/// The Page's window in these tests.
+const WINDOW: i64 = 3600;
+
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+    emulator: RunningEmulator,
+    http: reqwest::Client,
+    control: ControlService,
+    reset: TimedReset,
+}
+
+fn emulator_config() -> EmulatorConfig {
+    let doc = json!({
+        "graph_version": "v23.0",
+        "pages": [{"id": PAGE, "default_app_id": BOT, "apps": [
+            {"id": BOT, "name": "bot", "app_secret": "s1", "page_token": "bot-page-token", "take_control": true},
+            {"id": INBOX, "name": "inbox", "app_secret": "s2", "page_token": "inbox-page-token", "take_control": true},
+            {"id": "3003", "name": "other", "app_secret": "s3", "page_token": "other-page-token", "take_control": true}
+        ]}]
+    });
+    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
+}
+
+fn coordinator_config(reset_action: &str) -> Arc<CoordinatorConfig> {
+    let mut doc = config_json();
+    doc["pages"][0]["reset_after_secs"] = json!(WINDOW);
+    doc["pages"][0]["reset_action"] = json!(reset_action);
+    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
+}
+
+async fn harness_with(store: Arc<dyn Store>, reset_action: &str) -> Harness {
+    let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts");
+    let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(FixedClock::at(now));
+    let control = ControlService::new(
+        coordinator_config(reset_action),
+        store.clone(),
+        Arc::new(graph),
+        clock.clone(),
+    );
+    Harness {
+        store,
+        clock,
+        emulator,
+        http: reqwest::Client::new(),
+        reset: TimedReset::new(control.clone()),
+        control,
+    }
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamo_store(counter: Option<RequestCounter>) -> DynamoStore {
+    let server = dynamo_local::server();
+    let client = DynamoStore::local_client(server.endpoint(), counter);
+    let store = DynamoStore::new(client, dynamo_local::unique_table_name("reset"));
+    store.create_table().await.expect("table created on moto");
+    store
+}
+
+async fn dynamo() -> Arc<dyn Store> {
+    Arc::new(dynamo_store(None).await)
+}
+
+fn limits() -> SweepLimits {
+    SweepLimits {
+        stop_at: std::time::Instant::now() + std::time::Duration::from_secs(120),
+        concurrency: 4,
+        page_size: 100,
+    }
+}
+
+impl Harness {
+    fn now(&self) -> i64 {
+        use routing_core::domain::Clock;
+        self.clock.now_millis()
+    }
+
+    fn page(&self) -> PageConfig {
+        coordinator_config("release").page(PAGE).unwrap().clone()
+    }
+
+    async fn emulator_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_emulator/{path}", self.emulator.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "emulator {path}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Meta's owner of a thread, set silently (no webhook).
+    async fn set_true_owner(&self, psid: &str, owner: &str) {
+        let response = self
+            .http
+            .put(format!(
+                "{}/_emulator/threads/{PAGE}/{psid}",
+                self.emulator.base_url()
+            ))
+            .json(&json!({"owner_app_id": owner, "expires_in_secs": 86400}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "emulator threads: {status} {:?}",
+            response.text().await
+        );
+    }
+
+    /// Meta's owner (`None`: idle).
+    async fn true_owner(&self, psid: &str) -> Option<String> {
+        let view: Value = self
+            .http
+            .get(format!(
+                "{}/_emulator/threads/{PAGE}/{psid}",
+                self.emulator.base_url()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        view["owner_app_id"].as_str().map(str::to_string)
+    }
+
+    /// At Meta and in the record: `owner` holds the thread since now, with a lease due
+    /// after the window; the customer wrote just now.
+    async fn held_by(&self, psid: &str, owner: &str, role: OwnerRole) -> Conversation {
+        self.set_true_owner(psid, owner).await;
+        let now = self.now();
+        let mut state = Conversation::new(PAGE, psid, now);
+        state.owner = Owner::app(owner, role);
+        state.version = 1;
+        state.unread = role.is_human();
+        state.last_customer_message_at = Some(now);
+        state.renew_lease(now, WINDOW);
+        self.store
+            .write(ConversationWrite {
+                expected_version: 0,
+                lease: LeaseChange::between(None, state.control_expires_at),
+                state: state.clone(),
+                timeline: Vec::new(),
+                dedupe_key: None,
+                timeline_expires_at: now / 1000 + 86400,
+                dedupe_expires_at: 0,
+            })
+            .await
+            .unwrap();
+        state
+    }
+
+    async fn record(&self, psid: &str) -> Conversation {
+        self.store.conversation(PAGE, psid).await.unwrap().unwrap()
+    }
+
+    async fn sweep(&self) -> SweepReport {
+        self.reset.sweep(limits()).await.expect("sweep runs")
+    }
+
+    async fn control_entries(&self, psid: &str) -> Vec<(Owner, Owner, Cause, String)> {
+        let page = self
+            .store
+            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 100, None)
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .filter_map(|e| match e.record {
+                TimelineRecord::Control {
+                    from,
+                    to,
+                    cause,
+                    event,
+                    ..
+                } => Some((from, to, cause, event)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+// ---- scenarios ------------------------------------------------------------------------
+
+async fn a_due_lease_is_reset_once_through_the_graph_api(h: Harness) {
+    let u = "7101";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    assert_eq!(h.sweep().await.due_found, 0, "nothing is due yet");
+    h.clock.advance_secs(WINDOW + 1);
+
+    let report = h.sweep().await;
+    assert_eq!((report.due_found, report.reset), (1, 1), "{report:?}");
+    assert!(report.lag_secs.is_some_and(|lag| lag >= 1));
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::idle());
+    assert_eq!(record.control_expires_at, None, "the lease is gone");
+    assert!(!record.unread, "a reset conversation is read");
+    assert_eq!(record.reset_claimed_at, None);
+    assert_eq!(h.true_owner(u).await, None, "Meta released it");
+    let entries = h.control_entries(u).await;
+    assert_eq!(
+        entries.last().map(|e| (e.1.clone(), e.2, e.3.as_str())),
+        Some((Owner::idle(), Cause::Timeout, "release_thread_control"))
+    );
+
+    // Once: the next sweep finds nothing, a duplicate (the stream path) is a no-op.
+    assert_eq!(h.sweep().await.due_found, 0);
+    assert_eq!(
+        h.reset.reset(PAGE, u).await.unwrap(),
+        ResetOutcome::Skipped {
+            reason: SkipReason::NoLease
+        }
+    );
+    assert_eq!(h.control_entries(u).await.len(), entries.len());
+}
+
+async fn the_pass_to_bot_reset_action_gives_it_to_the_bot(store: Arc<dyn Store>) {
+    let h = harness_with(store, "pass_to_bot").await;
+    let u = "7102";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    assert_eq!(h.sweep().await.reset, 1);
+    assert_eq!(h.record(u).await.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert_eq!(h.true_owner(u).await.as_deref(), Some(BOT));
+    assert_eq!(h.record(u).await.control_expires_at, None);
+}
+
+async fn a_renewed_lease_is_not_reset(h: Harness) {
+    let u = "7103";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW - 10);
+    // The customer writes 10 s before the deadline: the window starts again.
+    let record = h.record(u).await;
+    let mut renewed = record.clone();
+    renewed.version += 1;
+    renewed.last_customer_message_at = Some(h.now());
+    renewed.renew_lease(h.now(), WINDOW);
+    h.store
+        .write(ConversationWrite {
+            expected_version: record.version,
+            lease: LeaseChange::between(record.control_expires_at, renewed.control_expires_at),
+            state: renewed,
+            timeline: Vec::new(),
+            dedupe_key: None,
+            timeline_expires_at: h.now() / 1000 + 86400,
+            dedupe_expires_at: 0,
+        })
+        .await
+        .unwrap();
+    h.clock.advance_secs(20);
+    let report = h.sweep().await;
+    assert_eq!(report.due_found, 0, "{report:?}");
+    assert_eq!(
+        h.reset.reset(PAGE, u).await.unwrap(),
+        ResetOutcome::Skipped {
+            reason: SkipReason::NotDue
+        }
+    );
+    assert_eq!(h.record(u).await.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert_eq!(h.true_owner(u).await.as_deref(), Some(INBOX));
+}
+
+async fn an_agent_reply_during_the_reset_wins(h: Harness) {
+    let u = "7104";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    // Meta is slow to answer the release: the agent replies while it is in flight.
+    h.emulator_post(
+        "faults/latency",
+        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
+    )
+    .await;
+    let reset = h.reset.clone();
+    let running = tokio::spawn(async move { reset.reset(PAGE, "7104").await });
+    loop {
+        if h.record(u).await.reset_claimed_at.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let request: MessageRequest =
+        serde_json::from_value(json!({"text": "Still here, checking!", "as": "inbox"})).unwrap();
+    let sent = h.control.send_message(PAGE, u, request).await;
+    assert!(sent.is_ok(), "the agent's reply is accepted: {sent:?}");
+
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        ResetOutcome::Restored {
+            owner: Owner::app(INBOX, OwnerRole::Inbox)
+        }
+    );
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert!(
+        !record.lease_expired(h.now()),
+        "the agent's reply renewed it"
+    );
+    assert_eq!(record.reset_claimed_at, None);
+    assert!(!record.needs_resync, "control was given back at Meta");
+    assert_eq!(
+        h.true_owner(u).await.as_deref(),
+        Some(INBOX),
+        "Meta agrees: the agent holds it"
+    );
+    let entries = h.control_entries(u).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.2 == Cause::Timeout && e.3 == "timed_reset_undone"),
+        "{entries:?}"
+    );
+}
+
+async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: Harness) {
+    let u = "7105";
+    h.held_by(u, PAGE_INBOX_APP_ID, OwnerRole::PageInbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    let report = h.sweep().await;
+    assert_eq!(report.left_to_meta, 1, "{report:?}");
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::idle());
+    assert!(record.needs_resync, "a re-sync confirms what Meta did");
+    assert_eq!(record.control_expires_at, None);
+    assert!(!record.unread);
+    let flagged = h
+        .store
+        .flagged_for_resync(0, 50, None)
+        .await
+        .unwrap()
+        .items
+        .len()
+        + h.store
+            .flagged_for_resync(1, 50, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+        + h.store
+            .flagged_for_resync(2, 50, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+        + h.store
+            .flagged_for_resync(3, 50, None)
+            .await
+            .unwrap()
+            .items
+            .len();
+    assert_eq!(flagged, 1, "queued for re-sync through the index");
+    assert_eq!(
+        h.true_owner(u).await.as_deref(),
+        Some(PAGE_INBOX_APP_ID),
+        "no Graph call: we hold no token of Meta's inbox"
+    );
+}
+
+async fn a_permanent_refusal_is_flagged_and_not_retried(h: Harness) {
+    let u = "7106";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    // Meta says otherwise: the bot holds it (a lost webhook).
+    h.set_true_owner(u, BOT).await;
+    h.clock.advance_secs(WINDOW + 1);
+    let report = h.sweep().await;
+    assert_eq!(report.flagged, 1, "{report:?}");
+    let record = h.record(u).await;
+    assert!(record.needs_resync);
+    assert_eq!(record.control_expires_at, None, "out of the sweep");
+    assert_eq!(record.reset_claimed_at, None);
+    assert_eq!(h.sweep().await.due_found, 0, "not retried forever");
+}
+
+async fn a_graph_outage_leaves_the_lease_due_for_the_next_sweep(h: Harness) {
+    let u = "7107";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "release_thread_control", "count": 3, "status": 500, "code": 2}),
+    )
+    .await;
+    let report = h.sweep().await;
+    assert_eq!((report.due_found, report.failed), (1, 1), "{report:?}");
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert!(record.lease_expired(h.now()), "still due");
+    assert_eq!(record.reset_claimed_at, None, "the claim is released");
+    assert!(!record.needs_resync);
+
+    let report = h.sweep().await;
+    assert_eq!(report.reset, 1, "{report:?}");
+    assert_eq!(h.true_owner(u).await, None);
+}
+
+async fn the_sweep_and_the_stream_path_reset_once(h: Harness) {
+    let u = "7108";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    let (a, b) = tokio::join!(h.reset.reset(PAGE, u), h.reset.reset(PAGE, u));
+    let mut outcomes = vec![a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, ResetOutcome::Skipped { .. }));
+    assert!(
+        matches!(outcomes[0], ResetOutcome::Reset { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(
+            outcomes[1],
+            ResetOutcome::Skipped {
+                reason: SkipReason::ClaimedElsewhere | SkipReason::NoLease
+            }
+        ),
+        "the second is a no-op, never a second Graph call: {outcomes:?}"
+    );
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::idle());
+    assert!(!record.needs_resync, "no refusal from Meta: acted once");
+    let timeouts = h
+        .control_entries(u)
+        .await
+        .into_iter()
+        .filter(|e| e.2 == Cause::Timeout)
+        .count();
+    assert_eq!(timeouts, 1);
+}
+
+async fn conversations_with_the_bot_or_idle_have_no_lease(h: Harness) {
+    let u = "7109";
+    let mut c = h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    assert!(c.control_expires_at.is_some());
+    c.owner = Owner::app(BOT, OwnerRole::Bot);
+    c.renew_lease(h.now(), WINDOW);
+    assert_eq!(c.control_expires_at, None);
+    assert_eq!(h.page().reset_after(), WINDOW);
+    h.clock.advance_secs(WINDOW * 2);
+    assert_eq!(
+        h.reset.reset(PAGE, "no-such-psid").await.unwrap(),
+        ResetOutcome::Skipped {
+            reason: SkipReason::NoLease
+        }
+    );
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness_with(super::memory(), "release").await).await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_pass_to_bot_reset_action_gives_it_to_the_bot() {
+                super::the_pass_to_bot_reset_action_gives_it_to_the_bot(super::memory()).await;
+            }
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness_with(super::dynamo().await, "release").await).await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_pass_to_bot_reset_action_gives_it_to_the_bot() {
+                super::the_pass_to_bot_reset_action_gives_it_to_the_bot(super::dynamo().await)
+                    .await;
+            }
+        }
+    };
+}
+
+scenarios!(
+    a_due_lease_is_reset_once_through_the_graph_api,
+    a_renewed_lease_is_not_reset,
+    an_agent_reply_during_the_reset_wins,
+    meta_inbox_threads_are_left_to_meta_and_queued_for_resync,
+    a_permanent_refusal_is_flagged_and_not_retried,
+    a_graph_outage_leaves_the_lease_due_for_the_next_sweep,
+    the_sweep_and_the_stream_path_reset_once,
+    conversations_with_the_bot_or_idle_have_no_lease,
+);
+
+/// 10,000 leases of which 10 are due: the sweep reads only the due ones from the index
+/// (DynamoDB's own count of the items each query read) and resets all 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_on_moto_sweep_reads_only_the_due_leases_among_10000() {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use routing_core::store::{lease_shard, schema};
+    let counter = RequestCounter::new();
+    let store = dynamo_store(Some(counter.clone())).await;
+    let client = DynamoStore::local_client(dynamo_local::server().endpoint(), None);
+    let table = store.table().to_string();
+    let h = harness_with(Arc::new(store), "release").await;
+    let now_s = h.now() / 1000;
+
+    // 9,990 leases far from due, written as the lease items the store writes.
+    let not_due: Vec<WriteRequest> = (0..9_990)
+        .map(|i| {
+            let psid = format!("8{i:06}");
+            let s = |v: String| AttributeValue::S(v);
+            let due = now_s + 2 * WINDOW + i64::from(i % 3000);
+            let item = [
+                (schema::PK, s(format!("CONV#{PAGE}#{psid}"))),
+                (schema::SK, s(schema::LEASE_SK.to_string())),
+                ("page_id", s(PAGE.to_string())),
+                ("psid", s(psid.clone())),
+                (schema::LEASE_SHARD, s(lease_shard(&psid))),
+                (schema::LEASE_DUE, AttributeValue::N(due.to_string())),
+                (schema::TTL, AttributeValue::N(due.to_string())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    for batch in not_due.chunks(25) {
+        let mut pending = Some(batch.to_vec());
+        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+            let out = client
+                .batch_write_item()
+                .request_items(&table, requests)
+                .send()
+                .await
+                .expect("batch write on moto");
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(&table));
+        }
+    }
+    // 10 real conversations whose leases fall due.
+    let due: Vec<String> = (0..10).map(|i| format!("9{i:03}")).collect();
+    for psid in &due {
+        h.held_by(psid, INBOX, OwnerRole::Inbox).await;
+    }
+    h.clock.advance_secs(WINDOW + 1);
+
+    counter.reset();
+    let report = h.sweep().await;
+    let requests = counter.by_operation();
+    let query_items = counter.items_read_by_operation().get("Query").copied();
+    println!(
+        "sweep over 10,000 leases (10 due): {report:?}; requests {requests:?}; items read {:?}",
+        counter.items_read_by_operation()
+    );
+    assert_eq!((report.due_found, report.reset), (10, 10), "{report:?}");
+    assert_eq!(
+        query_items,
+        Some(10),
+        "the index queries read exactly the 10 due leases"
+    );
+    assert_eq!(
+        requests.get("Query").copied(),
+        Some(u64::from(routing_core::store::LEASE_SHARDS)),
+        "one query per shard"
+    );
+    for psid in &due {
+        assert_eq!(h.record(psid).await.owner, Owner::idle());
+        assert_eq!(h.true_owner(psid).await, None);
+    }
+}
