@@ -268,7 +268,22 @@ impl ApiGateway {
     }
 }
 
+/// Lambda's Invoke API path (`cargo lambda watch` serves the same).
+const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
+
 async fn proxy(State(gateway): State<Gateway>, request: Request) -> Response {
+    if let Some(rest) = request.uri().path().strip_prefix(INVOKE_PREFIX) {
+        let name = rest.trim_end_matches("/invocations").to_string();
+        return match invoke_directly(&gateway, &name, request).await {
+            Ok(value) => (StatusCode::OK, value.to_string()).into_response(),
+            Err(err) => (
+                StatusCode::OK,
+                [("x-amz-function-error", "Unhandled")],
+                json!({"errorMessage": err.to_string()}).to_string(),
+            )
+                .into_response(),
+        };
+    }
     match forward(&gateway, request).await {
         Ok(response) => response,
         Err(err) => (
@@ -277,6 +292,22 @@ async fn proxy(State(gateway): State<Gateway>, request: Request) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `POST /2015-03-31/functions/{name}/invocations` with the event as the body: the
+/// function's answer (scheduled and stream triggers).
+async fn invoke_directly(
+    gateway: &Gateway,
+    name: &str,
+    request: Request,
+) -> Result<Value, Failure> {
+    let function = gateway
+        .functions
+        .get(name)
+        .ok_or_else(|| format!("no function {name}"))?;
+    let body = axum::body::to_bytes(request.into_body(), 6 * 1024 * 1024).await?;
+    let event: Value = serde_json::from_slice(&body)?;
+    function.invoke(event).await
 }
 
 async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Failure> {

@@ -169,11 +169,17 @@ impl Stack {
         let handoff = HostedFunction::start(FunctionSpec {
             name: "control-handoff".into(),
             binary: debug_binary("control-handoff"),
+            env: env.clone(),
+        })
+        .await?;
+        let reset = HostedFunction::start(FunctionSpec {
+            name: "timed-reset".into(),
+            binary: debug_binary("timed-reset"),
             env,
         })
         .await?;
         let gateway = ApiGateway::start(
-            vec![ingest, handoff],
+            vec![ingest, handoff, reset],
             vec![
                 Route {
                     segment: "webhook".into(),
@@ -195,6 +201,29 @@ impl Stack {
         stack.api_base = Some(gateway.base_url().to_string());
         stack.gateway = Some(gateway);
         Ok(stack)
+    }
+
+    /// Invoke a hosted function directly with an event (Lambda's Invoke API, as for the
+    /// scheduled and stream triggers); the function's answer, or its error report.
+    pub async fn invoke(&self, function: &str, event: &Value) -> Result<Value, Failure> {
+        let base = self
+            .api_base
+            .as_deref()
+            .ok_or("no Lambda host in this stack")?;
+        let response = self
+            .http
+            .post(format!(
+                "{base}/2015-03-31/functions/{function}/invocations"
+            ))
+            .json(event)
+            .send()
+            .await?;
+        let failed = response.headers().contains_key("x-amz-function-error");
+        let value: Value = response.json().await?;
+        if failed {
+            return Err(format!("{function} failed: {value}").into());
+        }
+        Ok(value)
     }
 
     /// Call the coordinator's control-handoff API (with the configuration's API token);
