@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -157,11 +157,17 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error(
-        "configuration: {CONFIG_FILE_ENV} is not set (the path of the configuration document)"
+        "configuration: neither {CONFIG_SECRET_ENV} (the Secrets Manager secret, in AWS) nor {CONFIG_FILE_ENV} (a file, locally) is set"
     )]
     NotConfigured,
     #[error("configuration: {path}: {message}")]
     Parse { path: String, message: String },
+    #[error("configuration: secret {id}: {message}")]
+    Secret { id: String, message: String },
+    #[error(
+        "configuration: set only one of {CONFIG_FILE_ENV} (local) and {CONFIG_SECRET_ENV} (AWS)"
+    )]
+    BothSources,
     #[error("configuration: {field}: {message}")]
     Invalid { field: String, message: String },
 }
@@ -170,6 +176,63 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
     ConfigError::Invalid {
         field: field.into(),
         message: message.into(),
+    }
+}
+
+/// Where the configuration document comes from: a Secrets Manager secret in AWS
+/// (`COORDINATOR_CONFIG_SECRET_ID`), a file locally (`COORDINATOR_CONFIG_FILE`). Both are
+/// read as text and then parsed and validated the same way, once per container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Secret(String),
+}
+
+impl ConfigSource {
+    /// The source the environment names.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(var(CONFIG_FILE_ENV), var(CONFIG_SECRET_ENV))
+    }
+
+    pub fn from_vars(file: Option<String>, secret: Option<String>) -> Result<Self, ConfigError> {
+        match (file, secret) {
+            (Some(_), Some(_)) => Err(ConfigError::BothSources),
+            (Some(path), None) => Ok(ConfigSource::File(PathBuf::from(path))),
+            (None, Some(id)) => Ok(ConfigSource::Secret(id)),
+            (None, None) => Err(ConfigError::NotConfigured),
+        }
+    }
+
+    /// Read, parse and validate the document (`secrets` is used only for a secret).
+    pub async fn load(
+        &self,
+        secrets: &aws_sdk_secretsmanager::Client,
+    ) -> Result<CoordinatorConfig, ConfigError> {
+        match self {
+            ConfigSource::File(path) => CoordinatorConfig::from_file(path),
+            ConfigSource::Secret(id) => {
+                let secret = |message: String| ConfigError::Secret {
+                    id: id.clone(),
+                    message,
+                };
+                let answer = secrets
+                    .get_secret_value()
+                    .secret_id(id)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        secret(format!(
+                            "cannot read it: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(&err)
+                        ))
+                    })?;
+                let text = answer.secret_string().ok_or_else(|| {
+                    secret("it has no SecretString: put the configuration JSON as text".into())
+                })?;
+                CoordinatorConfig::from_json(text).map_err(|err| secret(err.to_string()))
+            }
+        }
     }
 }
 
@@ -192,12 +255,6 @@ impl CoordinatorConfig {
             source,
         })?;
         Self::from_json(&text)
-    }
-
-    /// Load from `COORDINATOR_CONFIG_FILE`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let path = std::env::var_os(CONFIG_FILE_ENV).ok_or(ConfigError::NotConfigured)?;
-        Self::from_file(Path::new(&path))
     }
 
     pub fn app(&self, app_id: &str) -> Option<&AppConfig> {

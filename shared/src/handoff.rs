@@ -158,7 +158,7 @@ fn owner_details(owner: &Owner) -> serde_json::Value {
 }
 
 /// Meta's refusal, in the HTTP contract.
-fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
+pub(crate) fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
     match err {
         GraphError::NotOwner { .. } => ApiError::new(
             409,
@@ -274,6 +274,22 @@ impl ControlService {
         &self,
         page_id: &str,
         psid: &str,
+        decide: F,
+    ) -> Result<Conversation, ApiError>
+    where
+        F: FnMut(&Conversation) -> Option<Transition> + Send,
+    {
+        self.update_from(page_id, psid, None, decide).await
+    }
+
+    /// [`ControlService::update`], deciding the first time on `first` (a record read
+    /// earlier) instead of reading it again: the write is conditional on its version, so a
+    /// record that changed since is read and decided again like any conflict.
+    pub(crate) async fn update_from<F>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        mut first: Option<Conversation>,
         mut decide: F,
     ) -> Result<Conversation, ApiError>
     where
@@ -281,10 +297,13 @@ impl ControlService {
     {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now_millis();
-            let stored = self.load(page_id, psid).await?;
-            let current = stored
-                .clone()
-                .unwrap_or_else(|| Conversation::new(page_id, psid, now));
+            let current = match first.take() {
+                Some(known) => known,
+                None => self
+                    .load(page_id, psid)
+                    .await?
+                    .unwrap_or_else(|| Conversation::new(page_id, psid, now)),
+            };
             let Some(transition) = decide(&current) else {
                 return Ok(current);
             };
@@ -348,8 +367,10 @@ impl ControlService {
         .await
     }
 
-    /// Meta said the acting app is not the owner: flag the record for re-sync and answer
-    /// 409 with the owner we know.
+    /// Meta said the acting app is not the owner (Send API 10/2018300, thread control
+    /// 100/2534037): flag the record for re-sync, then re-sync it right away (best effort:
+    /// when that fails it stays flagged for the scheduled batch), and answer 409 with the
+    /// owner Meta names, or else the owner we know.
     async fn refused(&self, page_id: &str, psid: &str, err: &GraphError) -> ApiError {
         let flagged = self
             .update(page_id, psid, |current| {
@@ -361,10 +382,25 @@ impl ControlService {
                 Some(next)
             })
             .await;
-        let owner = flagged
-            .map(|c| c.owner)
-            .unwrap_or_else(|_| Owner::unknown_other());
         tracing::warn!(page_id, error = %err, "Meta refused a control action; flagged for re-sync");
+        let known = match flagged {
+            Ok(record) if record.version > 0 => record.owner,
+            // No record (nothing to correct) or no store: the owner we know.
+            Ok(record) => return graph_error(err, &record.owner),
+            Err(_) => return graph_error(err, &Owner::unknown_other()),
+        };
+        // The re-sync only asks `thread_owner` and writes the record: it never comes back
+        // here, so this cannot recurse.
+        let owner = match crate::resync::Resync::new(self.clone())
+            .resync(page_id, psid)
+            .await
+        {
+            Ok(outcome) => outcome.conversation.owner,
+            Err(failure) => {
+                tracing::warn!(page_id, error = %failure, "inline re-sync failed; left flagged for the batch");
+                known
+            }
+        };
         graph_error(err, &owner)
     }
 
@@ -1092,7 +1128,8 @@ impl ControlService {
         }
     }
 
-    fn authorize(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+    /// The bearer token check of the HTTP API (constant time over the configured tokens).
+    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), ApiError> {
         let token = authorization
             .and_then(|h| {
                 h.strip_prefix("Bearer ")

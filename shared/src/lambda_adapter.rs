@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lambda_http::http::{header::CONTENT_TYPE, HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use crate::config::CoordinatorConfig;
+use crate::config::{ConfigSource, CoordinatorConfig};
 use crate::domain::{Clock, SystemClock};
 use crate::graph::{GraphApi, GraphClient};
 use crate::handoff::ControlService;
@@ -38,6 +38,46 @@ pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The API credentials of a request, as an `Authorization` value for the services:
+/// `X-Api-Token: <token>` when present (the gateway's own IAM or JWT authorization then
+/// owns `Authorization`), else `Authorization: Bearer <token>` itself.
+pub fn api_credentials(request: &Request) -> Option<String> {
+    api_credentials_in(request.headers())
+}
+
+/// [`api_credentials`] from the headers alone (for functions that read the API Gateway
+/// event themselves).
+pub fn api_credentials_in(headers: &lambda_http::http::HeaderMap) -> Option<String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match text("x-api-token") {
+        Some(token) => Some(format!("Bearer {}", token.trim())),
+        None => text("authorization").map(str::to_string),
+    }
+}
+
+/// How long a scheduled run may work when the invocation carries no usable deadline
+/// (local runners may send none).
+pub const UNKNOWN_DEADLINE_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+/// A scheduled run starts no new work this long before its deadline (or a third of the
+/// remaining time, when that is shorter).
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When a scheduled run (the sweep, the re-sync batch) stops starting new work, given the
+/// invocation's deadline in epoch milliseconds: before the deadline by
+/// [`DEADLINE_MARGIN`], so the rest is left for the next run and never cut off mid-way.
+pub fn work_until(deadline_ms: u64) -> std::time::Instant {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    if remaining < Duration::from_secs(1) {
+        tracing::warn!("the invocation has no usable deadline; working for at most 60 s");
+        remaining = UNKNOWN_DEADLINE_BUDGET;
+    }
+    Instant::now() + remaining - DEADLINE_MARGIN.min(remaining / 3)
+}
+
 /// The environment variables every function reads (DESIGN §5). The infrastructure
 /// template may set only names a function lists (checked by `tests/infra-check`).
 pub const COMMON_ENVIRONMENT: &[&str] = &[
@@ -63,9 +103,12 @@ pub struct Services {
 impl Services {
     /// Start-up: fails with a message naming what is missing or invalid.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let config = CoordinatorConfig::from_env()?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = ConfigSource::from_env()?
+            .load(&aws_sdk_secretsmanager::Client::new(&sdk))
+            .await?;
         let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-        let client = DynamoStore::client_from_env(None).await;
+        let client = DynamoStore::client(&sdk, None);
         Ok(Services {
             config: Arc::new(config),
             store: Arc::new(DynamoStore::new(client, table)),
@@ -79,6 +122,11 @@ impl Services {
         crate::timed_reset::TimedReset::new(self.control_service())
     }
 
+    /// The re-sync service over these clients.
+    pub fn resync(&self) -> crate::resync::Resync {
+        crate::resync::Resync::new(self.control_service())
+    }
+
     /// The control-handoff service over these clients.
     pub fn control_service(&self) -> ControlService {
         ControlService::new(
@@ -87,5 +135,30 @@ impl Services {
             self.graph.clone(),
             self.clock.clone(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    fn in_ms(from_now: Duration) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        (now + from_now).as_millis() as u64
+    }
+
+    #[test]
+    fn scheduled_runs_stop_before_their_deadline() {
+        let now = Instant::now();
+        // A minute left: stop 10 s before the deadline.
+        let stop = work_until(in_ms(Duration::from_secs(60)));
+        assert!(stop > now + Duration::from_secs(45) && stop <= now + Duration::from_secs(51));
+        // 6 s left: keep a third as the margin.
+        let stop = work_until(in_ms(Duration::from_secs(6)));
+        assert!(stop > now + Duration::from_secs(3) && stop <= now + Duration::from_secs(5));
+        // No usable deadline (past, or none sent): the default budget, less the margin.
+        let stop = work_until(0);
+        assert!(stop > now + Duration::from_secs(45) && stop <= now + Duration::from_secs(51));
     }
 }

@@ -6,6 +6,9 @@
 //! - [`transition`]: the event rules, a pure function over (record, event, Page config).
 //! - [`store`]: the `Store` trait, `DynamoStore` and `MemoryStore`.
 //! - [`ingest`]: the webhook-ingest service (handshake, verification, exactly-once apply).
+//! - [`handoff`]: the control-handoff service (the conversation API).
+//! - [`timed_reset`]: the timed reset (sweep over the lease index, TTL deletions).
+//! - [`resync`]: ask Meta who owns a thread and correct the record (on demand, batch).
 //! - [`http`]: the HTTP contract (error bodies, routing after any path prefix).
 //! - [`telemetry`]: tracing set-up (JSON in Lambda).
 
@@ -17,6 +20,7 @@ pub mod http;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda_adapter;
+pub mod resync;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -3,7 +3,7 @@
 
 use lambda_http::{Body, Request, Response};
 use routing_core::handoff::ControlService;
-use routing_core::lambda_adapter::{header, into_response, query_map};
+use routing_core::lambda_adapter::{api_credentials, into_response, query_map};
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(service: &ControlService, request: Request) -> Response<Body> {
@@ -12,7 +12,7 @@ pub async fn handle(service: &ControlService, request: Request) -> Response<Body
             request.method().as_str(),
             request.uri().path(),
             &query_map(&request),
-            header(&request, "authorization"),
+            api_credentials(&request).as_deref(),
             request.body().as_ref(),
         )
         .await;

@@ -75,4 +75,20 @@ async fn sample_events_route_and_authenticate() {
     let mut wrong = sample("queue.json");
     wrong["headers"]["authorization"] = Value::from("Bearer someone-elses-token-123");
     assert_eq!(call(&service, wrong).await.0, 403);
+
+    // Behind the gateway's IAM or JWT authorization, `Authorization` carries the gateway's
+    // credentials and the API token travels in `X-Api-Token`.
+    let mut behind_iam = sample("queue.json");
+    let token = behind_iam["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("Bearer ")
+        .to_string();
+    behind_iam["headers"]["authorization"] = Value::from(
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261121/eu-west-1/execute-api/aws4_request",
+    );
+    behind_iam["headers"]["x-api-token"] = Value::from(token);
+    assert_eq!(call(&service, behind_iam.clone()).await.0, 200);
+    behind_iam["headers"]["x-api-token"] = Value::from("someone-elses-token-123");
+    assert_eq!(call(&service, behind_iam).await.0, 403);
 }

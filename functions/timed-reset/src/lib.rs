@@ -2,7 +2,7 @@
 //! Scheduler event (the every-minute sweep) and DynamoDB stream records (TTL deletions of
 //! lease items). A thin adapter: every decision is in `routing_core::timed_reset`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use futures::stream::{self, StreamExt};
@@ -21,9 +21,6 @@ pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
 pub const SWEEP_CONCURRENCY: usize = 8;
 /// Leases read per index query.
 pub const SWEEP_PAGE_SIZE: u32 = 100;
-/// The sweep stops starting resets this long before the invocation's deadline.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
-
 /// A failed invocation, with a Lambda error type saying whether a retry can help.
 #[derive(Debug, thiserror::Error)]
 pub enum TimedResetError {
@@ -49,11 +46,12 @@ impl From<TimedResetError> for Diagnostic {
 }
 
 /// Handle one invocation: stream records (`Records` with `eventSource` `aws:dynamodb`)
-/// or, for anything else, a scheduled sweep. `deadline` is the invocation's deadline.
+/// or, for anything else, a scheduled sweep that starts no reset after `stop_at`
+/// (`routing_core::lambda_adapter::work_until` of the invocation's deadline).
 pub async fn handle(
     reset: &TimedReset,
     event: Value,
-    deadline: Instant,
+    stop_at: Instant,
 ) -> Result<Value, TimedResetError> {
     if event.get("Records").is_some() {
         let records: StreamEvent = serde_json::from_value(event)
@@ -61,9 +59,7 @@ pub async fn handle(
         return Ok(on_stream(reset, &records.records).await);
     }
     let limits = SweepLimits {
-        stop_at: deadline
-            .checked_sub(DEADLINE_MARGIN)
-            .unwrap_or_else(Instant::now),
+        stop_at,
         concurrency: SWEEP_CONCURRENCY,
         page_size: SWEEP_PAGE_SIZE,
     };
@@ -115,9 +111,7 @@ pub fn sweep_metrics(lag_secs: i64, failed: u64) -> Value {
 pub async fn on_stream(reset: &TimedReset, records: &[EventRecord]) -> Value {
     let failures: Vec<Value> = stream::iter(records)
         .map(|record| async move {
-            let Some((page_id, psid)) = lease_of_record(record) else {
-                return None;
-            };
+            let (page_id, psid) = lease_of_record(record)?;
             match reset.reset(&page_id, &psid).await {
                 Ok(outcome) => {
                     tracing::info!(page_id, ?outcome, "TTL deletion handled");

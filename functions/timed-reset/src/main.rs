@@ -1,9 +1,7 @@
 //! Lambda entry point: read configuration and build clients once per container.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use routing_core::lambda_adapter::Services;
+use routing_core::lambda_adapter::{work_until, Services};
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,16 +10,8 @@ async fn main() -> Result<(), Error> {
     let reset = Services::from_env().await?.timed_reset();
     let reset = &reset;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = instant_of(event.context.deadline);
-        timed_reset::handle(reset, event.payload, deadline).await
+        let stop_at = work_until(event.context.deadline);
+        timed_reset::handle(reset, event.payload, stop_at).await
     }))
     .await
-}
-
-/// The invocation's deadline (epoch milliseconds) as an `Instant`.
-fn instant_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

@@ -210,7 +210,12 @@ impl DynamoStore {
     /// The client from the Lambda environment (honours `AWS_ENDPOINT_URL_DYNAMODB`).
     pub async fn client_from_env(counter: Option<RequestCounter>) -> Client {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        Self::client(&sdk, counter)
+    }
+
+    /// The client from a loaded AWS configuration.
+    pub fn client(sdk: &aws_config::SdkConfig, counter: Option<RequestCounter>) -> Client {
+        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
         if let Some(counter) = counter {
             config = config.interceptor(counter);
         }

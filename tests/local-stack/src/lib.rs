@@ -175,15 +175,26 @@ impl Stack {
         let reset = HostedFunction::start(FunctionSpec {
             name: "timed-reset".into(),
             binary: debug_binary("timed-reset"),
+            env: env.clone(),
+        })
+        .await?;
+        let resync = HostedFunction::start(FunctionSpec {
+            name: "resync".into(),
+            binary: debug_binary("resync"),
             env,
         })
         .await?;
         let gateway = ApiGateway::start(
-            vec![ingest, handoff, reset],
+            vec![ingest, handoff, reset, resync],
             vec![
                 Route {
                     segment: "webhook".into(),
                     function: "webhook-ingest".into(),
+                },
+                // `.../resync` before `pages`: the first route whose segment appears wins.
+                Route {
+                    segment: "resync".into(),
+                    function: "resync".into(),
                 },
                 Route {
                     segment: "pages".into(),

@@ -19,13 +19,17 @@ use clap::{Parser, Subcommand};
 use local_stack::{emulator_config, local_config_path, Cast, Failure, Stack};
 use messenger_emulator::Emulator;
 use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{rfc3339_millis, Conversation, TimelineRecord};
+use routing_core::domain::{rfc3339_millis, rfc3339_secs, Conversation, TimelineRecord};
 use routing_core::store::{DynamoStore, TimelineOrder};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
 const TABLE: &str = "coordinator";
 const CUSTOMER: &str = "7001";
+/// The customer nobody answers (the timed reset).
+const WAITING: &str = "7002";
+/// The Page's window in the local run (config/local.json has 24 h).
+const DEMO_WINDOW_SECS: i64 = 5;
 
 #[derive(Parser)]
 #[command(about = "Run the coordinator locally and play a conversation through it")]
@@ -84,9 +88,14 @@ async fn create_table_from_env() -> Result<(), Failure> {
 }
 
 async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result<(), Failure> {
-    let config_path = local_config_path();
+    // config/local.json with the Page's window shortened, so the timed reset is seen.
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(local_config_path())?)?;
+    config["pages"][0]["reset_after_secs"] = serde_json::json!(DEMO_WINDOW_SECS);
+    let run_dir = dynamo_local::workspace_root().join("target/local-stack");
+    std::fs::create_dir_all(&run_dir)?;
+    let config_path = run_dir.join("config.json");
+    std::fs::write(&config_path, serde_json::to_string_pretty(&config)?)?;
     CoordinatorConfig::from_file(&config_path)?;
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(&config_path)?)?;
     let cast = Cast::from_config(&config)?;
 
     println!("== starting the local stack");
@@ -95,6 +104,10 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
     let store = DynamoStore::new(DynamoStore::local_client(moto.endpoint(), None), TABLE);
     store.create_table().await?;
     println!("   table                 {TABLE} (indexes, stream, TTL)");
+    println!(
+        "   configuration         {} (config/local.json, window {DEMO_WINDOW_SECS} s)",
+        config_path.display()
+    );
 
     let lambda_url = format!("http://127.0.0.1:{lambda_port}/lambda-url/webhook-ingest");
     let emulator = Emulator::start(
@@ -119,7 +132,7 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
     ));
 
     let outcome = tokio::select! {
-        outcome = play(&stack, &config, &lambda_url) => outcome,
+        outcome = play(&stack, &config, &lambda_url, lambda_port) => outcome,
         _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
     };
     if outcome.is_ok() && keep_running {
@@ -230,9 +243,14 @@ async fn wait_for_ingest(stack: &Stack, config: &Value, lambda_url: &str) -> Res
     }
 }
 
-/// One step: settle, compare with Meta's owner, print.
+/// One step of the main conversation.
 async fn step(stack: &Stack, name: &str) -> Result<Conversation, Failure> {
-    let record = stack.settled_record(CUSTOMER).await?;
+    step_of(stack, CUSTOMER, name).await
+}
+
+/// One step: settle, compare with Meta's owner, print.
+async fn step_of(stack: &Stack, psid: &str, name: &str) -> Result<Conversation, Failure> {
+    let record = stack.settled_record(psid).await?;
     println!(
         "   {:<40} owner {:<16} unread {:<5} Meta's owner {:<6} agree",
         name,
@@ -261,7 +279,12 @@ async fn api_ok(
     Ok(answer)
 }
 
-async fn play(stack: &Stack, config: &Value, lambda_url: &str) -> Result<(), Failure> {
+async fn play(
+    stack: &Stack,
+    config: &Value,
+    lambda_url: &str,
+    lambda_port: u16,
+) -> Result<(), Failure> {
     wait_for_ingest(stack, config, lambda_url).await?;
     let page = stack.cast.page_id.clone();
     let conversation = format!("/pages/{page}/conversations/{CUSTOMER}");
@@ -333,7 +356,80 @@ async fn play(stack: &Stack, config: &Value, lambda_url: &str) -> Result<(), Fai
         return Err("the next customer message did not go to the bot".into());
     }
 
-    print_timeline(stack).await
+    print_timeline(stack).await?;
+    timed_reset(stack, lambda_port).await
+}
+
+/// `cargo lambda invoke <function> --data-file <sample event>` against the watcher; the
+/// function's answer.
+async fn invoke(function: &str, event: &str, lambda_port: u16) -> Result<Value, Failure> {
+    let cargo_lambda = dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda");
+    let output = Command::new(&cargo_lambda)
+        .args(["lambda", "invoke", function, "--data-file", event])
+        .args(["--invoke-address", "127.0.0.1"])
+        .args(["--invoke-port", &lambda_port.to_string()])
+        .args(["--output-format", "json"])
+        .current_dir(dynamo_local::workspace_root())
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo lambda invoke {function}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    println!("   $ cargo lambda invoke {function} --data-file {event}");
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// A second customer asks for a human and nobody answers: after the window, the sweep
+/// (invoked with its sample event, as EventBridge Scheduler would) gives control back.
+async fn timed_reset(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
+    println!();
+    println!("== timed reset: customer {WAITING} asks for a human, nobody answers for {DEMO_WINDOW_SECS} s");
+    stack
+        .customer_says(WAITING, "Hello? I need a person.")
+        .await?;
+    step_of(stack, WAITING, "customer writes").await?;
+    stack
+        .customer_taps(WAITING, "Talk to human", "TALK_TO_HUMAN")
+        .await?;
+    let record = step_of(stack, WAITING, "customer taps \"Talk to human\"").await?;
+    let due = record
+        .control_expires_at
+        .ok_or("handed to the inbox without a lease")?;
+    // The deadline is wall-clock time: wait for it, then sweep.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        < u64::try_from(due)? + 1
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("   {:<40} lease due {}", "window passed", rfc3339_secs(due));
+    let report = invoke(
+        "timed-reset",
+        "functions/timed-reset/events/schedule.json",
+        lambda_port,
+    )
+    .await?;
+    println!("     {report}");
+    let record = step_of(stack, WAITING, "after one sweep").await?;
+    if record.owner.app_id.is_some() || record.control_expires_at.is_some() {
+        return Err("the sweep did not give control back".into());
+    }
+    let answer = invoke(
+        "timed-reset",
+        "functions/timed-reset/events/ttl-deletion.json",
+        lambda_port,
+    )
+    .await?;
+    println!(
+        "     TTL deletion of {CUSTOMER}'s lease (stream sample): {answer} (no lease due: a no-op)"
+    );
+    Ok(())
 }
 
 async fn print_timeline(stack: &Stack) -> Result<(), Failure> {

@@ -267,7 +267,8 @@ async fn graph_faults_retry_refuse_and_fail_cleanly() {
     let before = s.settled_record(u).await.unwrap();
     assert_eq!(before.owner.role, OwnerRole::Inbox);
 
-    // Permanent "not owner": 409 with the owner, record unchanged but flagged.
+    // Permanent "not owner": 409 with Meta's owner (re-synced inline), record unchanged and
+    // no longer flagged, since Meta confirmed it.
     let (status, body) = s
         .control_action(u, json!({"action": "pass", "as": "bot", "target": "inbox"}))
         .await
@@ -277,7 +278,10 @@ async fn graph_faults_retry_refuse_and_fail_cleanly() {
     assert_eq!(body["error"]["owner"]["app_id"], s.cast.inbox.id.as_str());
     let after = s.settled_record(u).await.unwrap();
     assert_eq!(after.owner, before.owner);
-    assert!(after.needs_resync);
+    assert!(
+        !after.needs_resync,
+        "the inline re-sync confirmed the owner"
+    );
 
     // Retries run out: 502, nothing changed.
     s.control(

@@ -1,0 +1,844 @@
+//! The re-sync against both stores (MemoryStore, and DynamoStore on moto) with the Graph
+//! API played by the Messenger Platform emulator over real HTTP. Meta's owner is changed
+//! behind the coordinator's back through the emulator's control API (no webhook), as when
+//! a webhook was lost; the re-sync asks `thread_owner` and corrects the record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use routing_core::config::CoordinatorConfig;
+use routing_core::domain::{
+    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
+};
+use routing_core::graph::{GraphClient, RetryPolicy};
+use routing_core::handoff::{ControlService, MessageRequest};
+use routing_core::resync::{Resync, ResyncBatchReport, ResyncLimits};
+use routing_core::store::{
+    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, QueueQuery, RequestCounter, Store,
+    TimelineOrder, LEASE_SHARDS, RESYNC_SHARDS,
+};
+use routing_core::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
+use routing_core::transition::{apply_control_change, ControlChange};
+use serde_json::{json, Value};
+
+/// The Page's window in these tests (Meta's own is 24 h).
+const WINDOW: i64 = 3600;
+
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+    emulator: RunningEmulator,
+    http: reqwest::Client,
+    control: ControlService,
+    resync: Resync,
+}
+
+fn emulator_config() -> EmulatorConfig {
+    let doc = json!({
+        "graph_version": "v23.0",
+        "pages": [{"id": PAGE, "default_app_id": BOT, "apps": [
+            {"id": BOT, "name": "bot", "app_secret": "s1", "page_token": "bot-page-token", "take_control": true},
+            {"id": INBOX, "name": "inbox", "app_secret": "s2", "page_token": "inbox-page-token", "take_control": true},
+            {"id": "3003", "name": "other", "app_secret": "s3", "page_token": "other-page-token", "take_control": true}
+        ]}]
+    });
+    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
+}
+
+fn coordinator_config() -> Arc<CoordinatorConfig> {
+    let mut doc = config_json();
+    doc["pages"][0]["reset_after_secs"] = json!(WINDOW);
+    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
+}
+
+async fn harness(store: Arc<dyn Store>) -> Harness {
+    let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("emulator starts");
+    let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(FixedClock::at(now));
+    let control = ControlService::new(
+        coordinator_config(),
+        store.clone(),
+        Arc::new(graph),
+        clock.clone(),
+    );
+    Harness {
+        store,
+        clock,
+        emulator,
+        http: reqwest::Client::new(),
+        resync: Resync::new(control.clone()),
+        control,
+    }
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamo_store(counter: Option<RequestCounter>) -> DynamoStore {
+    let server = dynamo_local::server();
+    let client = DynamoStore::local_client(server.endpoint(), counter);
+    let store = DynamoStore::new(client, dynamo_local::unique_table_name("resync"));
+    store.create_table().await.expect("table created on moto");
+    store
+}
+
+async fn dynamo() -> Arc<dyn Store> {
+    Arc::new(dynamo_store(None).await)
+}
+
+/// A batch with a generous time budget. The rate is high so that tests stay fast: the
+/// pacing itself is covered by the unit tests of `routing_core::resync`.
+fn limits(rate_per_second: u32, lease_slice: u32) -> ResyncLimits {
+    ResyncLimits {
+        stop_at: Instant::now() + Duration::from_secs(300),
+        rate_per_second,
+        lease_slice,
+    }
+}
+
+impl Harness {
+    fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    async fn emulator_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_emulator/{path}", self.emulator.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "emulator {path}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn emulator_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/_emulator/{path}", self.emulator.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Meta's owner of a thread (`None`: idle), set silently: no webhook reaches anyone,
+    /// as when a human replies in Meta's inbox and the echo is lost.
+    async fn set_true_owner(&self, psid: &str, owner: Option<&str>) {
+        let response = self
+            .http
+            .put(format!(
+                "{}/_emulator/threads/{PAGE}/{psid}",
+                self.emulator.base_url()
+            ))
+            .json(&json!({"owner_app_id": owner, "expires_in_secs": 86400}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "emulator threads: {status} {:?}",
+            response.text().await
+        );
+    }
+
+    /// Meta's view of a thread: `owner_app_id`, `expires_at` (epoch seconds), ...
+    async fn true_thread(&self, psid: &str) -> Value {
+        self.emulator_get(&format!("threads/{PAGE}/{psid}")).await
+    }
+
+    /// The record says `owner` holds the thread (since a minute ago, with a lease after the
+    /// Page's window when away from the bot); the customer wrote just now.
+    async fn seed(&self, psid: &str, owner: Owner, flagged: bool) -> Conversation {
+        let now = self.now();
+        let mut state = Conversation::new(PAGE, psid, now);
+        state.unread = owner.role == OwnerRole::Inbox;
+        state.owner = owner;
+        state.version = 1;
+        state.last_customer_message_at = Some(now);
+        state.last_control_event_at = Some(now - 60_000);
+        state.last_control_event_key = Some(format!("seed:{psid}"));
+        state.needs_resync = flagged;
+        state.renew_lease(now, WINDOW);
+        self.store
+            .write(ConversationWrite {
+                expected_version: 0,
+                lease: LeaseChange::between(None, state.control_expires_at),
+                state: state.clone(),
+                timeline: Vec::new(),
+                dedupe_key: None,
+                timeline_expires_at: now / 1000 + 86400,
+                dedupe_expires_at: 0,
+            })
+            .await
+            .unwrap();
+        state
+    }
+
+    /// Held by `owner` at Meta and in the record.
+    async fn held_by(&self, psid: &str, owner: &str, role: OwnerRole) -> Conversation {
+        self.set_true_owner(psid, Some(owner)).await;
+        self.seed(psid, Owner::app(owner, role), false).await
+    }
+
+    async fn record(&self, psid: &str) -> Conversation {
+        self.store.conversation(PAGE, psid).await.unwrap().unwrap()
+    }
+
+    async fn inbox_queue(&self) -> Vec<String> {
+        self.store
+            .queue(&QueueQuery {
+                page_id: PAGE.to_string(),
+                role: OwnerRole::Inbox,
+                unread_only: false,
+                limit: 200,
+                cursor: None,
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|c| c.psid)
+            .collect()
+    }
+
+    async fn flagged(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for shard in 0..RESYNC_SHARDS {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .flagged_for_resync(shard, 200, cursor.as_deref())
+                    .await
+                    .unwrap();
+                all.extend(page.items.into_iter().map(|c| c.psid));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        all
+    }
+
+    async fn control_entries(
+        &self,
+        psid: &str,
+    ) -> Vec<(Owner, Owner, Cause, String, Option<String>)> {
+        let page = self
+            .store
+            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 100, None)
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .filter_map(|e| match e.record {
+                TimelineRecord::Control {
+                    from,
+                    to,
+                    cause,
+                    event,
+                    metadata,
+                    ..
+                } => Some((from, to, cause, event, metadata)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
+        self.resync.batch(limits).await
+    }
+}
+
+fn page_inbox() -> Owner {
+    Owner::app(PAGE_INBOX_APP_ID, OwnerRole::PageInbox)
+}
+
+// ---- scenarios ------------------------------------------------------------------------
+
+async fn a_silent_change_at_meta_is_corrected_on_demand(h: Harness) {
+    let u = "7201";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    assert!(h.inbox_queue().await.contains(&u.to_string()));
+    // A human replies in Meta's inbox; the echo never reaches us.
+    h.set_true_owner(u, Some(PAGE_INBOX_APP_ID)).await;
+    let meta_expires = h.true_thread(u).await["expires_at"].as_i64().unwrap();
+
+    let outcome = h.resync.resync(PAGE, u).await.expect("re-sync");
+    assert!(outcome.changed);
+    assert_eq!(outcome.conversation.owner, page_inbox());
+    // The inbox may not see Meta's inbox holding it (2018234); the bot (default app) may.
+    assert_eq!((outcome.graph_calls, outcome.asked_as.as_str()), (2, BOT));
+    let record = h.record(u).await;
+    assert_eq!(record, outcome.conversation);
+    assert_eq!(
+        record.control_expires_at,
+        Some(meta_expires),
+        "Meta idles it at its own expiration"
+    );
+    assert!(!record.needs_resync);
+    let entries = h.control_entries(u).await;
+    let (from, to, cause, event, metadata) = entries.last().cloned().expect("a control entry");
+    assert_eq!(
+        (from, to, cause, event.as_str()),
+        (
+            Owner::app(INBOX, OwnerRole::Inbox),
+            page_inbox(),
+            Cause::Resync,
+            "thread_owner"
+        )
+    );
+    let metadata = metadata.unwrap_or_default();
+    assert!(
+        metadata.contains(INBOX) && metadata.contains(PAGE_INBOX_APP_ID),
+        "names old and new owner: {metadata}"
+    );
+    assert!(
+        !h.inbox_queue().await.contains(&u.to_string()),
+        "no longer in our agents' queue"
+    );
+
+    // Asked again: nothing to correct, nothing written.
+    let again = h.resync.resync(PAGE, u).await.expect("re-sync");
+    assert!(!again.changed);
+    assert_eq!(again.conversation.version, record.version, "no write");
+    assert_eq!(h.control_entries(u).await.len(), entries.len());
+}
+
+async fn idle_at_meta_makes_the_record_idle(h: Harness) {
+    let u = "7202";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.set_true_owner(u, None).await;
+    let outcome = h.resync.resync(PAGE, u).await.expect("re-sync");
+    assert!(outcome.changed);
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::idle());
+    assert_eq!(record.control_expires_at, None, "no lease when idle");
+    assert!(!record.unread);
+    assert_eq!(
+        h.control_entries(u)
+            .await
+            .last()
+            .map(|e| (e.1.clone(), e.2)),
+        Some((Owner::idle(), Cause::Resync))
+    );
+}
+
+async fn a_hidden_owner_falls_back_to_another_app(h: Harness) {
+    let u = "7203";
+    let seeded = h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "thread_owner", "count": 1, "status": 400, "code": 100,
+               "error_subcode": 2018234}),
+    )
+    .await;
+    let outcome = h.resync.resync(PAGE, u).await.expect("re-sync");
+    assert_eq!(
+        outcome.graph_calls, 2,
+        "the inbox was refused, the bot answered"
+    );
+    assert_eq!(outcome.asked_as, BOT);
+    assert!(!outcome.changed);
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert_eq!(
+        record.control_expires_at, seeded.control_expires_at,
+        "the Page's window (1 h) stays: it ends before Meta's (24 h)"
+    );
+}
+
+async fn a_flag_is_cleared_and_a_dropped_lease_restored(h: Harness) {
+    // The timed reset gave up on it (Meta refused): flagged, lease removed.
+    let u = "7204";
+    let mut seeded = h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    let mut next = seeded.clone();
+    next.version += 1;
+    next.needs_resync = true;
+    next.control_expires_at = None;
+    h.store
+        .write(ConversationWrite {
+            expected_version: seeded.version,
+            lease: LeaseChange::Remove,
+            state: next.clone(),
+            timeline: Vec::new(),
+            dedupe_key: None,
+            timeline_expires_at: h.now() / 1000 + 86400,
+            dedupe_expires_at: 0,
+        })
+        .await
+        .unwrap();
+    seeded = next;
+    assert_eq!(h.flagged().await, vec![u.to_string()]);
+    let outcome = h.resync.resync(PAGE, u).await.expect("re-sync");
+    assert!(!outcome.changed);
+    let record = h.record(u).await;
+    assert_eq!(record.version, seeded.version + 1);
+    assert!(!record.needs_resync);
+    assert_eq!(
+        record.control_expires_at,
+        h.true_thread(u).await["expires_at"].as_i64(),
+        "the lease is back, from Meta's expiration"
+    );
+    assert!(h.flagged().await.is_empty());
+}
+
+async fn the_http_route_answers_the_contract(h: Harness) {
+    let u = "7205";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    h.set_true_owner(u, Some(INBOX)).await;
+    let auth = format!("Bearer {API_TOKEN}");
+    let path = format!("/prod/pages/{PAGE}/conversations/{u}/resync");
+    let reply = h.resync.handle("POST", &path, Some(&auth), b"").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["owner"], json!({"app_id": INBOX, "role": "inbox"}));
+    assert!(
+        body["control_expires_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{body}"
+    );
+    assert_eq!(body["conversation"]["psid"], u);
+    assert_eq!(body["conversation"]["needs_resync"], false);
+    assert_eq!(
+        body["conversation"]["unread"], true,
+        "a handover to our agents we missed shows in their queue"
+    );
+    assert!(h.inbox_queue().await.contains(&u.to_string()));
+
+    let reply = h.resync.handle("POST", &path, None, b"").await;
+    assert_eq!(reply.status, 401);
+    let reply = h
+        .resync
+        .handle("POST", &path, Some("Bearer not-a-token-of-ours"), b"")
+        .await;
+    assert_eq!(reply.status, 403);
+    let reply = h.resync.handle("GET", &path, Some(&auth), b"").await;
+    assert_eq!(reply.status, 405);
+    let reply = h
+        .resync
+        .handle(
+            "POST",
+            &format!("/pages/{PAGE}/conversations/{u}"),
+            Some(&auth),
+            b"",
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.body.contains("unknown_route"), "{}", reply.body);
+    let reply = h
+        .resync
+        .handle(
+            "POST",
+            &format!("/pages/{PAGE}/conversations/no-such-psid/resync"),
+            Some(&auth),
+            b"",
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    assert!(
+        reply.body.contains("unknown_conversation"),
+        "{}",
+        reply.body
+    );
+    let reply = h
+        .resync
+        .handle(
+            "POST",
+            &format!("/pages/999/conversations/{u}/resync"),
+            Some(&auth),
+            b"",
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    assert!(reply.body.contains("unknown_page"), "{}", reply.body);
+}
+
+/// 1,000 conversations of which 100 drifted from Meta and are flagged: one batch repairs
+/// all 100, reading them through the `resync` index, with one Graph call each.
+/// The DynamoDB variant's extras: the counting client's counter, and a plain client with
+/// the table name to write the clean records in bulk.
+struct Bulk {
+    counter: RequestCounter,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Write clean records (not flagged, no lease) as the store's record items, 25 per
+/// `BatchWriteItem`: set-up only, so that 1,000 conversations take seconds on moto.
+async fn write_raw_records(bulk: &Bulk, records: &[Conversation]) {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use routing_core::store::schema;
+    let requests: Vec<WriteRequest> = records
+        .iter()
+        .map(|c| {
+            assert!(!c.needs_resync && c.control_expires_at.is_none() && !c.unread);
+            let mut value = serde_json::to_value(c).unwrap();
+            let fields = value.as_object_mut().unwrap();
+            fields.insert(
+                schema::PK.into(),
+                json!(format!("CONV#{}#{}", c.page_id, c.psid)),
+            );
+            fields.insert(schema::SK.into(), json!(schema::STATE_SK));
+            fields.insert(
+                schema::QUEUE_PK.into(),
+                json!(format!("{}#{}", c.page_id, c.owner.role.as_str())),
+            );
+            fields.insert(
+                schema::QUEUE_SK.into(),
+                json!(format!("{:013}#{}", c.last_activity_at, c.psid)),
+            );
+            let item: std::collections::HashMap<String, AttributeValue> =
+                serde_dynamo::to_item(value).unwrap();
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    for batch in requests.chunks(25) {
+        let mut pending = Some(batch.to_vec());
+        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+            let out = bulk
+                .client
+                .batch_write_item()
+                .request_items(&bulk.table, requests)
+                .send()
+                .await
+                .expect("batch write on moto");
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&bulk.table));
+        }
+    }
+}
+
+async fn a_batch_repairs_the_flagged_among_1000(h: Harness, bulk: Option<Bulk>) {
+    let counter = bulk.as_ref().map(|b| b.counter.clone());
+    let drifted: Vec<String> = (0..100).map(|i| format!("61{i:03}")).collect();
+    let clean: Vec<String> = (0..900).map(|i| format!("62{i:03}")).collect();
+    // Meta: the drifted ones were passed to the inbox or taken by Meta's inbox; the
+    // clean ones are with the bot.
+    for (i, psid) in drifted.iter().enumerate() {
+        let owner = if i % 2 == 0 { INBOX } else { PAGE_INBOX_APP_ID };
+        h.set_true_owner(psid, Some(owner)).await;
+    }
+    for psid in &clean {
+        h.set_true_owner(psid, Some(BOT)).await;
+    }
+    // The record: all with the bot; the drifted ones flagged (a standby message, say).
+    let bot = || Owner::app(BOT, OwnerRole::Bot);
+    let seed_all = |psids: Vec<String>, flagged: bool| {
+        let h = &h;
+        stream::iter(psids)
+            .map(move |psid| async move { h.seed(&psid, bot(), flagged).await })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+    };
+    seed_all(drifted.clone(), true).await;
+    match &bulk {
+        Some(bulk) => {
+            let records: Vec<Conversation> = clean
+                .iter()
+                .map(|psid| {
+                    let mut c = Conversation::new(PAGE, psid.as_str(), h.now());
+                    c.owner = bot();
+                    c.version = 1;
+                    c.last_customer_message_at = Some(h.now());
+                    c
+                })
+                .collect();
+            write_raw_records(bulk, &records).await;
+        }
+        None => {
+            seed_all(clean.clone(), false).await;
+        }
+    }
+
+    assert_eq!(h.flagged().await.len(), 100);
+
+    if let Some(counter) = &counter {
+        counter.reset();
+    }
+    let rate = 1000;
+    let lease_slice = 50;
+    let report = h.batch(limits(rate, lease_slice)).await;
+    assert_eq!(
+        (report.examined, report.changed, report.failed),
+        (100, 100, 0),
+        "{report:?}"
+    );
+    assert!(!report.rate_limited && !report.stopped_early, "{report:?}");
+    assert_eq!(
+        report.graph_calls, 100,
+        "one thread_owner call per repaired conversation (asked as the bot, the default app)"
+    );
+    assert_eq!(
+        report.leases_examined, 0,
+        "repaired ones are not asked twice"
+    );
+    if let Some(counter) = &counter {
+        let requests = counter.by_operation();
+        let items = counter.items_read_by_operation();
+        let repaired = report.changed as f64;
+        println!(
+            "batch over 1,000 conversations (100 flagged): {report:?}\n  DynamoDB requests {requests:?}, items read {items:?}\n  per re-synced conversation: {:.2} Graph calls, {:.2} DynamoDB requests ({:.2} writes)",
+            report.graph_calls as f64 / repaired,
+            requests.values().sum::<u64>() as f64 / repaired,
+            requests.get("TransactWriteItems").copied().unwrap_or(0) as f64 / repaired,
+        );
+        assert!(
+            !requests.contains_key("Scan"),
+            "never a table scan: {requests:?}"
+        );
+        let query_items = items.get("Query").copied().unwrap_or(0);
+        assert!(
+            (100..=100 + u64::from(lease_slice)).contains(&query_items),
+            "the index queries read the flagged ones (and the lease slice), not 1,000: {query_items}"
+        );
+        assert_eq!(
+            requests.get("Query").copied(),
+            Some(u64::from(RESYNC_SHARDS) + 1),
+            "one query per resync shard, one for the lease slice"
+        );
+    }
+    assert!(h.flagged().await.is_empty());
+    for (i, psid) in drifted.iter().enumerate() {
+        let record = h.record(psid).await;
+        let expected = if i % 2 == 0 {
+            Owner::app(INBOX, OwnerRole::Inbox)
+        } else {
+            page_inbox()
+        };
+        assert_eq!(record.owner, expected, "{psid}");
+        assert!(record.control_expires_at.is_some(), "{psid} holds a lease");
+    }
+    assert_eq!(h.record(&clean[0]).await.version, 1, "clean ones untouched");
+
+    // The next run finds nothing flagged; its lease slice confirms some repaired ones.
+    let next = h.batch(limits(rate, lease_slice)).await;
+    assert_eq!(
+        (next.flagged_examined, next.changed, next.failed),
+        (0, 0, 0),
+        "{next:?}"
+    );
+    assert!(next.lease_shard < LEASE_SHARDS);
+    assert!(next.leases_examined <= u64::from(lease_slice));
+    assert_eq!(next.unchanged, next.leases_examined, "{next:?}");
+}
+
+async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
+    let drifted: Vec<String> = (0..10).map(|i| format!("63{i:03}")).collect();
+    for psid in &drifted {
+        h.set_true_owner(psid, Some(INBOX)).await;
+        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+    }
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "thread_owner", "count": 50, "status": 400, "code": 4}),
+    )
+    .await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert!(report.rate_limited, "{report:?}");
+    assert_eq!(
+        (report.examined, report.changed, report.failed),
+        (1, 0, 1),
+        "stops at the first rate-limit answer: {report:?}"
+    );
+    assert_eq!(h.flagged().await.len(), 10, "the rest stays flagged");
+
+    h.emulator_post("faults/reset", json!({})).await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert!(!report.rate_limited, "{report:?}");
+    assert_eq!((report.changed, report.failed), (10, 0), "{report:?}");
+    assert!(h.flagged().await.is_empty());
+    for psid in &drifted {
+        assert_eq!(
+            h.record(psid).await.owner,
+            Owner::app(INBOX, OwnerRole::Inbox)
+        );
+    }
+}
+
+async fn a_control_event_during_the_question_is_not_overwritten(h: Harness) {
+    let u = "7206";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    h.set_true_owner(u, Some(PAGE_INBOX_APP_ID)).await;
+    // Meta is slow to answer the first question.
+    h.emulator_post(
+        "faults/latency",
+        json!({"endpoint": "thread_owner", "latency_ms": 800, "count": 1}),
+    )
+    .await;
+    let resync = h.resync.clone();
+    let running = tokio::spawn(async move { resync.resync(PAGE, "7206").await });
+    // The question is in flight once the emulator took the latency fault.
+    loop {
+        let faults = h.emulator_get("faults").await;
+        if faults["latencies"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Meanwhile a newer control event lands (a pass to our inbox, through a webhook).
+    let current = h.record(u).await;
+    let page = coordinator_config().page(PAGE).unwrap().clone();
+    let newer = apply_control_change(
+        &current,
+        &ControlChange {
+            to: Owner::app(INBOX, OwnerRole::Inbox),
+            cause: Cause::Webhook,
+            actor: Some(BOT),
+            event: "pass_thread_control",
+            metadata: None,
+            // Meta's timestamp of the pass: after the seeded event, before now.
+            at: h.now() - 1000,
+            key: "webhook-pass".to_string(),
+        },
+        &page,
+    );
+    h.store
+        .write(ConversationWrite {
+            expected_version: newer.expected_version,
+            lease: LeaseChange::between(current.control_expires_at, newer.state.control_expires_at),
+            state: newer.state.clone(),
+            timeline: newer.timeline.clone(),
+            dedupe_key: None,
+            timeline_expires_at: h.now() / 1000 + 86400,
+            dedupe_expires_at: 0,
+        })
+        .await
+        .unwrap();
+
+    let outcome = running.await.unwrap().expect("re-sync");
+    assert!(
+        outcome.graph_calls >= 2,
+        "the first answer may predate the pass: asked again ({outcome:?})"
+    );
+    let record = h.record(u).await;
+    let meta = h.true_thread(u).await;
+    assert_eq!(
+        record.owner.app_id.as_deref(),
+        meta["owner_app_id"].as_str()
+    );
+    assert_eq!(record.owner, page_inbox());
+    let entries = h.control_entries(u).await;
+    let events: Vec<(Cause, &str)> = entries.iter().map(|e| (e.2, e.3.as_str())).collect();
+    assert_eq!(
+        events,
+        vec![
+            (Cause::Webhook, "pass_thread_control"),
+            (Cause::Resync, "thread_owner")
+        ],
+        "the newer event is kept, and the re-sync applies after it"
+    );
+    assert_eq!(
+        entries[1].0,
+        Owner::app(INBOX, OwnerRole::Inbox),
+        "corrected from the newer record"
+    );
+}
+
+async fn the_control_api_resyncs_when_meta_refuses_a_message(h: Harness) {
+    let u = "7207";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    // A pass to the inbox we never heard of.
+    h.set_true_owner(u, Some(INBOX)).await;
+    let request: MessageRequest =
+        serde_json::from_value(json!({"text": "Anything else?", "as": "bot"})).unwrap();
+    let err = h
+        .control
+        .send_message(PAGE, u, request)
+        .await
+        .expect_err("Meta refuses: the inbox holds it");
+    assert_eq!((err.status, err.code), (409, "not_owner"));
+    let details = err.details.clone().unwrap_or_default();
+    assert_eq!(
+        details["owner"],
+        json!({"app_id": INBOX, "role": "inbox"}),
+        "Meta's real owner: {details}"
+    );
+    let record = h.record(u).await;
+    assert_eq!(record.owner, Owner::app(INBOX, OwnerRole::Inbox));
+    assert!(!record.needs_resync, "re-synced, not left flagged");
+    assert!(h.flagged().await.is_empty());
+    assert_eq!(
+        h.control_entries(u).await.last().map(|e| e.2),
+        Some(Cause::Resync)
+    );
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness(super::memory()).await).await;
+                }
+            )*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_batch_repairs_the_flagged_among_1000() {
+                super::a_batch_repairs_the_flagged_among_1000(
+                    super::harness(super::memory()).await,
+                    None,
+                )
+                .await;
+            }
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::harness(super::dynamo().await).await).await;
+                }
+            )*
+            /// Prints Graph calls and DynamoDB requests per re-synced conversation
+            /// (`--nocapture`).
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_batch_repairs_the_flagged_among_1000() {
+                let counter = super::RequestCounter::new();
+                let store = super::dynamo_store(Some(counter.clone())).await;
+                let bulk = super::Bulk {
+                    counter,
+                    client: super::DynamoStore::local_client(
+                        dynamo_local::server().endpoint(),
+                        None,
+                    ),
+                    table: store.table().to_string(),
+                };
+                super::a_batch_repairs_the_flagged_among_1000(
+                    super::harness(std::sync::Arc::new(store)).await,
+                    Some(bulk),
+                )
+                .await;
+            }
+        }
+    };
+}
+
+scenarios!(
+    a_silent_change_at_meta_is_corrected_on_demand,
+    idle_at_meta_makes_the_record_idle,
+    a_hidden_owner_falls_back_to_another_app,
+    a_flag_is_cleared_and_a_dropped_lease_restored,
+    the_http_route_answers_the_contract,
+    rate_limiting_stops_the_batch_and_the_next_run_resumes,
+    a_control_event_during_the_question_is_not_overwritten,
+    the_control_api_resyncs_when_meta_refuses_a_message,
+);
