@@ -229,6 +229,17 @@ impl Conversation {
         }
     }
 
+    /// What a control event changes: the owner and the newest control event applied. When
+    /// it differs from what was read before a Graph call, a decision made on that read may
+    /// predate a newer event.
+    pub fn control_marker(&self) -> (&Owner, Option<EpochMillis>, Option<&str>) {
+        (
+            &self.owner,
+            self.last_control_event_at,
+            self.last_control_event_key.as_deref(),
+        )
+    }
+
     /// The lease is past its deadline at `now` (whether or not TTL removed it yet).
     pub fn lease_expired(&self, now: EpochMillis) -> bool {
         matches!(self.control_expires_at, Some(due) if due * 1000 <= now)

@@ -33,6 +33,8 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 /// A claimed action not finished after this long is given up (and flagged for re-sync).
 pub const ACTION_CLAIM_TIMEOUT_MS: i64 = 5 * 60 * 1000;
 const MAX_ATTEMPTS: u32 = 12;
+/// How long a 409 `not_owner` may wait for the inline re-sync that names Meta's owner.
+const INLINE_RESYNC_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 const DEFAULT_QUEUE_LIMIT: u32 = 50;
 
 /// `{"page_id","psid","owner":{"app_id","role"},...}`: the contract's conversation state.
@@ -311,12 +313,17 @@ impl ControlService {
                 .config
                 .page(page_id)
                 .map_or(90 * 86_400, PageConfig::timeline_retention_secs);
+            // Taking or releasing a timed reset's claim rewrites the lease item as it is: a
+            // lease TTL deleted meanwhile is back in the `leases` index, so the sweep finds
+            // it again if this reset never finishes (a crash, a timeout, a Graph outage).
+            let claim_changed = transition.state.reset_claimed_at != current.reset_claimed_at;
+            let lease = match transition.state.control_expires_at {
+                Some(due) if claim_changed => LeaseChange::Set { due },
+                after => LeaseChange::between(current.control_expires_at, after),
+            };
             let write = ConversationWrite {
                 expected_version: transition.expected_version,
-                lease: LeaseChange::between(
-                    current.control_expires_at,
-                    transition.state.control_expires_at,
-                ),
+                lease,
                 state: transition.state.clone(),
                 timeline: transition.timeline,
                 dedupe_key: None,
@@ -349,7 +356,11 @@ impl ControlService {
         let now = self.clock.now_millis();
         let key = api_key(event, now);
         self.update(&page.id, psid, |current| {
-            if current.owner == to && current.version > 0 {
+            if current.owner == to
+                && current.version > 0
+                && current.reset_claimed_at.is_none()
+                && !current.lease_expired(now)
+            {
                 // Meta's webhook for this change arrived first and is already applied.
                 return None;
             }
@@ -367,21 +378,30 @@ impl ControlService {
         .await
     }
 
+    /// Flag a stored conversation `needs_resync` (the scheduled batch finds it through the
+    /// `resync` index); the record as it is afterwards.
+    pub(crate) async fn flag_for_resync(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Conversation, ApiError> {
+        self.update(page_id, psid, |current| {
+            if current.needs_resync || current.version == 0 {
+                return None;
+            }
+            let mut next = Transition::successor(current);
+            next.state.needs_resync = true;
+            Some(next)
+        })
+        .await
+    }
+
     /// Meta said the acting app is not the owner (Send API 10/2018300, thread control
     /// 100/2534037): flag the record for re-sync, then re-sync it right away (best effort:
     /// when that fails it stays flagged for the scheduled batch), and answer 409 with the
     /// owner Meta names, or else the owner we know.
     async fn refused(&self, page_id: &str, psid: &str, err: &GraphError) -> ApiError {
-        let flagged = self
-            .update(page_id, psid, |current| {
-                if current.needs_resync || current.version == 0 {
-                    return None;
-                }
-                let mut next = Transition::successor(current);
-                next.state.needs_resync = true;
-                Some(next)
-            })
-            .await;
+        let flagged = self.flag_for_resync(page_id, psid).await;
         tracing::warn!(page_id, error = %err, "Meta refused a control action; flagged for re-sync");
         let known = match flagged {
             Ok(record) if record.version > 0 => record.owner,
@@ -391,16 +411,19 @@ impl ControlService {
         };
         // The re-sync only asks `thread_owner` and writes the record: it never comes back
         // here, so this cannot recurse.
-        let owner = match crate::resync::Resync::new(self.clone())
-            .resync(page_id, psid)
-            .await
-        {
-            Ok(outcome) => outcome.conversation.owner,
-            Err(failure) => {
-                tracing::warn!(page_id, error = %failure, "inline re-sync failed; left flagged for the batch");
-                known
-            }
-        };
+        // Bounded: the caller waits for this answer (API Gateway gives up after 30 s).
+        let resync = crate::resync::Resync::new(self.clone());
+        let owner =
+            match tokio::time::timeout(INLINE_RESYNC_BUDGET, resync.resync(page_id, psid)).await {
+                Ok(Ok(outcome)) => outcome.conversation.owner,
+                Ok(Err(_)) | Err(_) => {
+                    tracing::warn!(
+                        page_id,
+                        "inline re-sync did not finish; left flagged for the batch"
+                    );
+                    known
+                }
+            };
         graph_error(err, &owner)
     }
 

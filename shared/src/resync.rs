@@ -222,16 +222,6 @@ enum Verdict {
     Unchanged,
 }
 
-/// The part of the record a control event changes: when it differs from what was read
-/// before asking Meta, the answer may predate it.
-fn control_marker(c: &Conversation) -> (&Owner, Option<EpochMillis>, Option<&str>) {
-    (
-        &c.owner,
-        c.last_control_event_at,
-        c.last_control_event_key.as_deref(),
-    )
-}
-
 fn describe(owner: &Owner) -> String {
     match &owner.app_id {
         Some(id) => format!("{id} ({})", owner.role.as_str()),
@@ -300,7 +290,7 @@ impl Resync {
             let record = self
                 .control
                 .update_from(page_id, psid, Some(before.clone()), |current| {
-                    if control_marker(current) != control_marker(&read_before) {
+                    if current.control_marker() != read_before.control_marker() {
                         // A control event landed after the record was read: Meta's answer
                         // may be older than it. Never overwrite it; ask again.
                         verdict = Verdict::Stale;
@@ -348,16 +338,7 @@ impl Resync {
             }
         }
         // Control kept changing: leave it (or keep it) flagged for the batch.
-        self.control
-            .update(page_id, psid, |current| {
-                if current.needs_resync || current.version == 0 {
-                    return None;
-                }
-                let mut next = Transition::successor(current);
-                next.state.needs_resync = true;
-                Some(next)
-            })
-            .await?;
+        self.control.flag_for_resync(page_id, psid).await?;
         Err(Failure::Api(ApiError::new(
             503,
             "contention",

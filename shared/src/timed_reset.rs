@@ -9,12 +9,13 @@
 //! customer message or an agent action that renews the lease meanwhile wins: the reset is
 //! skipped, or undone at Meta when it had already gone through.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::{PageConfig, ResetAction};
+use crate::config::{PageConfig, ResetAction, Secret};
 use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole};
 use crate::domain::{TimelineEntry, TimelineRecord};
 use crate::graph::GraphError;
@@ -34,9 +35,13 @@ pub const RESET_METADATA: &str = "timed_reset";
 pub enum ResetOutcome {
     /// Control went back through the Graph API (the Page's reset action).
     Reset { from: Owner, to: Owner },
-    /// Meta's inbox or an app we hold no token for had it: Meta idles the thread after
-    /// its own window, so it is recorded idle and queued for a re-sync to confirm.
+    /// Meta's inbox or an app we hold no token for had it past Meta's own idle rule (24 h
+    /// without activity): Meta idles such threads, so it is recorded idle and queued for a
+    /// re-sync to confirm.
     LeftToMeta { from: Owner },
+    /// Meta's inbox or an app we hold no token for has it, and Meta's own rule has not idled
+    /// it yet (the Page's window is shorter): the lease moves to Meta's deadline.
+    WaitsForMeta { until: EpochSeconds },
     /// The reset went through at Meta, but a customer message or an agent action renewed
     /// the lease meanwhile: control was given back to the owner, whose action wins.
     Restored { owner: Owner },
@@ -62,13 +67,20 @@ pub enum SkipReason {
     PageNotConfigured,
 }
 
-/// A reset that could not finish; the lease stays due, so it is retried.
+/// A reset that could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
+    /// Meta's Graph API failed for now; the lease stays due, so it is retried.
     #[error("the Graph API is unavailable: {0}")]
     GraphUnavailable(String),
+    /// Meta asks us to slow down; the lease stays due. The sweep starts no more resets.
+    #[error("rate limited by the Graph API: {0}")]
+    RateLimited(String),
     #[error("storage is unavailable: {0}")]
     StoreUnavailable(String),
+    /// A fault no retry can mend (configuration, a corrupt item).
+    #[error("the reset cannot be done: {0}")]
+    Permanent(String),
 }
 
 impl ResetError {
@@ -76,17 +88,31 @@ impl ResetError {
     pub fn error_type(&self) -> &'static str {
         match self {
             ResetError::GraphUnavailable(_) => "Retryable.GraphUnavailable",
+            ResetError::RateLimited(_) => "Retryable.RateLimited",
             ResetError::StoreUnavailable(_) => "Retryable.StoreUnavailable",
+            ResetError::Permanent(_) => "NonRetryable.Permanent",
         }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, ResetError::Permanent(_))
     }
 }
 
 fn from_api(err: ApiError) -> ResetError {
-    ResetError::StoreUnavailable(err.message)
+    if err.status >= 500 {
+        ResetError::StoreUnavailable(err.message)
+    } else {
+        ResetError::Permanent(format!("{}: {}", err.code, err.message))
+    }
 }
 
 fn from_store(err: StoreError) -> ResetError {
-    ResetError::StoreUnavailable(err.to_string())
+    if err.is_transient() {
+        ResetError::StoreUnavailable(err.to_string())
+    } else {
+        ResetError::Permanent(err.to_string())
+    }
 }
 
 /// Limits of one sweep.
@@ -107,13 +133,17 @@ pub struct SweepReport {
     pub due_found: u64,
     pub reset: u64,
     pub left_to_meta: u64,
+    pub waits_for_meta: u64,
     pub restored: u64,
     pub flagged: u64,
     pub skipped: u64,
     /// Resets that failed for now (the lease stays due for the next sweep).
     pub failed: u64,
-    /// The time budget ran out: the rest is left for the next run.
+    /// The time budget ran out, or Meta rate-limited us: the rest is left for the next run.
     pub stopped_early: bool,
+    pub rate_limited: bool,
+    /// Shards whose index query failed (their leases wait for the next run).
+    pub shards_unavailable: u32,
     /// How late the most overdue lease found was, in seconds (the sweep's lag).
     pub lag_secs: Option<i64>,
 }
@@ -123,6 +153,7 @@ impl SweepReport {
         match outcome {
             Ok(ResetOutcome::Reset { .. }) => self.reset += 1,
             Ok(ResetOutcome::LeftToMeta { .. }) => self.left_to_meta += 1,
+            Ok(ResetOutcome::WaitsForMeta { .. }) => self.waits_for_meta += 1,
             Ok(ResetOutcome::Restored { .. }) => self.restored += 1,
             Ok(ResetOutcome::Flagged { .. }) => self.flagged += 1,
             Ok(ResetOutcome::Skipped { .. }) => self.skipped += 1,
@@ -161,10 +192,13 @@ pub struct TimedReset {
 /// How the reset reaches Meta.
 enum Plan {
     /// We hold the owner's token: the Page's reset action through the Graph API.
-    Graph { app_id: String },
-    /// Meta's inbox or an app we hold no token for: Meta idles it after its window.
+    Graph { app_id: String, token: Secret },
+    /// Meta's inbox or an app we hold no token for: Meta idles it after its own window.
     LeftToMeta,
 }
+
+/// Meta idles a thread after 24 h without activity (messenger-platform.md).
+const META_IDLE_SECS: i64 = 24 * 3600;
 
 impl TimedReset {
     pub fn new(control: ControlService) -> Self {
@@ -215,15 +249,21 @@ impl TimedReset {
         let Some(record) = claimed else {
             return Ok(ResetOutcome::Skipped { reason: skip });
         };
-        let owner = record.owner.clone();
-        let plan = match owner.app_id.as_deref() {
-            Some(id) if self.control.acting_app(page, id).is_ok() => Plan::Graph {
-                app_id: id.to_string(),
+        let plan = match record.owner.app_id.as_deref() {
+            Some(id) => match self.control.acting_app(page, id) {
+                Ok((app, token)) => Plan::Graph {
+                    app_id: app.id.clone(),
+                    token: token.clone(),
+                },
+                Err(_) => Plan::LeftToMeta,
             },
-            _ => Plan::LeftToMeta,
+            None => Plan::LeftToMeta,
         };
         match plan {
-            Plan::Graph { app_id } => self.reset_through_graph(page, &record, &app_id).await,
+            Plan::Graph { app_id, token } => {
+                self.reset_through_graph(page, &record, &app_id, &token)
+                    .await
+            }
             Plan::LeftToMeta => self.leave_to_meta(page, &record).await,
         }
     }
@@ -234,11 +274,8 @@ impl TimedReset {
         page: &PageConfig,
         record: &Conversation,
         app_id: &str,
+        token: &Secret,
     ) -> Result<ResetOutcome, ResetError> {
-        let (_, token) = self
-            .control
-            .acting_app(page, app_id)
-            .map_err(|e| ResetError::StoreUnavailable(e.message.clone()))?;
         let psid = record.psid.as_str();
         let (to, event, answer) = match page.reset_action {
             ResetAction::Release => (
@@ -265,10 +302,16 @@ impl TimedReset {
             ),
         };
         match answer {
-            Ok(()) => self.record_reset(page, record, app_id, to, event).await,
+            Ok(()) => {
+                self.record_reset(page, record, app_id, token, to, event)
+                    .await
+            }
             Err(err) if err.is_transient() => {
                 self.unclaim(page, record, false).await?;
-                Err(ResetError::GraphUnavailable(err.to_string()))
+                Err(match err {
+                    GraphError::RateLimited { .. } => ResetError::RateLimited(err.to_string()),
+                    other => ResetError::GraphUnavailable(other.to_string()),
+                })
             }
             Err(err) => {
                 tracing::warn!(page_id = %page.id, error = %err, "timed reset refused by Meta; flagged for re-sync");
@@ -280,13 +323,16 @@ impl TimedReset {
         }
     }
 
-    /// Meta confirmed the reset: record it, unless a renewal landed meanwhile (then give
-    /// control back to the owner, whose action wins).
+    /// Meta confirmed the reset: record it, unless something happened meanwhile. A
+    /// renewal (customer message, agent reply, the owner's take) wins: control goes back to
+    /// the owner. Another owner since the claim decides: the reset is not recorded and a
+    /// re-sync confirms with Meta.
     async fn record_reset(
         &self,
         page: &PageConfig,
         claimed: &Conversation,
         app_id: &str,
+        token: &Secret,
         to: Owner,
         event: &str,
     ) -> Result<ResetOutcome, ResetError> {
@@ -297,10 +343,16 @@ impl TimedReset {
         let mut outcome = ResetOutcome::Skipped {
             reason: SkipReason::ChangedMeanwhile,
         };
+        let mut wrote = false;
         self.control
             .update(&page.id, &claimed.psid, |current| {
+                wrote = false;
                 let mine = current.reset_claimed_at == claimed.reset_claimed_at;
-                if current.owner == from && current.lease_expired(finished_at) {
+                let same_owner = current.owner == from;
+                // A control event applied since the claim (a webhook, an API change): it may
+                // have reached Meta before or after the release, so Meta is asked.
+                let newer_event = current.control_marker() != claimed.control_marker();
+                if mine && same_owner && current.lease_expired(finished_at) {
                     outcome = ResetOutcome::Reset {
                         from: from.clone(),
                         to: to.clone(),
@@ -320,18 +372,21 @@ impl TimedReset {
                     );
                     transition.state.unread = false;
                     transition.state.reset_claimed_at = None;
+                    transition.state.needs_resync |= newer_event;
+                    wrote = true;
                     return Some(transition);
                 }
-                outcome = if current.owner == from {
-                    // Renewed while Meta released it: the owner gets control back below.
-                    ResetOutcome::Restored {
-                        owner: from.clone(),
-                    }
-                } else if current.owner == to {
+                outcome = if current.owner == to {
                     // Meta's webhook for the reset was applied first.
                     ResetOutcome::Reset {
                         from: from.clone(),
                         to: to.clone(),
+                    }
+                } else if same_owner {
+                    // Renewed (a reply, a message, a take by the owner) while Meta released
+                    // it: the owner gets control back below.
+                    ResetOutcome::Restored {
+                        owner: from.clone(),
                     }
                 } else {
                     ResetOutcome::Skipped {
@@ -339,16 +394,22 @@ impl TimedReset {
                     }
                 };
                 if !mine {
+                    // Another executor took over an expired claim: it decides.
                     return None;
                 }
                 let mut next = Transition::successor(current);
                 next.state.reset_claimed_at = None;
+                // Another owner since the claim: whether Meta applied that change before or
+                // after the release is unknown here; ask Meta.
+                next.state.needs_resync |= !same_owner && current.owner != to;
+                wrote = true;
                 Some(next)
             })
             .await
             .map_err(from_api)?;
-        if let ResetOutcome::Restored { owner } = &outcome {
-            self.restore(page, &claimed.psid, owner, app_id).await?;
+        if let (ResetOutcome::Restored { owner }, true) = (&outcome, wrote) {
+            self.restore(page, &claimed.psid, owner, app_id, token)
+                .await?;
         }
         Ok(outcome)
     }
@@ -361,11 +422,8 @@ impl TimedReset {
         psid: &str,
         owner: &Owner,
         app_id: &str,
+        token: &Secret,
     ) -> Result<(), ResetError> {
-        let (_, token) = self
-            .control
-            .acting_app(page, app_id)
-            .map_err(|e| ResetError::StoreUnavailable(e.message.clone()))?;
         let answer = self
             .control
             .graph
@@ -404,8 +462,9 @@ impl TimedReset {
         Ok(())
     }
 
-    /// Meta's inbox or an app we hold no token for has it: Meta idles the thread after
-    /// its own window. Record that, and flag a re-sync to confirm.
+    /// Meta's inbox or an app we hold no token for has it. Meta idles a thread after 24 h
+    /// without activity: until then the lease moves to that deadline; after it, the
+    /// record becomes idle and a re-sync confirms with Meta.
     async fn leave_to_meta(
         &self,
         page: &PageConfig,
@@ -419,11 +478,24 @@ impl TimedReset {
         };
         self.control
             .update(&page.id, &claimed.psid, |current| {
-                let mine = current.reset_claimed_at == claimed.reset_claimed_at;
-                if !mine {
+                if current.reset_claimed_at != claimed.reset_claimed_at {
                     return None;
                 }
-                let mut next = if current.owner == from && current.lease_expired(at) {
+                let meta_idles_at = current.last_activity_at.div_euclid(1000) + META_IDLE_SECS;
+                let unchanged = current.control_marker() == claimed.control_marker();
+                let mut next = if !unchanged || !current.lease_expired(at) {
+                    outcome = ResetOutcome::Skipped {
+                        reason: SkipReason::ChangedMeanwhile,
+                    };
+                    Transition::successor(current)
+                } else if meta_idles_at * 1000 > at {
+                    outcome = ResetOutcome::WaitsForMeta {
+                        until: meta_idles_at,
+                    };
+                    let mut next = Transition::successor(current);
+                    next.state.control_expires_at = Some(meta_idles_at);
+                    next
+                } else {
                     outcome = ResetOutcome::LeftToMeta { from: from.clone() };
                     let mut transition = apply_control_change(
                         current,
@@ -433,7 +505,7 @@ impl TimedReset {
                             actor: None,
                             event: "meta_idle_timeout",
                             metadata: Some(
-                                "Meta idles the thread after its window; re-sync queued",
+                                "Meta idles the thread after 24 h without activity; re-sync queued",
                             ),
                             at: at.max(current.last_control_event_at.unwrap_or(0)),
                             key: key.clone(),
@@ -443,11 +515,6 @@ impl TimedReset {
                     transition.state.unread = false;
                     transition.state.needs_resync = true;
                     transition
-                } else {
-                    outcome = ResetOutcome::Skipped {
-                        reason: SkipReason::ChangedMeanwhile,
-                    };
-                    Transition::successor(current)
                 };
                 next.state.reset_claimed_at = None;
                 Some(next)
@@ -458,7 +525,8 @@ impl TimedReset {
     }
 
     /// Drop the claim: for a retry (the lease stays due), or for good (`give_up`: flagged
-    /// for re-sync and taken out of the sweep until the re-sync sets the lease again).
+    /// for re-sync and, unless a renewal landed meanwhile, taken out of the sweep until the
+    /// re-sync sets the lease from Meta's answer).
     async fn unclaim(
         &self,
         page: &PageConfig,
@@ -474,7 +542,11 @@ impl TimedReset {
                 next.state.reset_claimed_at = None;
                 if give_up {
                     next.state.needs_resync = true;
-                    next.state.control_expires_at = None;
+                    let untouched = current.owner == claimed.owner
+                        && current.control_expires_at == claimed.control_expires_at;
+                    if untouched {
+                        next.state.control_expires_at = None;
+                    }
                 }
                 Some(next)
             })
@@ -484,31 +556,60 @@ impl TimedReset {
     }
 
     /// Find due leases through the `leases` index, shard by shard and page by page, and
-    /// reset each (at most `limits.concurrency` at once) until they are done or the time
-    /// budget runs out.
+    /// reset each (at most `limits.concurrency` at once) until they are done, the time
+    /// budget runs out, or Meta rate-limits us. A shard whose query fails is left for the
+    /// next run; the sweep fails only when every shard did.
     pub async fn sweep(&self, limits: SweepLimits) -> Result<SweepReport, ResetError> {
         let now: EpochSeconds = self.now().div_euclid(1000);
         let mut report = SweepReport::default();
+        let halted = AtomicBool::new(false);
+        let mut last_error = None;
         'shards: for shard in 0..LEASE_SHARDS {
             let mut cursor: Option<String> = None;
             loop {
-                if Instant::now() >= limits.stop_at {
+                if halted.load(Ordering::Relaxed) || Instant::now() >= limits.stop_at {
                     report.stopped_early = true;
                     break 'shards;
                 }
-                let page = self
+                let page = match self
                     .control
                     .store
                     .due_leases(shard, now, limits.page_size, cursor.as_deref())
                     .await
-                    .map_err(from_store)?;
+                {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::warn!(shard, error = %err, "lease index query failed; shard left for the next sweep");
+                        report.shards_unavailable += 1;
+                        last_error = Some(from_store(err));
+                        continue 'shards;
+                    }
+                };
                 report.due_found += page.items.len() as u64;
-                if let Some(oldest) = page.items.iter().map(|l| l.due).min() {
+                // Leases of Pages no longer configured are left alone: not the sweep's lag.
+                let oldest = page
+                    .items
+                    .iter()
+                    .filter(|l| self.control.config.page(&l.page_id).is_some())
+                    .map(|l| l.due)
+                    .min();
+                if let Some(oldest) = oldest {
                     let lag = now - oldest;
                     report.lag_secs = Some(report.lag_secs.map_or(lag, |l| l.max(lag)));
                 }
+                let halted = &halted;
                 let outcomes: Vec<_> = stream::iter(page.items.iter())
-                    .map(|lease| self.reset(&lease.page_id, &lease.psid))
+                    .take_while(|_| {
+                        let go = !halted.load(Ordering::Relaxed) && Instant::now() < limits.stop_at;
+                        async move { go }
+                    })
+                    .map(|lease| async move {
+                        let outcome = self.reset(&lease.page_id, &lease.psid).await;
+                        if matches!(outcome, Err(ResetError::RateLimited(_))) {
+                            halted.store(true, Ordering::Relaxed);
+                        }
+                        outcome
+                    })
                     .buffer_unordered(limits.concurrency.max(1))
                     .collect()
                     .await;
@@ -518,13 +619,19 @@ impl TimedReset {
                     }
                     report.count(outcome);
                 }
+                if halted.load(Ordering::Relaxed) {
+                    report.rate_limited = true;
+                }
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
             }
         }
-        Ok(report)
+        match last_error {
+            Some(err) if report.shards_unavailable == LEASE_SHARDS => Err(err),
+            _ => Ok(report),
+        }
     }
 }
 

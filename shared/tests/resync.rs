@@ -3,96 +3,48 @@
 //! behind the coordinator's back through the emulator's control API (no webhook), as when
 //! a webhook was lost; the re-sync asks `thread_owner` and corrects the record.
 
+mod support;
+
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{
-    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
-};
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::{ControlService, MessageRequest};
+use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_core::handoff::MessageRequest;
 use routing_core::resync::{Resync, ResyncBatchReport, ResyncLimits};
 use routing_core::store::{
-    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, QueueQuery, RequestCounter, Store,
-    TimelineOrder, LEASE_SHARDS, RESYNC_SHARDS,
+    ConversationWrite, DynamoStore, LeaseChange, QueueQuery, RequestCounter, Store, LEASE_SHARDS,
+    RESYNC_SHARDS,
 };
-use routing_core::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
+use routing_core::testing::{API_TOKEN, BOT, INBOX, PAGE};
 use routing_core::transition::{apply_control_change, ControlChange};
 use serde_json::{json, Value};
+use support::{dynamo, dynamo_store, memory, World};
 
 /// The Page's window in these tests (Meta's own is 24 h).
 const WINDOW: i64 = 3600;
+/// The prefix of the moto tables' names.
+const TABLES: &str = "resync";
 
 struct Harness {
-    store: Arc<dyn Store>,
-    clock: Arc<FixedClock>,
-    emulator: RunningEmulator,
-    http: reqwest::Client,
-    control: ControlService,
+    world: World,
     resync: Resync,
 }
 
-fn emulator_config() -> EmulatorConfig {
-    let doc = json!({
-        "graph_version": "v23.0",
-        "pages": [{"id": PAGE, "default_app_id": BOT, "apps": [
-            {"id": BOT, "name": "bot", "app_secret": "s1", "page_token": "bot-page-token", "take_control": true},
-            {"id": INBOX, "name": "inbox", "app_secret": "s2", "page_token": "inbox-page-token", "take_control": true},
-            {"id": "3003", "name": "other", "app_secret": "s3", "page_token": "other-page-token", "take_control": true}
-        ]}]
-    });
-    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
-}
-
-fn coordinator_config() -> Arc<CoordinatorConfig> {
-    let mut doc = config_json();
-    doc["pages"][0]["reset_after_secs"] = json!(WINDOW);
-    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
-}
-
-async fn harness(store: Arc<dyn Store>) -> Harness {
-    let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
-    let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(FixedClock::at(now));
-    let control = ControlService::new(
-        coordinator_config(),
-        store.clone(),
-        Arc::new(graph),
-        clock.clone(),
-    );
-    Harness {
-        store,
-        clock,
-        emulator,
-        http: reqwest::Client::new(),
-        resync: Resync::new(control.clone()),
-        control,
+impl Deref for Harness {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
     }
 }
 
-fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::new())
-}
-
-async fn dynamo_store(counter: Option<RequestCounter>) -> DynamoStore {
-    let server = dynamo_local::server();
-    let client = DynamoStore::local_client(server.endpoint(), counter);
-    let store = DynamoStore::new(client, dynamo_local::unique_table_name("resync"));
-    store.create_table().await.expect("table created on moto");
-    store
-}
-
-async fn dynamo() -> Arc<dyn Store> {
-    Arc::new(dynamo_store(None).await)
+async fn harness(store: Arc<dyn Store>) -> Harness {
+    let world = World::start(store, WINDOW, None).await;
+    Harness {
+        resync: Resync::new(world.control.clone()),
+        world,
+    }
 }
 
 /// A batch with a generous time budget. The rate is high so that tests stay fast: the
@@ -106,97 +58,6 @@ fn limits(rate_per_second: u32, lease_slice: u32) -> ResyncLimits {
 }
 
 impl Harness {
-    fn now(&self) -> i64 {
-        self.clock.now_millis()
-    }
-
-    async fn emulator_post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/_emulator/{path}", self.emulator.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "emulator {path}");
-        response.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn emulator_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}/_emulator/{path}", self.emulator.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Meta's owner of a thread (`None`: idle), set silently: no webhook reaches anyone,
-    /// as when a human replies in Meta's inbox and the echo is lost.
-    async fn set_true_owner(&self, psid: &str, owner: Option<&str>) {
-        let response = self
-            .http
-            .put(format!(
-                "{}/_emulator/threads/{PAGE}/{psid}",
-                self.emulator.base_url()
-            ))
-            .json(&json!({"owner_app_id": owner, "expires_in_secs": 86400}))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        assert!(
-            status.is_success(),
-            "emulator threads: {status} {:?}",
-            response.text().await
-        );
-    }
-
-    /// Meta's view of a thread: `owner_app_id`, `expires_at` (epoch seconds), ...
-    async fn true_thread(&self, psid: &str) -> Value {
-        self.emulator_get(&format!("threads/{PAGE}/{psid}")).await
-    }
-
-    /// The record says `owner` holds the thread (since a minute ago, with a lease after the
-    /// Page's window when away from the bot); the customer wrote just now.
-    async fn seed(&self, psid: &str, owner: Owner, flagged: bool) -> Conversation {
-        let now = self.now();
-        let mut state = Conversation::new(PAGE, psid, now);
-        state.unread = owner.role == OwnerRole::Inbox;
-        state.owner = owner;
-        state.version = 1;
-        state.last_customer_message_at = Some(now);
-        state.last_control_event_at = Some(now - 60_000);
-        state.last_control_event_key = Some(format!("seed:{psid}"));
-        state.needs_resync = flagged;
-        state.renew_lease(now, WINDOW);
-        self.store
-            .write(ConversationWrite {
-                expected_version: 0,
-                lease: LeaseChange::between(None, state.control_expires_at),
-                state: state.clone(),
-                timeline: Vec::new(),
-                dedupe_key: None,
-                timeline_expires_at: now / 1000 + 86400,
-                dedupe_expires_at: 0,
-            })
-            .await
-            .unwrap();
-        state
-    }
-
-    /// Held by `owner` at Meta and in the record.
-    async fn held_by(&self, psid: &str, owner: &str, role: OwnerRole) -> Conversation {
-        self.set_true_owner(psid, Some(owner)).await;
-        self.seed(psid, Owner::app(owner, role), false).await
-    }
-
-    async fn record(&self, psid: &str) -> Conversation {
-        self.store.conversation(PAGE, psid).await.unwrap().unwrap()
-    }
-
     async fn inbox_queue(&self) -> Vec<String> {
         self.store
             .queue(&QueueQuery {
@@ -232,31 +93,6 @@ impl Harness {
             }
         }
         all
-    }
-
-    async fn control_entries(
-        &self,
-        psid: &str,
-    ) -> Vec<(Owner, Owner, Cause, String, Option<String>)> {
-        let page = self
-            .store
-            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 100, None)
-            .await
-            .unwrap();
-        page.items
-            .into_iter()
-            .filter_map(|e| match e.record {
-                TimelineRecord::Control {
-                    from,
-                    to,
-                    cause,
-                    event,
-                    metadata,
-                    ..
-                } => Some((from, to, cause, event, metadata)),
-                _ => None,
-            })
-            .collect()
     }
 
     async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
@@ -697,7 +533,7 @@ async fn a_control_event_during_the_question_is_not_overwritten(h: Harness) {
     }
     // Meanwhile a newer control event lands (a pass to our inbox, through a webhook).
     let current = h.record(u).await;
-    let page = coordinator_config().page(PAGE).unwrap().clone();
+    let page = h.page();
     let newer = apply_control_change(
         &current,
         &ControlChange {
@@ -805,7 +641,7 @@ macro_rules! scenarios {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::harness(super::dynamo().await).await).await;
+                    super::$name(super::harness(super::dynamo(super::TABLES).await).await).await;
                 }
             )*
             /// Prints Graph calls and DynamoDB requests per re-synced conversation
@@ -813,7 +649,7 @@ macro_rules! scenarios {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_batch_repairs_the_flagged_among_1000() {
                 let counter = super::RequestCounter::new();
-                let store = super::dynamo_store(Some(counter.clone())).await;
+                let store = super::dynamo_store(super::TABLES, Some(counter.clone())).await;
                 let bulk = super::Bulk {
                     counter,
                     client: super::DynamoStore::local_client(

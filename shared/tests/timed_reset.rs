@@ -3,93 +3,42 @@
 //! clock is a `FixedClock`, so deadlines pass without waiting; Meta's (the emulator's)
 //! clock runs on its own, so at Meta the owner still holds the thread when the reset runs.
 
+mod support;
+
+use std::ops::Deref;
 use std::sync::Arc;
 
-use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::{CoordinatorConfig, PageConfig};
-use routing_core::domain::{
-    Cause, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
-};
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::{ControlService, MessageRequest};
-use routing_core::store::{
-    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, RequestCounter, Store, TimelineOrder,
-};
-use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_core::handoff::MessageRequest;
+use routing_core::store::{ConversationWrite, DynamoStore, LeaseChange, RequestCounter, Store};
+use routing_core::testing::{BOT, INBOX, PAGE};
 use routing_core::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport, TimedReset};
-use serde_json::{json, Value};
+use serde_json::json;
+use support::{dynamo, dynamo_store, memory, World};
 
 /// The Page's window in these tests.
 const WINDOW: i64 = 3600;
+/// The prefix of the moto tables' names.
+const TABLES: &str = "reset";
 
 struct Harness {
-    store: Arc<dyn Store>,
-    clock: Arc<FixedClock>,
-    emulator: RunningEmulator,
-    http: reqwest::Client,
-    control: ControlService,
+    world: World,
     reset: TimedReset,
 }
 
-fn emulator_config() -> EmulatorConfig {
-    let doc = json!({
-        "graph_version": "v23.0",
-        "pages": [{"id": PAGE, "default_app_id": BOT, "apps": [
-            {"id": BOT, "name": "bot", "app_secret": "s1", "page_token": "bot-page-token", "take_control": true},
-            {"id": INBOX, "name": "inbox", "app_secret": "s2", "page_token": "inbox-page-token", "take_control": true},
-            {"id": "3003", "name": "other", "app_secret": "s3", "page_token": "other-page-token", "take_control": true}
-        ]}]
-    });
-    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
-}
-
-fn coordinator_config(reset_action: &str) -> Arc<CoordinatorConfig> {
-    let mut doc = config_json();
-    doc["pages"][0]["reset_after_secs"] = json!(WINDOW);
-    doc["pages"][0]["reset_action"] = json!(reset_action);
-    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
-}
-
-async fn harness_with(store: Arc<dyn Store>, reset_action: &str) -> Harness {
-    let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("emulator starts");
-    let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let clock = Arc::new(FixedClock::at(now));
-    let control = ControlService::new(
-        coordinator_config(reset_action),
-        store.clone(),
-        Arc::new(graph),
-        clock.clone(),
-    );
-    Harness {
-        store,
-        clock,
-        emulator,
-        http: reqwest::Client::new(),
-        reset: TimedReset::new(control.clone()),
-        control,
+impl Deref for Harness {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
     }
 }
 
-fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::new())
-}
-
-async fn dynamo_store(counter: Option<RequestCounter>) -> DynamoStore {
-    let server = dynamo_local::server();
-    let client = DynamoStore::local_client(server.endpoint(), counter);
-    let store = DynamoStore::new(client, dynamo_local::unique_table_name("reset"));
-    store.create_table().await.expect("table created on moto");
-    store
-}
-
-async fn dynamo() -> Arc<dyn Store> {
-    Arc::new(dynamo_store(None).await)
+async fn harness_with(store: Arc<dyn Store>, reset_action: &str) -> Harness {
+    let world = World::start(store, WINDOW, Some(reset_action)).await;
+    Harness {
+        reset: TimedReset::new(world.control.clone()),
+        world,
+    }
 }
 
 fn limits() -> SweepLimits {
@@ -101,117 +50,8 @@ fn limits() -> SweepLimits {
 }
 
 impl Harness {
-    fn now(&self) -> i64 {
-        use routing_core::domain::Clock;
-        self.clock.now_millis()
-    }
-
-    fn page(&self) -> PageConfig {
-        coordinator_config("release").page(PAGE).unwrap().clone()
-    }
-
-    async fn emulator_post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/_emulator/{path}", self.emulator.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "emulator {path}");
-        response.json().await.unwrap_or(Value::Null)
-    }
-
-    /// Meta's owner of a thread, set silently (no webhook).
-    async fn set_true_owner(&self, psid: &str, owner: &str) {
-        let response = self
-            .http
-            .put(format!(
-                "{}/_emulator/threads/{PAGE}/{psid}",
-                self.emulator.base_url()
-            ))
-            .json(&json!({"owner_app_id": owner, "expires_in_secs": 86400}))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        assert!(
-            status.is_success(),
-            "emulator threads: {status} {:?}",
-            response.text().await
-        );
-    }
-
-    /// Meta's owner (`None`: idle).
-    async fn true_owner(&self, psid: &str) -> Option<String> {
-        let view: Value = self
-            .http
-            .get(format!(
-                "{}/_emulator/threads/{PAGE}/{psid}",
-                self.emulator.base_url()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        view["owner_app_id"].as_str().map(str::to_string)
-    }
-
-    /// At Meta and in the record: `owner` holds the thread since now, with a lease due
-    /// after the window; the customer wrote just now.
-    async fn held_by(&self, psid: &str, owner: &str, role: OwnerRole) -> Conversation {
-        self.set_true_owner(psid, owner).await;
-        let now = self.now();
-        let mut state = Conversation::new(PAGE, psid, now);
-        state.owner = Owner::app(owner, role);
-        state.version = 1;
-        state.unread = role.is_human();
-        state.last_customer_message_at = Some(now);
-        state.renew_lease(now, WINDOW);
-        self.store
-            .write(ConversationWrite {
-                expected_version: 0,
-                lease: LeaseChange::between(None, state.control_expires_at),
-                state: state.clone(),
-                timeline: Vec::new(),
-                dedupe_key: None,
-                timeline_expires_at: now / 1000 + 86400,
-                dedupe_expires_at: 0,
-            })
-            .await
-            .unwrap();
-        state
-    }
-
-    async fn record(&self, psid: &str) -> Conversation {
-        self.store.conversation(PAGE, psid).await.unwrap().unwrap()
-    }
-
     async fn sweep(&self) -> SweepReport {
         self.reset.sweep(limits()).await.expect("sweep runs")
-    }
-
-    async fn control_entries(&self, psid: &str) -> Vec<(Owner, Owner, Cause, String)> {
-        let page = self
-            .store
-            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 100, None)
-            .await
-            .unwrap();
-        page.items
-            .into_iter()
-            .filter_map(|e| match e.record {
-                TimelineRecord::Control {
-                    from,
-                    to,
-                    cause,
-                    event,
-                    ..
-                } => Some((from, to, cause, event)),
-                _ => None,
-            })
-            .collect()
     }
 }
 
@@ -349,8 +189,23 @@ async fn an_agent_reply_during_the_reset_wins(h: Harness) {
 
 async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: Harness) {
     let u = "7105";
-    h.held_by(u, PAGE_INBOX_APP_ID, OwnerRole::PageInbox).await;
+    let seeded = h.held_by(u, PAGE_INBOX_APP_ID, OwnerRole::PageInbox).await;
     h.clock.advance_secs(WINDOW + 1);
+    // The Page's window (1 h) is shorter than Meta's idle rule (24 h without activity):
+    // Meta's inbox still has it, so the lease moves to Meta's deadline.
+    let report = h.sweep().await;
+    assert_eq!(report.waits_for_meta, 1, "{report:?}");
+    let record = h.record(u).await;
+    assert_eq!(record.owner.role, OwnerRole::PageInbox);
+    let meta_deadline = seeded.last_activity_at / 1000 + 24 * 3600;
+    assert_eq!(record.control_expires_at, Some(meta_deadline));
+    assert_eq!(
+        h.sweep().await.due_found,
+        0,
+        "not due before Meta's deadline"
+    );
+
+    h.clock.advance_secs(24 * 3600);
     let report = h.sweep().await;
     assert_eq!(report.left_to_meta, 1, "{report:?}");
     let record = h.record(u).await;
@@ -395,7 +250,7 @@ async fn a_permanent_refusal_is_flagged_and_not_retried(h: Harness) {
     let u = "7106";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     // Meta says otherwise: the bot holds it (a lost webhook).
-    h.set_true_owner(u, BOT).await;
+    h.set_true_owner(u, Some(BOT)).await;
     h.clock.advance_secs(WINDOW + 1);
     let report = h.sweep().await;
     assert_eq!(report.flagged, 1, "{report:?}");
@@ -495,19 +350,152 @@ macro_rules! scenarios {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::harness_with(super::dynamo().await, "release").await).await;
+                    let store = super::dynamo(super::TABLES).await;
+                    super::$name(super::harness_with(store, "release").await).await;
                 }
             )*
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn the_pass_to_bot_reset_action_gives_it_to_the_bot() {
-                super::the_pass_to_bot_reset_action_gives_it_to_the_bot(super::dynamo().await)
-                    .await;
+                let store = super::dynamo(super::TABLES).await;
+                super::the_pass_to_bot_reset_action_gives_it_to_the_bot(store).await;
             }
         }
     };
 }
 
+/// TTL deleted the lease item (the stream path's record then failed for good); a reset
+/// that fails for now puts the item back, so the sweep still finds it.
+async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: Harness) {
+    let u = "7110";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    // What TTL does: the LEASE item goes, the record keeps its past deadline.
+    let record = h.record(u).await;
+    let mut state = record.clone();
+    state.version += 1;
+    h.store
+        .write(ConversationWrite {
+            expected_version: record.version,
+            lease: LeaseChange::Remove,
+            state,
+            timeline: Vec::new(),
+            dedupe_key: None,
+            timeline_expires_at: h.now() / 1000 + 86400,
+            dedupe_expires_at: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.sweep().await.due_found, 0, "the index lost it");
+
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "release_thread_control", "count": 3, "status": 500, "code": 2}),
+    )
+    .await;
+    assert!(matches!(
+        h.reset.reset(PAGE, u).await,
+        Err(routing_core::timed_reset::ResetError::GraphUnavailable(_))
+    ));
+    let report = h.sweep().await;
+    assert_eq!((report.due_found, report.reset), (1, 1), "{report:?}");
+    assert_eq!(h.true_owner(u).await, None);
+}
+
+/// The agent takes the conversation (Meta accepts) while the reset's release is in
+/// flight: the take renews the lease, so it wins like a reply: the reset gives control
+/// back to the agent's app at Meta.
+async fn an_agent_take_during_the_reset_is_not_overwritten(h: Harness) {
+    let u = "7111";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    h.emulator_post(
+        "faults/latency",
+        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
+    )
+    .await;
+    let reset = h.reset.clone();
+    let running = tokio::spawn(async move { reset.reset(PAGE, "7111").await });
+    loop {
+        if h.record(u).await.reset_claimed_at.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let request: routing_core::handoff::ControlRequest =
+        serde_json::from_value(json!({"action": "take", "as": "inbox"})).unwrap();
+    let taken = h.control.control(PAGE, u, request).await;
+    assert!(taken.is_ok(), "{taken:?}");
+
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        ResetOutcome::Restored {
+            owner: Owner::app(INBOX, OwnerRole::Inbox)
+        }
+    );
+    let record = h.record(u).await;
+    assert_eq!(
+        record.owner,
+        Owner::app(INBOX, OwnerRole::Inbox),
+        "not recorded idle"
+    );
+    assert_eq!(record.reset_claimed_at, None);
+    assert!(!record.lease_expired(h.now()), "the take renewed the lease");
+    assert_eq!(
+        h.true_owner(u).await.as_deref(),
+        Some(INBOX),
+        "Meta agrees: the agent holds it"
+    );
+    assert!(!record.needs_resync);
+}
+
+/// Another app takes the conversation while the reset's release is in flight: a newer
+/// owner, so the reset is not recorded over it, and a re-sync is asked for.
+async fn another_owner_during_the_reset_is_not_overwritten(h: Harness) {
+    let u = "7112";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    h.clock.advance_secs(WINDOW + 1);
+    h.emulator_post(
+        "faults/latency",
+        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
+    )
+    .await;
+    let reset = h.reset.clone();
+    let running = tokio::spawn(async move { reset.reset(PAGE, "7112").await });
+    loop {
+        if h.record(u).await.reset_claimed_at.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // The bot takes it back (Meta accepts: the release is still on its way).
+    let request: routing_core::handoff::ControlRequest =
+        serde_json::from_value(json!({"action": "take", "as": "bot"})).unwrap();
+    let taken = h.control.control(PAGE, u, request).await;
+    assert!(taken.is_ok(), "{taken:?}");
+
+    // Meta refuses the release (the inbox no longer holds it): the refusal is flagged, and
+    // the bot's newer control stays recorded.
+    let outcome = running.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, ResetOutcome::Flagged { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.true_owner(u).await.as_deref(), Some(BOT));
+    let record = h.record(u).await;
+    assert_eq!(
+        record.owner,
+        Owner::app(BOT, OwnerRole::Bot),
+        "the newer owner stays"
+    );
+    assert!(record.needs_resync, "Meta decides which came last");
+    assert_eq!(record.reset_claimed_at, None);
+}
+
 scenarios!(
+    a_lease_deleted_by_ttl_comes_back_when_a_reset_fails,
+    an_agent_take_during_the_reset_is_not_overwritten,
+    another_owner_during_the_reset_is_not_overwritten,
     a_due_lease_is_reset_once_through_the_graph_api,
     a_renewed_lease_is_not_reset,
     an_agent_reply_during_the_reset_wins,
@@ -525,7 +513,7 @@ async fn dynamodb_on_moto_sweep_reads_only_the_due_leases_among_10000() {
     use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
     use routing_core::store::{lease_shard, schema};
     let counter = RequestCounter::new();
-    let store = dynamo_store(Some(counter.clone())).await;
+    let store = dynamo_store(TABLES, Some(counter.clone())).await;
     let client = DynamoStore::local_client(dynamo_local::server().endpoint(), None);
     let table = store.table().to_string();
     let h = harness_with(Arc::new(store), "release").await;

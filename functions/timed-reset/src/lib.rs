@@ -7,7 +7,9 @@ use std::time::Instant;
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use futures::stream::{self, StreamExt};
 use lambda_runtime::Diagnostic;
-use routing_core::timed_reset::{lease_of_stream_record, ResetError, SweepLimits, TimedReset};
+use routing_core::timed_reset::{
+    lease_of_stream_record, ResetError, ResetOutcome, SkipReason, SweepLimits, TimedReset,
+};
 use serde_json::{json, Value};
 
 /// Environment variables this function reads, beyond the common ones.
@@ -56,7 +58,7 @@ pub async fn handle(
     if event.get("Records").is_some() {
         let records: StreamEvent = serde_json::from_value(event)
             .map_err(|e| TimedResetError::BadEvent(format!("Records: {e}")))?;
-        return Ok(on_stream(reset, &records.records).await);
+        return Ok(on_stream(reset, &records.records, stop_at).await);
     }
     let limits = SweepLimits {
         stop_at,
@@ -68,6 +70,9 @@ pub async fn handle(
         due_found = report.due_found,
         reset = report.reset,
         left_to_meta = report.left_to_meta,
+        waits_for_meta = report.waits_for_meta,
+        rate_limited = report.rate_limited,
+        shards_unavailable = report.shards_unavailable,
         restored = report.restored,
         flagged = report.flagged,
         skipped = report.skipped,
@@ -107,25 +112,38 @@ pub fn sweep_metrics(lag_secs: i64, failed: u64) -> Value {
 }
 
 /// The stream path: each TTL deletion of a lease is reset; every other record is ignored.
-/// Answers Lambda's partial batch response, naming the records to retry.
-pub async fn on_stream(reset: &TimedReset, records: &[EventRecord]) -> Value {
+/// Answers Lambda's partial batch response naming the records to retry: those that failed
+/// for now, those another executor is resetting right now (retried until it is done), and
+/// those not started before `stop_at`.
+pub async fn on_stream(reset: &TimedReset, records: &[EventRecord], stop_at: Instant) -> Value {
     let failures: Vec<Value> = stream::iter(records)
         .map(|record| async move {
             let (page_id, psid) = lease_of_record(record)?;
+            let retry = json!({
+                "itemIdentifier": record
+                    .change
+                    .sequence_number
+                    .clone()
+                    .unwrap_or_else(|| record.event_id.clone())
+            });
+            if Instant::now() >= stop_at {
+                return Some(retry);
+            }
             match reset.reset(&page_id, &psid).await {
+                Ok(ResetOutcome::Skipped {
+                    reason: SkipReason::ClaimedElsewhere,
+                }) => Some(retry),
                 Ok(outcome) => {
                     tracing::info!(page_id, ?outcome, "TTL deletion handled");
                     None
                 }
-                Err(err) => {
+                Err(err) if err.is_retryable() => {
                     tracing::warn!(page_id, error = %err, "TTL deletion will be retried");
-                    Some(json!({
-                        "itemIdentifier": record
-                            .change
-                            .sequence_number
-                            .clone()
-                            .unwrap_or_else(|| record.event_id.clone())
-                    }))
+                    Some(retry)
+                }
+                Err(err) => {
+                    tracing::error!(page_id, error = %err, "TTL deletion cannot be handled; the sweep and re-sync remain");
+                    None
                 }
             }
         })

@@ -6,7 +6,10 @@
 //! scripted conversation: the customer writes, the bot answers, the customer taps
 //! "Talk to human", an agent answers, the agent hands back, the customer writes again. After
 //! every step it checks that the emulator's true owner equals the coordinator's record,
-//! and at the end prints the conversation's timeline. Everything it started is stopped at
+//! and at the end prints the conversation's timeline. Then a second customer is left
+//! waiting past the (shortened) window and the sweep gives control back (timed-reset,
+//! invoked with its sample events), and a silent takeover by Meta's inbox is corrected by
+//! the resync route and its scheduled batch. Everything it started is stopped at
 //! the end or on Ctrl-C; `--keep-running` leaves the stack up to poke at.
 //!
 //! `local-stack create-table` creates the table on `AWS_ENDPOINT_URL_DYNAMODB`.
@@ -357,7 +360,62 @@ async fn play(
     }
 
     print_timeline(stack).await?;
-    timed_reset(stack, lambda_port).await
+    timed_reset(stack, lambda_port).await?;
+    resync(stack, lambda_port).await
+}
+
+/// A human answers customer 7001 in Meta's inbox and the echo webhook is lost: the record
+/// has drifted. The resync route (through `cargo lambda watch`) asks Meta and corrects it.
+async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
+    println!();
+    println!("== re-sync: a human answers {CUSTOMER} in Meta's inbox; the echo webhook is lost");
+    let page = &stack.cast.page_id;
+    let response = stack
+        .http
+        .put(format!(
+            "{}/_emulator/threads/{page}/{CUSTOMER}",
+            stack.emulator.base_url()
+        ))
+        .json(&serde_json::json!({"owner_app_id": routing_core::domain::PAGE_INBOX_APP_ID}))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(format!("emulator: {}", response.status()).into());
+    }
+    let record = stack.record(CUSTOMER).await?;
+    println!(
+        "   {:<40} owner {:<16} Meta's owner {} (drifted)",
+        "Meta's inbox took it silently",
+        format!(
+            "{}({})",
+            record.owner.role.as_str(),
+            record.owner.app_id.as_deref().unwrap_or("-")
+        ),
+        routing_core::domain::PAGE_INBOX_APP_ID
+    );
+    let url = format!(
+        "http://127.0.0.1:{lambda_port}/lambda-url/resync/pages/{page}/conversations/{CUSTOMER}/resync"
+    );
+    let answer: Value = stack
+        .http
+        .post(&url)
+        .bearer_auth(&stack.api_token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!("   $ curl -X POST {url}");
+    println!(
+        "     changed {} owner {} until {}",
+        answer["changed"], answer["owner"], answer["control_expires_at"]
+    );
+    let record = step(stack, "after POST .../resync").await?;
+    if record.owner.role != routing_core::domain::OwnerRole::PageInbox {
+        return Err("the re-sync did not correct the record".into());
+    }
+    let report = invoke("resync", "functions/resync/events/batch.json", lambda_port).await?;
+    println!("     batch: {report}");
+    Ok(())
 }
 
 /// `cargo lambda invoke <function> --data-file <sample event>` against the watcher; the

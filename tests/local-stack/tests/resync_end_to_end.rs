@@ -144,7 +144,10 @@ async fn the_scheduled_batch_repairs_conversations_flagged_by_contradictions() {
     let drifted = ["9411", "9412", "9413"];
     for u in drifted {
         s.customer_says(u, "hi").await.unwrap();
-        assert_eq!(s.settled_record(u).await.unwrap().owner.role, OwnerRole::Bot);
+        assert_eq!(
+            s.settled_record(u).await.unwrap().owner.role,
+            OwnerRole::Bot
+        );
         taken_silently_by_meta_inbox(&s, u).await;
         // The customer's next message reaches our apps on standby only: the record is
         // contradicted, corrected to "some other app" and flagged.

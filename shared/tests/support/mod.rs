@@ -1,0 +1,239 @@
+//! The world the timed-reset and re-sync tests run in: a store (MemoryStore, or
+//! DynamoStore on moto), the coordinator's `FixedClock` at the current time, the Messenger
+//! Platform emulator playing the Graph API over real HTTP, and a `ControlService` over
+//! them. Each test file wraps a `World` in its own `Harness` (adding the service it tests)
+//! that derefs to it.
+
+// Each file under tests/ is its own crate that includes this module with `mod support;`,
+// and none of them uses every item here: without this, each would warn about the others'.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use routing_core::config::{CoordinatorConfig, PageConfig};
+use routing_core::domain::{
+    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord,
+};
+use routing_core::graph::{GraphClient, RetryPolicy};
+use routing_core::handoff::ControlService;
+use routing_core::store::{
+    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, RequestCounter, Store, TimelineOrder,
+};
+use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use serde_json::{json, Value};
+
+/// One control entry of the timeline: from, to, cause, event, metadata.
+pub type ControlEntry = (Owner, Owner, Cause, String, Option<String>);
+
+pub struct World {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<FixedClock>,
+    pub emulator: RunningEmulator,
+    pub http: reqwest::Client,
+    pub control: ControlService,
+    /// The coordinator's configuration the `control` service runs with.
+    pub config: Arc<CoordinatorConfig>,
+    /// The Page's window (`reset_after_secs`).
+    pub window: i64,
+}
+
+/// The emulator's Page: our bot (the default app), our inbox, and another app.
+pub fn emulator_config() -> EmulatorConfig {
+    let doc = json!({
+        "graph_version": "v23.0",
+        "pages": [{"id": PAGE, "default_app_id": BOT, "apps": [
+            {"id": BOT, "name": "bot", "app_secret": "s1", "page_token": "bot-page-token", "take_control": true},
+            {"id": INBOX, "name": "inbox", "app_secret": "s2", "page_token": "inbox-page-token", "take_control": true},
+            {"id": "3003", "name": "other", "app_secret": "s3", "page_token": "other-page-token", "take_control": true}
+        ]}]
+    });
+    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
+}
+
+/// The test configuration with the Page's window set to `window` seconds and, when given,
+/// its `reset_action` (otherwise the test configuration's own).
+pub fn coordinator_config(window: i64, reset_action: Option<&str>) -> Arc<CoordinatorConfig> {
+    let mut doc = config_json();
+    doc["pages"][0]["reset_after_secs"] = json!(window);
+    if let Some(reset_action) = reset_action {
+        doc["pages"][0]["reset_action"] = json!(reset_action);
+    }
+    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
+}
+
+pub fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+/// A fresh table on moto, named from `prefix`; `counter` counts the client's requests.
+pub async fn dynamo_store(prefix: &str, counter: Option<RequestCounter>) -> DynamoStore {
+    let server = dynamo_local::server();
+    let client = DynamoStore::local_client(server.endpoint(), counter);
+    let store = DynamoStore::new(client, dynamo_local::unique_table_name(prefix));
+    store.create_table().await.expect("table created on moto");
+    store
+}
+
+pub async fn dynamo(prefix: &str) -> Arc<dyn Store> {
+    Arc::new(dynamo_store(prefix, None).await)
+}
+
+impl World {
+    /// Starts the emulator and builds the control service over `store`, with the Page's
+    /// window of `window` seconds and its `reset_action` (see `coordinator_config`).
+    pub async fn start(store: Arc<dyn Store>, window: i64, reset_action: Option<&str>) -> World {
+        let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("emulator starts");
+        let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let clock = Arc::new(FixedClock::at(now));
+        let config = coordinator_config(window, reset_action);
+        let control = ControlService::new(
+            config.clone(),
+            store.clone(),
+            Arc::new(graph),
+            clock.clone(),
+        );
+        World {
+            store,
+            clock,
+            emulator,
+            http: reqwest::Client::new(),
+            control,
+            config,
+            window,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_millis()
+    }
+
+    /// The Page's configuration.
+    pub fn page(&self) -> PageConfig {
+        self.config.page(PAGE).unwrap().clone()
+    }
+
+    pub async fn emulator_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_emulator/{path}", self.emulator.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "emulator {path}");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn emulator_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/_emulator/{path}", self.emulator.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Meta's owner of a thread (`None`: idle), set silently: no webhook reaches anyone,
+    /// as when a human replies in Meta's inbox and the echo is lost.
+    pub async fn set_true_owner(&self, psid: &str, owner: Option<&str>) {
+        let response = self
+            .http
+            .put(format!(
+                "{}/_emulator/threads/{PAGE}/{psid}",
+                self.emulator.base_url()
+            ))
+            .json(&json!({"owner_app_id": owner, "expires_in_secs": 86400}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "emulator threads: {status} {:?}",
+            response.text().await
+        );
+    }
+
+    /// Meta's view of a thread: `owner_app_id`, `expires_at` (epoch seconds), ...
+    pub async fn true_thread(&self, psid: &str) -> Value {
+        self.emulator_get(&format!("threads/{PAGE}/{psid}")).await
+    }
+
+    /// Meta's owner (`None`: idle).
+    pub async fn true_owner(&self, psid: &str) -> Option<String> {
+        self.true_thread(psid).await["owner_app_id"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// The record says `owner` holds the thread (since a minute ago, with a lease due after
+    /// the Page's window when away from the bot, unread when with humans); the customer
+    /// wrote just now. `flagged`: marked for re-sync.
+    pub async fn seed(&self, psid: &str, owner: Owner, flagged: bool) -> Conversation {
+        let now = self.now();
+        let mut state = Conversation::new(PAGE, psid, now);
+        state.unread = owner.role.is_human();
+        state.owner = owner;
+        state.version = 1;
+        state.last_customer_message_at = Some(now);
+        state.last_control_event_at = Some(now - 60_000);
+        state.last_control_event_key = Some(format!("seed:{psid}"));
+        state.needs_resync = flagged;
+        state.renew_lease(now, self.window);
+        self.store
+            .write(ConversationWrite {
+                expected_version: 0,
+                lease: LeaseChange::between(None, state.control_expires_at),
+                state: state.clone(),
+                timeline: Vec::new(),
+                dedupe_key: None,
+                timeline_expires_at: now / 1000 + 86400,
+                dedupe_expires_at: 0,
+            })
+            .await
+            .unwrap();
+        state
+    }
+
+    /// Held by `owner` at Meta and in the record (see `seed`).
+    pub async fn held_by(&self, psid: &str, owner: &str, role: OwnerRole) -> Conversation {
+        self.set_true_owner(psid, Some(owner)).await;
+        self.seed(psid, Owner::app(owner, role), false).await
+    }
+
+    pub async fn record(&self, psid: &str) -> Conversation {
+        self.store.conversation(PAGE, psid).await.unwrap().unwrap()
+    }
+
+    /// The thread's control entries, oldest first.
+    pub async fn control_entries(&self, psid: &str) -> Vec<ControlEntry> {
+        let page = self
+            .store
+            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 100, None)
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .filter_map(|e| match e.record {
+                TimelineRecord::Control {
+                    from,
+                    to,
+                    cause,
+                    event,
+                    metadata,
+                    ..
+                } => Some((from, to, cause, event, metadata)),
+                _ => None,
+            })
+            .collect()
+    }
+}

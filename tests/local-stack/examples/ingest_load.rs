@@ -1,0 +1,86 @@
+//! A load run of webhook-ingest in the local stack (the real debug binary behind the local
+//! Lambda host, moto, the emulator): signed message webhooks, one event per POST, sent by
+//! a few concurrent senders like Meta's delivery. Prints latency percentiles of the
+//! function's answers and DynamoDB requests per event. A benchmark: it reports numbers and
+//! asserts nothing about time.
+//!
+//! `cargo build --workspace --bins && cargo run -p local-stack --example ingest_load -- 400`
+
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use local_stack::{local_config_path, Stack};
+use routing_core::webhook::sign;
+use serde_json::{json, Value};
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Failure> {
+    let events: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(400);
+    let stack = Stack::start_hosted(&local_config_path()).await?;
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(local_config_path())?)?;
+    let secret = config["apps"][0]["app_secret"].as_str().unwrap_or_default();
+    let app = stack.cast.bot.id.clone();
+    let page = stack.cast.page_id.clone();
+    let url = format!(
+        "{}/webhook/{app}",
+        stack.api_base.as_deref().unwrap_or_default()
+    );
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+
+    let run = Instant::now();
+    let latencies: Vec<Result<f64, Failure>> = stream::iter(0..events)
+        .map(|i| {
+            let body = json!({"object": "page", "entry": [{"id": page, "time": started + i as i64,
+                "messaging": [{"sender": {"id": format!("6{:05}", i % 100)}, "recipient": {"id": page},
+                               "timestamp": started + i as i64,
+                               "message": {"mid": format!("m.load.{i}"), "text": "load"}}]}]})
+            .to_string();
+            let signature = sign(secret.as_bytes(), body.as_bytes());
+            let http = stack.http.clone();
+            let url = url.clone();
+            async move {
+                let sent = Instant::now();
+                let response = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(format!("status {}", response.status()).into());
+                }
+                Ok(sent.elapsed().as_secs_f64() * 1000.0)
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let elapsed = run.elapsed().as_secs_f64();
+    let mut ok: Vec<f64> = latencies.into_iter().filter_map(Result::ok).collect();
+    ok.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        ok.get(((ok.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{} message webhooks ({} answered 200) in {elapsed:.1} s, {:.0}/s; latency ms p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+        events,
+        ok.len(),
+        ok.len() as f64 / elapsed,
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(())
+}
