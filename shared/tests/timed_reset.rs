@@ -50,6 +50,26 @@ fn limits() -> SweepLimits {
 }
 
 impl Harness {
+    /// Start the reset of `psid` with Meta slow (1.5 s) to answer its release, and return
+    /// once the reset holds its claim: what happens next races the release in flight.
+    async fn reset_with_slow_release(
+        &self,
+        psid: &str,
+    ) -> tokio::task::JoinHandle<Result<ResetOutcome, routing_core::timed_reset::ResetError>> {
+        self.emulator_post(
+            "faults/latency",
+            json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
+        )
+        .await;
+        let reset = self.reset.clone();
+        let target = psid.to_string();
+        let running = tokio::spawn(async move { reset.reset(PAGE, &target).await });
+        while self.record(psid).await.reset_claimed_at.is_none() {
+            tokio::task::yield_now().await;
+        }
+        running
+    }
+
     async fn sweep(&self) -> SweepReport {
         self.reset.sweep(limits()).await.expect("sweep runs")
     }
@@ -140,19 +160,7 @@ async fn an_agent_reply_during_the_reset_wins(h: Harness) {
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
     // Meta is slow to answer the release: the agent replies while it is in flight.
-    h.emulator_post(
-        "faults/latency",
-        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
-    )
-    .await;
-    let reset = h.reset.clone();
-    let running = tokio::spawn(async move { reset.reset(PAGE, "7104").await });
-    loop {
-        if h.record(u).await.reset_claimed_at.is_some() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let running = h.reset_with_slow_release(u).await;
     let request: MessageRequest =
         serde_json::from_value(json!({"text": "Still here, checking!", "as": "inbox"})).unwrap();
     let sent = h.control.send_message(PAGE, u, request).await;
@@ -408,19 +416,7 @@ async fn an_agent_take_during_the_reset_is_not_overwritten(h: Harness) {
     let u = "7111";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
-    h.emulator_post(
-        "faults/latency",
-        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
-    )
-    .await;
-    let reset = h.reset.clone();
-    let running = tokio::spawn(async move { reset.reset(PAGE, "7111").await });
-    loop {
-        if h.record(u).await.reset_claimed_at.is_some() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let running = h.reset_with_slow_release(u).await;
     let request: routing_core::handoff::ControlRequest =
         serde_json::from_value(json!({"action": "take", "as": "inbox"})).unwrap();
     let taken = h.control.control(PAGE, u, request).await;
@@ -455,19 +451,7 @@ async fn another_owner_during_the_reset_is_not_overwritten(h: Harness) {
     let u = "7112";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
-    h.emulator_post(
-        "faults/latency",
-        json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
-    )
-    .await;
-    let reset = h.reset.clone();
-    let running = tokio::spawn(async move { reset.reset(PAGE, "7112").await });
-    loop {
-        if h.record(u).await.reset_claimed_at.is_some() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    let running = h.reset_with_slow_release(u).await;
     // The bot takes it back (Meta accepts: the release is still on its way).
     let request: routing_core::handoff::ControlRequest =
         serde_json::from_value(json!({"action": "take", "as": "bot"})).unwrap();

@@ -377,6 +377,52 @@ impl Stack {
         Ok(())
     }
 
+    /// The psids of the API's queue of `role` on this Page (only unread ones when asked).
+    pub async fn queue(&self, role: &str, unread_only: bool) -> Result<Vec<String>, Failure> {
+        let (status, body) = self
+            .api(
+                "GET",
+                &format!(
+                    "/pages/{}/conversations?role={role}&unread={unread_only}&limit=50",
+                    self.cast.page_id
+                ),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("queue: {status} {body}").into());
+        }
+        Ok(body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|c| c["psid"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Change Meta's (emulated) owner silently: no webhook reaches anyone, as when a human
+    /// replies in Meta's inbox and the echo is lost (`None`: idle).
+    pub async fn set_true_owner(&self, psid: &str, owner: Option<&str>) -> Result<(), Failure> {
+        let url = format!(
+            "{}/_emulator/threads/{}/{psid}",
+            self.emulator.base_url(),
+            self.cast.page_id
+        );
+        let response = self
+            .http
+            .put(url)
+            .json(&json!({"owner_app_id": owner}))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(format!("emulator threads: {}", response.status()).into());
+        }
+        Ok(())
+    }
+
     /// Meta's (emulated) true owner: `None` when idle.
     pub async fn true_owner(&self, psid: &str) -> Result<Option<String>, Failure> {
         let url = format!(

@@ -370,18 +370,9 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
     println!();
     println!("== re-sync: a human answers {CUSTOMER} in Meta's inbox; the echo webhook is lost");
     let page = &stack.cast.page_id;
-    let response = stack
-        .http
-        .put(format!(
-            "{}/_emulator/threads/{page}/{CUSTOMER}",
-            stack.emulator.base_url()
-        ))
-        .json(&serde_json::json!({"owner_app_id": routing_core::domain::PAGE_INBOX_APP_ID}))
-        .send()
+    stack
+        .set_true_owner(CUSTOMER, Some(routing_core::domain::PAGE_INBOX_APP_ID))
         .await?;
-    if !response.status().is_success() {
-        return Err(format!("emulator: {}", response.status()).into());
-    }
     let record = stack.record(CUSTOMER).await?;
     println!(
         "   {:<40} owner {:<16} Meta's owner {} (drifted)",

@@ -32,24 +32,7 @@ async fn texts_sent(s: &Stack, psid: &str) -> Vec<(String, String, Option<String
 }
 
 async fn queue(s: &Stack) -> Vec<String> {
-    let (status, body) = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations?role=inbox&unread=true&limit=50",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["psid"].as_str().unwrap().to_string())
-        .collect()
+    s.queue("inbox", true).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,39 +15,13 @@ async fn stack() -> Stack {
 
 /// Meta's inbox holds the thread now, and no webhook says so.
 async fn taken_silently_by_meta_inbox(s: &Stack, psid: &str) {
-    let response = s
-        .http
-        .put(format!(
-            "{}/_emulator/threads/{}/{psid}",
-            s.emulator.base_url(),
-            s.cast.page_id
-        ))
-        .json(&json!({"owner_app_id": PAGE_INBOX_APP_ID}))
-        .send()
+    s.set_true_owner(psid, Some(PAGE_INBOX_APP_ID))
         .await
         .unwrap();
-    assert!(response.status().is_success());
 }
 
 async fn inbox_queue(s: &Stack) -> Vec<String> {
-    let (status, body) = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations?role=inbox&limit=50",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["psid"].as_str().map(str::to_string))
-        .collect()
+    s.queue("inbox", false).await.unwrap()
 }
 
 async fn resync(s: &Stack, psid: &str) -> (u16, Value) {

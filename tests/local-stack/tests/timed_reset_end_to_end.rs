@@ -120,26 +120,12 @@ async fn after_the_window_one_sweep_gives_control_back_unless_renewed_in_time() 
             && e["to"]["role"] == "idle"),
         "{entries:?}"
     );
-    let queue = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations?role=inbox&limit=50",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap()
-        .1;
-    let listed: Vec<&str> = queue["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["psid"].as_str())
-        .collect();
-    assert!(!listed.contains(&stale), "left the inbox queue: {listed:?}");
-    assert!(listed.contains(&renewed), "{listed:?}");
+    let listed = s.queue("inbox", false).await.unwrap();
+    assert!(
+        !listed.contains(&stale.to_string()),
+        "left the inbox queue: {listed:?}"
+    );
+    assert!(listed.contains(&renewed.to_string()), "{listed:?}");
 
     // Back with the bot: the next message goes to the bot.
     s.customer_says(stale, "hi again").await.unwrap();
