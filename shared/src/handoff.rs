@@ -748,47 +748,43 @@ impl ControlService {
         };
         let (app, token) = self.acting_app(page, &acting)?;
         let metadata = metadata.or(Some("reset"));
+        if page.reset_action == ResetAction::PassToBot && app.id == page.bot_app_id {
+            // Already with the bot: nothing to do.
+            let current = self.load(&page.id, psid).await?;
+            return Ok(current
+                .unwrap_or_else(|| Conversation::new(&page.id, psid, self.clock.now_millis())));
+        }
+        let (to, event, answer) = self.reset_action(page, psid, token, metadata).await;
+        self.confirmed(&page.id, psid, owner, answer).await?;
+        self.record_change(page, psid, to, &app.id, event, metadata)
+            .await
+    }
+
+    /// The Page's reset action at Meta with `token` (release, or pass to the bot): the
+    /// owner it leads to, the event's name, and Meta's answer. Shared by the API's `reset`
+    /// and the timed reset.
+    pub(crate) async fn reset_action(
+        &self,
+        page: &PageConfig,
+        psid: &str,
+        token: &Secret,
+        metadata: Option<&str>,
+    ) -> (Owner, &'static str, Result<(), GraphError>) {
         match page.reset_action {
-            ResetAction::PassToBot if app.id == page.bot_app_id => {
-                // Already with the bot: nothing to do.
-                let current = self.load(&page.id, psid).await?;
-                Ok(current
-                    .unwrap_or_else(|| Conversation::new(&page.id, psid, self.clock.now_millis())))
-            }
-            ResetAction::PassToBot => {
-                self.confirmed(
-                    &page.id,
-                    psid,
-                    owner,
-                    self.graph
-                        .pass_thread_control(token, &page.id, psid, &page.bot_app_id, metadata)
-                        .await,
-                )
-                .await?;
-                let to = Owner::app(&page.bot_app_id, OwnerRole::Bot);
-                self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
-                    .await
-            }
-            ResetAction::Release => {
-                self.confirmed(
-                    &page.id,
-                    psid,
-                    owner,
-                    self.graph
-                        .release_thread_control(token, &page.id, psid, metadata)
-                        .await,
-                )
-                .await?;
-                self.record_change(
-                    page,
-                    psid,
-                    Owner::idle(),
-                    &app.id,
-                    "release_thread_control",
-                    metadata,
-                )
-                .await
-            }
+            ResetAction::Release => (
+                Owner::idle(),
+                "release_thread_control",
+                self.graph
+                    .release_thread_control(token, &page.id, psid, metadata)
+                    .await,
+            ),
+            ResetAction::PassToBot => (
+                Owner::app(&page.bot_app_id, OwnerRole::Bot),
+                "pass_thread_control",
+                self.graph
+                    .pass_thread_control(token, &page.id, psid, &page.bot_app_id, metadata)
+                    .await,
+            ),
         }
     }
 

@@ -15,8 +15,8 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::config::{PageConfig, ResetAction, Secret};
-use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole};
+use crate::config::{PageConfig, Secret};
+use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner};
 use crate::domain::{TimelineEntry, TimelineRecord};
 use crate::graph::GraphError;
 use crate::handoff::{api_key, ControlService};
@@ -277,30 +277,10 @@ impl TimedReset {
         token: &Secret,
     ) -> Result<ResetOutcome, ResetError> {
         let psid = record.psid.as_str();
-        let (to, event, answer) = match page.reset_action {
-            ResetAction::Release => (
-                Owner::idle(),
-                "release_thread_control",
-                self.control
-                    .graph
-                    .release_thread_control(token, &page.id, psid, Some(RESET_METADATA))
-                    .await,
-            ),
-            ResetAction::PassToBot => (
-                Owner::app(&page.bot_app_id, OwnerRole::Bot),
-                "pass_thread_control",
-                self.control
-                    .graph
-                    .pass_thread_control(
-                        token,
-                        &page.id,
-                        psid,
-                        &page.bot_app_id,
-                        Some(RESET_METADATA),
-                    )
-                    .await,
-            ),
-        };
+        let (to, event, answer) = self
+            .control
+            .reset_action(page, psid, token, Some(RESET_METADATA))
+            .await;
         match answer {
             Ok(()) => {
                 self.record_reset(page, record, app_id, token, to, event)

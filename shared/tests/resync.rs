@@ -75,26 +75,6 @@ impl Harness {
             .collect()
     }
 
-    async fn flagged(&self) -> Vec<String> {
-        let mut all = Vec::new();
-        for shard in 0..RESYNC_SHARDS {
-            let mut cursor = None;
-            loop {
-                let page = self
-                    .store
-                    .flagged_for_resync(shard, 200, cursor.as_deref())
-                    .await
-                    .unwrap();
-                all.extend(page.items.into_iter().map(|c| c.psid));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-        }
-        all
-    }
-
     async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
         self.resync.batch(limits).await
     }

@@ -221,32 +221,11 @@ async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: Harness) {
     assert!(record.needs_resync, "a re-sync confirms what Meta did");
     assert_eq!(record.control_expires_at, None);
     assert!(!record.unread);
-    let flagged = h
-        .store
-        .flagged_for_resync(0, 50, None)
-        .await
-        .unwrap()
-        .items
-        .len()
-        + h.store
-            .flagged_for_resync(1, 50, None)
-            .await
-            .unwrap()
-            .items
-            .len()
-        + h.store
-            .flagged_for_resync(2, 50, None)
-            .await
-            .unwrap()
-            .items
-            .len()
-        + h.store
-            .flagged_for_resync(3, 50, None)
-            .await
-            .unwrap()
-            .items
-            .len();
-    assert_eq!(flagged, 1, "queued for re-sync through the index");
+    assert_eq!(
+        h.flagged().await,
+        vec![u.to_string()],
+        "queued for re-sync through the index"
+    );
     assert_eq!(
         h.true_owner(u).await.as_deref(),
         Some(PAGE_INBOX_APP_ID),

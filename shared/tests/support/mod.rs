@@ -19,6 +19,7 @@ use routing_core::graph::{GraphClient, RetryPolicy};
 use routing_core::handoff::ControlService;
 use routing_core::store::{
     ConversationWrite, DynamoStore, LeaseChange, MemoryStore, RequestCounter, Store, TimelineOrder,
+    RESYNC_SHARDS,
 };
 use routing_core::testing::{config_json, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
@@ -80,6 +81,27 @@ pub async fn dynamo(prefix: &str) -> Arc<dyn Store> {
 }
 
 impl World {
+    /// The psids flagged `needs_resync`, read through the `resync` index (every shard).
+    pub async fn flagged(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for shard in 0..RESYNC_SHARDS {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .flagged_for_resync(shard, 200, cursor.as_deref())
+                    .await
+                    .unwrap();
+                all.extend(page.items.into_iter().map(|c| c.psid));
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        all
+    }
+
     /// Starts the emulator and builds the control service over `store`, with the Page's
     /// window of `window` seconds and its `reset_action` (see `coordinator_config`).
     pub async fn start(store: Arc<dyn Store>, window: i64, reset_action: Option<&str>) -> World {
