@@ -13,6 +13,8 @@ pub const PAGE_INBOX_APP_ID: &str = "263902037430900";
 pub type EpochMillis = i64;
 /// Epoch seconds: DynamoDB TTL attributes and `control_expires_at`.
 pub type EpochSeconds = i64;
+/// Meta idles a thread after 24 h without activity (messenger-platform.md).
+pub const META_IDLE_SECS: i64 = 24 * 3600;
 
 /// The role an app plays for a Page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::config::PageConfig;
 use crate::domain::{
-    rfc3339_secs, Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole,
+    rfc3339_secs, Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole, META_IDLE_SECS,
 };
 use crate::graph::{GraphError, ThreadOwner};
 use crate::handoff::{api_key, graph_error, ControlService, ConversationView};
@@ -143,6 +143,9 @@ pub struct ResyncBatchReport {
     pub leases_examined: u64,
     /// The lease shard checked this run.
     pub lease_shard: u32,
+    /// Where this run's lease slice started (a due time, epoch seconds; it wraps around to
+    /// the shard's earliest lease when fewer than a slice are due after it).
+    pub lease_slice_from: EpochSeconds,
     /// The record named another owner and was corrected.
     pub changed: u64,
     /// The record was right (the flag was cleared and the lease set from Meta's).
@@ -525,52 +528,61 @@ impl Resync {
         }
 
         let now_secs = self.now().div_euclid(1000);
-        let shard = u32::try_from(
-            now_secs
-                .div_euclid(LEASE_ROTATION_SECS)
-                .rem_euclid(i64::from(LEASE_SHARDS)),
-        )
-        .unwrap_or(0);
+        let horizon = self
+            .control
+            .config
+            .pages
+            .iter()
+            .map(PageConfig::reset_after)
+            .fold(META_IDLE_SECS, i64::max);
+        let (shard, from) = lease_slice_start(now_secs, horizon);
         report.lease_shard = shard;
+        report.lease_slice_from = from;
         let mut remaining = limits.lease_slice;
-        let mut cursor: Option<String> = None;
-        while remaining > 0 {
-            if Instant::now() >= limits.stop_at {
-                report.stopped_early = true;
-                return report;
-            }
-            let page = match store
-                .due_leases(
-                    shard,
-                    EpochSeconds::MAX,
-                    remaining.min(MAX_PAGE_SIZE),
-                    cursor.as_deref(),
-                )
-                .await
-            {
-                Ok(page) => page,
-                Err(err) => {
-                    tracing::warn!(shard, error = %err, "listing leases failed");
-                    report.store_unavailable = true;
-                    break;
-                }
-            };
-            for lease in page.items {
-                remaining = remaining.saturating_sub(1);
-                if !done.insert((lease.page_id.clone(), lease.psid.clone())) {
-                    continue;
-                }
-                report.leases_examined += 1;
-                if !self
-                    .one(&lease.page_id, &lease.psid, None, &mut pacer, &mut report)
-                    .await
-                {
+        // From the rotating start to the last lease, then around from the first.
+        for due in [
+            from..=EpochSeconds::MAX,
+            EpochSeconds::MIN..=from.saturating_sub(1),
+        ] {
+            let mut cursor: Option<String> = None;
+            while remaining > 0 {
+                if Instant::now() >= limits.stop_at {
+                    report.stopped_early = true;
                     return report;
                 }
-            }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
+                let page = match store
+                    .due_leases(
+                        shard,
+                        due.clone(),
+                        remaining.min(MAX_PAGE_SIZE),
+                        cursor.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::warn!(shard, error = %err, "listing leases failed");
+                        report.store_unavailable = true;
+                        return report;
+                    }
+                };
+                for lease in page.items {
+                    remaining = remaining.saturating_sub(1);
+                    if !done.insert((lease.page_id.clone(), lease.psid.clone())) {
+                        continue;
+                    }
+                    report.leases_examined += 1;
+                    if !self
+                        .one(&lease.page_id, &lease.psid, None, &mut pacer, &mut report)
+                        .await
+                    {
+                        return report;
+                    }
+                }
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
             }
         }
         report
@@ -659,6 +671,23 @@ impl Resync {
 /// Page's own window (`base`) but never later than Meta's expiration (Meta idles the thread
 /// then); for Meta's inbox or another app, Meta's expiration (when Meta idles it); when
 /// Meta names no expiration, the Page's window.
+/// The lease shard and the due time this run's lease slice starts from. The shard rotates
+/// every [`LEASE_ROTATION_SECS`]; successive visits to one shard start at points of a Weyl
+/// sequence (steps of the golden ratio) spread over the next `horizon` seconds, so a shard
+/// holding more leases than a slice is covered within a few visits, whatever the leases'
+/// due times, and no lease is always passed over.
+fn lease_slice_start(now_secs: EpochSeconds, horizon: i64) -> (u32, EpochSeconds) {
+    let rotation = now_secs.div_euclid(LEASE_ROTATION_SECS);
+    let shards = i64::from(LEASE_SHARDS);
+    let shard = u32::try_from(rotation.rem_euclid(shards)).unwrap_or(0);
+    let visit = rotation.div_euclid(shards) as u64;
+    // The fractional part of visit × φ, in units of 2⁻³².
+    let fraction = visit.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let horizon = u64::try_from(horizon.max(1)).unwrap_or(1);
+    let offset = i64::try_from((u128::from(fraction) * u128::from(horizon)) >> 32).unwrap_or(0);
+    (shard, now_secs.saturating_add(offset))
+}
+
 fn lease(
     role: OwnerRole,
     base: Option<EpochSeconds>,
@@ -710,6 +739,44 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.name, "RESYNC_LEASE_SLICE");
             assert!(err.to_string().contains("RESYNC_LEASE_SLICE"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_lease_slice_rotates_through_shards_and_through_each_shard() {
+        let horizon = META_IDLE_SECS;
+        let cycle = LEASE_ROTATION_SECS * i64::from(LEASE_SHARDS);
+        // Any phase of the clock: the first visit of a shard may fall anywhere in the
+        // sequence.
+        for first in [0, 1_700_000_000, 1_800_000_123, 4_000_000_000_i64] {
+            let first = first - first.rem_euclid(cycle);
+            let shards: Vec<u32> = (0..i64::from(LEASE_SHARDS))
+                .map(|i| lease_slice_start(first + i * LEASE_ROTATION_SECS + 7, horizon).0)
+                .collect();
+            assert_eq!(shards, (0..LEASE_SHARDS).collect::<Vec<_>>(), "at {first}");
+            // Eight visits of shard 0 start at offsets spread over the horizon: no part of
+            // it longer than a quarter is left out, so no lease is always passed over.
+            let mut offsets: Vec<i64> = (0..8)
+                .map(|visit| {
+                    let now = first + visit * cycle;
+                    let (shard, from) = lease_slice_start(now, horizon);
+                    assert_eq!(shard, 0);
+                    let offset = from - now;
+                    assert!((0..horizon).contains(&offset), "{offset}");
+                    offset
+                })
+                .collect();
+            offsets.sort_unstable();
+            let widest = offsets
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .chain([offsets[0] + horizon - offsets[7]])
+                .max()
+                .unwrap();
+            assert!(
+                widest < horizon / 4,
+                "offsets {offsets:?} leave {widest} s of {horizon} unvisited (at {first})"
+            );
         }
     }
 

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::config::{PageConfig, Secret};
 use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner};
-use crate::domain::{TimelineEntry, TimelineRecord};
+use crate::domain::{TimelineEntry, TimelineRecord, META_IDLE_SECS};
 use crate::graph::GraphError;
 use crate::handoff::{api_key, ControlService};
 use crate::http::ApiError;
@@ -196,9 +196,6 @@ enum Plan {
     /// Meta's inbox or an app we hold no token for: Meta idles it after its own window.
     LeftToMeta,
 }
-
-/// Meta idles a thread after 24 h without activity (messenger-platform.md).
-const META_IDLE_SECS: i64 = 24 * 3600;
 
 impl TimedReset {
     pub fn new(control: ControlService) -> Self {
@@ -554,7 +551,12 @@ impl TimedReset {
                 let page = match self
                     .control
                     .store
-                    .due_leases(shard, now, limits.page_size, cursor.as_deref())
+                    .due_leases(
+                        shard,
+                        EpochSeconds::MIN..=now,
+                        limits.page_size,
+                        cursor.as_deref(),
+                    )
                     .await
                 {
                     Ok(page) => page,

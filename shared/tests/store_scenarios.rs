@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use routing_core::domain::{
-    Author, Conversation, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
+    Author, Conversation, EpochSeconds, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
 };
 use routing_core::ingest::WebhookIngest;
 use routing_core::store::{
@@ -435,7 +435,7 @@ async fn leases_follow_control_and_are_found_when_due(h: Harness) {
                 let mut cursor: Option<String> = None;
                 loop {
                     let page = store
-                        .due_leases(shard, now, 1, cursor.as_deref())
+                        .due_leases(shard, EpochSeconds::MIN..=now, 1, cursor.as_deref())
                         .await
                         .expect("due leases");
                     found.extend(page.items.into_iter().map(|l| l.psid));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -555,7 +556,7 @@ impl Store for DynamoStore {
     async fn due_leases(
         &self,
         shard: u32,
-        now: EpochSeconds,
+        due: RangeInclusive<EpochSeconds>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError> {
@@ -567,12 +568,19 @@ impl Store for DynamoStore {
         }
         let values = HashMap::from([
             (":shard".to_string(), s(format!("LEASE#{shard}"))),
-            (":now".to_string(), AttributeValue::N(now.to_string())),
+            (
+                ":from".to_string(),
+                AttributeValue::N(due.start().to_string()),
+            ),
+            (
+                ":until".to_string(),
+                AttributeValue::N(due.end().to_string()),
+            ),
         ]);
         let (items, next_cursor) = self
             .query_index(
                 LEASE_INDEX,
-                "lease_shard = :shard AND lease_due <= :now",
+                "lease_shard = :shard AND lease_due BETWEEN :from AND :until",
                 values,
                 true,
                 limit,

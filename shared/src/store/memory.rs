@@ -2,6 +2,7 @@
 //! index-ordered listings and opaque cursors.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -151,7 +152,7 @@ impl Store for MemoryStore {
     async fn due_leases(
         &self,
         shard: u32,
-        now: EpochSeconds,
+        due: RangeInclusive<EpochSeconds>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError> {
@@ -167,7 +168,7 @@ impl Store for MemoryStore {
         let mut due: Vec<((EpochSeconds, String), &DueLease)> = tables
             .leases
             .iter()
-            .filter(|(_, l)| lease_shard(&l.psid) == wanted && l.due <= now)
+            .filter(|(_, l)| lease_shard(&l.psid) == wanted && due.contains(&l.due))
             .map(|(pk, l)| ((l.due, pk.clone()), l))
             .collect();
         due.sort_by(|a, b| a.0.cmp(&b.0));

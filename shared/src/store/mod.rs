@@ -18,6 +18,8 @@ mod memory;
 pub use dynamo::{schema, DynamoStore, RequestCounter};
 pub use memory::MemoryStore;
 
+use std::ops::RangeInclusive;
+
 use async_trait::async_trait;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -159,11 +161,13 @@ pub trait Store: Send + Sync {
     /// Conversations of a Page held by `role`, newest activity first, from an index.
     async fn queue(&self, query: &QueueQuery) -> Result<Page<Conversation>, StoreError>;
 
-    /// Leases of one shard due at or before `now`, earliest first, from an index.
+    /// Leases of one shard due within `due` (both ends included), earliest first, from an
+    /// index. The sweep asks for `EpochSeconds::MIN..=now`; the re-sync batch for a slice
+    /// starting anywhere in the future.
     async fn due_leases(
         &self,
         shard: u32,
-        now: EpochSeconds,
+        due: RangeInclusive<EpochSeconds>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError>;

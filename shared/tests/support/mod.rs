@@ -201,6 +201,18 @@ impl World {
     /// the Page's window when away from the bot, unread when with humans); the customer
     /// wrote just now. `flagged`: marked for re-sync.
     pub async fn seed(&self, psid: &str, owner: Owner, flagged: bool) -> Conversation {
+        self.seed_with_lease(psid, owner, flagged, None).await
+    }
+
+    /// `seed`, with the lease due at `lease_due` (epoch seconds) instead of after the
+    /// Page's window.
+    pub async fn seed_with_lease(
+        &self,
+        psid: &str,
+        owner: Owner,
+        flagged: bool,
+        lease_due: Option<i64>,
+    ) -> Conversation {
         let now = self.now();
         let mut state = Conversation::new(PAGE, psid, now);
         state.unread = owner.role.is_human();
@@ -211,6 +223,9 @@ impl World {
         state.last_control_event_key = Some(format!("seed:{psid}"));
         state.needs_resync = flagged;
         state.renew_lease(now, self.window);
+        if lease_due.is_some() && state.control_expires_at.is_some() {
+            state.control_expires_at = lease_due;
+        }
         self.store
             .write(ConversationWrite {
                 expected_version: 0,
