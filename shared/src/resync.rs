@@ -42,6 +42,10 @@ pub const DEFAULT_RATE_PER_SECOND: u32 = 5;
 pub const DEFAULT_LEASE_SLICE: u32 = 50;
 /// The batch moves on to the next lease shard every this many seconds.
 pub const LEASE_ROTATION_SECS: i64 = 300;
+/// The batch stops after this many re-syncs in a row found the Graph API unavailable (5xx,
+/// timeouts, after the client's own retries): the rest waits for the next run instead of
+/// spending the run's time on an outage.
+pub const MAX_OUTAGES_IN_A_ROW: u32 = 3;
 /// Flagged conversations read per index query.
 const FLAGGED_PAGE_SIZE: u32 = 100;
 /// The timeline event of a re-sync's change of control.
@@ -156,6 +160,9 @@ pub struct ResyncBatchReport {
     pub rate_limited: bool,
     /// The time budget ran out: the rest waits for the next run.
     pub stopped_early: bool,
+    /// The Graph API was unavailable for [`MAX_OUTAGES_IN_A_ROW`] re-syncs in a row: the
+    /// batch stopped there, the rest waits for the next run.
+    pub graph_unavailable: bool,
     /// Listing the indexes failed (storage unavailable).
     pub store_unavailable: bool,
     /// `thread_owner` calls made.
@@ -183,6 +190,14 @@ impl Failure {
             Failure::OutOfTime => ApiError::new(503, "out_of_time", "out of time"),
         }
     }
+}
+
+/// One batch as it goes: its pacing, its report, and how many re-syncs in a row found the
+/// Graph API unavailable.
+struct BatchProgress {
+    pacer: Pacer,
+    report: ResyncBatchReport,
+    outages_in_a_row: u32,
 }
 
 /// Spaces the batch's Graph calls `1 s / rate` apart.
@@ -483,8 +498,11 @@ impl Resync {
     /// conversations holding a lease, at most `limits.rate_per_second` Graph calls per
     /// second, until done, out of time, or rate limited by Meta.
     pub async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
-        let mut report = ResyncBatchReport::default();
-        let mut pacer = Pacer::new(limits.rate_per_second, limits.stop_at);
+        let mut progress = BatchProgress {
+            pacer: Pacer::new(limits.rate_per_second, limits.stop_at),
+            report: ResyncBatchReport::default(),
+            outages_in_a_row: 0,
+        };
         let mut done: HashSet<(String, String)> = HashSet::new();
         let store = &self.control.store;
 
@@ -492,8 +510,8 @@ impl Resync {
             let mut cursor: Option<String> = None;
             loop {
                 if Instant::now() >= limits.stop_at {
-                    report.stopped_early = true;
-                    return report;
+                    progress.report.stopped_early = true;
+                    return progress.report;
                 }
                 let page = match store
                     .flagged_for_resync(shard, FLAGGED_PAGE_SIZE, cursor.as_deref())
@@ -502,7 +520,7 @@ impl Resync {
                     Ok(page) => page,
                     Err(err) => {
                         tracing::warn!(shard, error = %err, "listing flagged conversations failed");
-                        report.store_unavailable = true;
+                        progress.report.store_unavailable = true;
                         continue 'shards;
                     }
                 };
@@ -511,13 +529,10 @@ impl Resync {
                     if !done.insert(id) {
                         continue;
                     }
-                    report.flagged_examined += 1;
+                    progress.report.flagged_examined += 1;
                     let (page_id, psid) = (record.page_id.clone(), record.psid.clone());
-                    if !self
-                        .one(&page_id, &psid, Some(record), &mut pacer, &mut report)
-                        .await
-                    {
-                        return report;
+                    if !self.one(&page_id, &psid, Some(record), &mut progress).await {
+                        return progress.report;
                     }
                 }
                 match page.next_cursor {
@@ -536,8 +551,8 @@ impl Resync {
             .map(PageConfig::reset_after)
             .fold(META_IDLE_SECS, i64::max);
         let (shard, from) = lease_slice_start(now_secs, horizon);
-        report.lease_shard = shard;
-        report.lease_slice_from = from;
+        progress.report.lease_shard = shard;
+        progress.report.lease_slice_from = from;
         let mut remaining = limits.lease_slice;
         // From the rotating start to the last lease, then around from the first.
         for due in [
@@ -547,8 +562,8 @@ impl Resync {
             let mut cursor: Option<String> = None;
             while remaining > 0 {
                 if Instant::now() >= limits.stop_at {
-                    report.stopped_early = true;
-                    return report;
+                    progress.report.stopped_early = true;
+                    return progress.report;
                 }
                 let page = match store
                     .due_leases(
@@ -562,8 +577,8 @@ impl Resync {
                     Ok(page) => page,
                     Err(err) => {
                         tracing::warn!(shard, error = %err, "listing leases failed");
-                        report.store_unavailable = true;
-                        return report;
+                        progress.report.store_unavailable = true;
+                        return progress.report;
                     }
                 };
                 for lease in page.items {
@@ -571,12 +586,12 @@ impl Resync {
                     if !done.insert((lease.page_id.clone(), lease.psid.clone())) {
                         continue;
                     }
-                    report.leases_examined += 1;
+                    progress.report.leases_examined += 1;
                     if !self
-                        .one(&lease.page_id, &lease.psid, None, &mut pacer, &mut report)
+                        .one(&lease.page_id, &lease.psid, None, &mut progress)
                         .await
                     {
-                        return report;
+                        return progress.report;
                     }
                 }
                 match page.next_cursor {
@@ -585,7 +600,7 @@ impl Resync {
                 }
             }
         }
-        report
+        progress.report
     }
 
     /// One conversation of a batch; `false` when the batch must stop (out of time, or
@@ -595,41 +610,56 @@ impl Resync {
         page_id: &str,
         psid: &str,
         first: Option<Conversation>,
-        pacer: &mut Pacer,
-        report: &mut ResyncBatchReport,
+        progress: &mut BatchProgress,
     ) -> bool {
         let mut calls = 0;
         let result = self
-            .run(page_id, psid, first, Some(pacer), &mut calls)
+            .run(page_id, psid, first, Some(&mut progress.pacer), &mut calls)
             .await;
-        report.graph_calls += u64::from(calls);
+        progress.report.graph_calls += u64::from(calls);
         match result {
             Ok(outcome) => {
-                report.examined += 1;
+                progress.outages_in_a_row = 0;
+                progress.report.examined += 1;
                 if outcome.changed {
-                    report.changed += 1;
+                    progress.report.changed += 1;
                 } else {
-                    report.unchanged += 1;
+                    progress.report.unchanged += 1;
                 }
                 true
             }
             Err(Failure::OutOfTime) => {
-                report.stopped_early = true;
+                progress.report.stopped_early = true;
                 false
             }
             Err(Failure::Graph {
                 error: error @ GraphError::RateLimited { .. },
                 ..
             }) => {
-                report.examined += 1;
-                report.failed += 1;
-                report.rate_limited = true;
+                progress.report.examined += 1;
+                progress.report.failed += 1;
+                progress.report.rate_limited = true;
                 tracing::warn!(page_id, error = %error, "rate limited by Meta; the batch stops here");
                 false
             }
+            Err(Failure::Graph {
+                error: error @ GraphError::Unavailable(_),
+                ..
+            }) => {
+                progress.report.examined += 1;
+                progress.report.failed += 1;
+                progress.outages_in_a_row += 1;
+                if progress.outages_in_a_row >= MAX_OUTAGES_IN_A_ROW {
+                    progress.report.graph_unavailable = true;
+                    tracing::warn!(page_id, error = %error, "the Graph API failed {MAX_OUTAGES_IN_A_ROW} re-syncs in a row; the batch stops here");
+                    return false;
+                }
+                tracing::warn!(page_id, error = %error, "re-sync failed; left for the next run");
+                true
+            }
             Err(failure) => {
-                report.examined += 1;
-                report.failed += 1;
+                progress.report.examined += 1;
+                progress.report.failed += 1;
                 tracing::warn!(page_id, error = %failure, "re-sync failed; left for the next run");
                 true
             }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::handoff::MessageRequest;
-use routing_core::resync::{Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
+use routing_core::resync::{
+    Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS, MAX_OUTAGES_IN_A_ROW,
+};
 use routing_core::store::{
     lease_shard, ConversationWrite, DynamoStore, LeaseChange, QueueQuery, RequestCounter, Store,
     LEASE_SHARDS, RESYNC_SHARDS,
@@ -524,6 +526,46 @@ async fn the_lease_slice_reaches_every_lease_of_a_shard(h: Harness) {
     }
 }
 
+/// Meta's Graph API is down (500s after the client's retries): the batch stops after
+/// three failed re-syncs in a row instead of spending its run on the outage; the rest stays
+/// flagged, and the next run repairs them all.
+async fn an_outage_stops_the_batch_and_the_next_run_resumes(h: Harness) {
+    let drifted: Vec<String> = (0..10).map(|i| format!("66{i:03}")).collect();
+    for psid in &drifted {
+        h.set_true_owner(psid, Some(INBOX)).await;
+        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+    }
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "thread_owner", "count": 1000, "status": 500, "code": 2}),
+    )
+    .await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert!(
+        report.graph_unavailable && !report.rate_limited,
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.examined, report.changed, report.failed),
+        (
+            u64::from(MAX_OUTAGES_IN_A_ROW),
+            0,
+            u64::from(MAX_OUTAGES_IN_A_ROW)
+        ),
+        "stops after {MAX_OUTAGES_IN_A_ROW} outages in a row: {report:?}"
+    );
+    assert_eq!(h.flagged().await.len(), 10, "the rest stays flagged");
+    for psid in &drifted {
+        assert_eq!(h.record(psid).await.version, 1, "{psid}: nothing written");
+    }
+
+    h.emulator_post("faults/reset", json!({})).await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert!(!report.graph_unavailable, "{report:?}");
+    assert_eq!((report.changed, report.failed), (10, 0), "{report:?}");
+    assert!(h.flagged().await.is_empty());
+}
+
 async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
     let drifted: Vec<String> = (0..10).map(|i| format!("63{i:03}")).collect();
     for psid in &drifted {
@@ -724,4 +766,5 @@ scenarios!(
     a_control_event_during_the_question_is_not_overwritten,
     the_control_api_resyncs_when_meta_refuses_a_message,
     the_lease_slice_reaches_every_lease_of_a_shard,
+    an_outage_stops_the_batch_and_the_next_run_resumes,
 );

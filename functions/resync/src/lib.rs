@@ -86,6 +86,7 @@ pub async fn handle(
         failed = report.failed,
         rate_limited = report.rate_limited,
         stopped_early = report.stopped_early,
+        graph_unavailable = report.graph_unavailable,
         graph_calls = report.graph_calls,
         "re-sync batch done"
     );
