@@ -434,6 +434,29 @@ impl Resync {
         (Some(next), false)
     }
 
+    /// A flagged conversation whose re-sync failed for a reason that will not pass by
+    /// itself (a refusal, a Page no longer configured, no app that may ask) goes to the back
+    /// of its shard's `resync` index (ordered by `updated_at`): it stays flagged and is tried
+    /// again, but the conversations flagged after it go first, so a few that always fail
+    /// never take every run's time. Best effort: when this write fails, nothing is lost.
+    async fn to_the_back(&self, page_id: &str, psid: &str) {
+        let now = self.now();
+        let moved = self
+            .control
+            .update(page_id, psid, |current| {
+                if !current.needs_resync || current.version == 0 {
+                    return None;
+                }
+                let mut next = Transition::successor(current);
+                next.state.updated_at = now.max(current.updated_at);
+                Some(next)
+            })
+            .await;
+        if let Err(err) = moved {
+            tracing::warn!(page_id, error = %err, "could not move a failing re-sync to the back");
+        }
+    }
+
     /// Ask `thread_owner` as an app Meta answers: the recorded owner (when it is ours),
     /// the Page's bot, its inbox, then any other app with a token for the Page. An app Meta
     /// will not show the owner to (2018234), or that has no role (2018171) or a dead token,
@@ -661,6 +684,7 @@ impl Resync {
                 progress.report.examined += 1;
                 progress.report.failed += 1;
                 tracing::warn!(page_id, error = %failure, "re-sync failed; left for the next run");
+                self.to_the_back(page_id, psid).await;
                 true
             }
         }

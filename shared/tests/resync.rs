@@ -16,8 +16,8 @@ use routing_core::resync::{
     Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS, MAX_OUTAGES_IN_A_ROW,
 };
 use routing_core::store::{
-    lease_shard, ConversationWrite, DynamoStore, LeaseChange, QueueQuery, RequestCounter, Store,
-    LEASE_SHARDS, RESYNC_SHARDS,
+    lease_shard, resync_shard, ConversationWrite, DynamoStore, LeaseChange, QueueQuery,
+    RequestCounter, Store, LEASE_SHARDS, RESYNC_SHARDS,
 };
 use routing_core::testing::{API_TOKEN, BOT, INBOX, PAGE};
 use routing_core::transition::{apply_control_change, ControlChange};
@@ -566,6 +566,61 @@ async fn an_outage_stops_the_batch_and_the_next_run_resumes(h: Harness) {
     assert!(h.flagged().await.is_empty());
 }
 
+/// A flagged conversation whose re-sync Meta refuses goes to the back of its shard's line:
+/// still flagged, nothing else changed, and the ones flagged after it go first next run.
+async fn a_refused_resync_goes_to_the_back_of_the_line(h: Harness) {
+    let shard = resync_shard("67000");
+    let psids: Vec<String> = (0..)
+        .map(|i| format!("67{i:03}"))
+        .filter(|psid| resync_shard(psid) == shard)
+        .take(2)
+        .collect();
+    let (first, second) = (&psids[0], &psids[1]);
+    for psid in &psids {
+        h.set_true_owner(psid, Some(INBOX)).await;
+        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+        h.clock.advance_secs(1);
+    }
+    assert_eq!(h.flagged().await, psids, "longest-flagged first");
+
+    // Meta refuses the first question for good, then rate-limits the rest (past the
+    // client's retries).
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "thread_owner", "count": 1, "status": 400, "code": 100,
+               "message": "Unsupported get request"}),
+    )
+    .await;
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "thread_owner", "count": 50, "status": 400, "code": 4}),
+    )
+    .await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert_eq!((report.failed, report.changed), (2, 0), "{report:?}");
+    assert!(report.rate_limited, "{report:?}");
+
+    assert_eq!(
+        h.flagged().await,
+        vec![second.clone(), first.clone()],
+        "the refused one waits behind the one flagged after it"
+    );
+    let refused = h.record(first).await;
+    assert!(refused.needs_resync);
+    assert_eq!(refused.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert_eq!(refused.version, 2);
+    assert!(
+        h.control_entries(first).await.is_empty(),
+        "no change of control"
+    );
+    assert_eq!(h.record(second).await.version, 1, "rate limited: untouched");
+
+    h.emulator_post("faults/reset", json!({})).await;
+    let report = h.batch(limits(1000, 0)).await;
+    assert_eq!((report.changed, report.failed), (2, 0), "{report:?}");
+    assert!(h.flagged().await.is_empty());
+}
+
 async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
     let drifted: Vec<String> = (0..10).map(|i| format!("63{i:03}")).collect();
     for psid in &drifted {
@@ -767,4 +822,5 @@ scenarios!(
     the_control_api_resyncs_when_meta_refuses_a_message,
     the_lease_slice_reaches_every_lease_of_a_shard,
     an_outage_stops_the_batch_and_the_next_run_resumes,
+    a_refused_resync_goes_to_the_back_of_the_line,
 );

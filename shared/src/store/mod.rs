@@ -224,7 +224,8 @@ pub fn lease_shard(psid: &str) -> String {
     format!("LEASE#{}", shard_of(psid, LEASE_SHARDS))
 }
 
-pub(crate) fn resync_shard(psid: &str) -> String {
+/// The `resync` index partition of a conversation flagged `needs_resync`.
+pub fn resync_shard(psid: &str) -> String {
     format!("RESYNC#{}", shard_of(psid, RESYNC_SHARDS))
 }
 
