@@ -82,14 +82,25 @@ pub async fn handle(
     );
     println!(
         "{}",
-        sweep_metrics(report.lag_secs.unwrap_or(0), report.failed)
+        sweep_metrics(
+            &function_name(),
+            report.lag_secs.unwrap_or(0),
+            report.failed
+        )
     );
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 
-/// The sweep's metrics as a CloudWatch embedded-metric-format line (the template's sweep
-/// lag alarm reads `SweepLagSeconds`).
-pub fn sweep_metrics(lag_secs: i64, failed: u64) -> Value {
+/// This function's name in Lambda (`AWS_LAMBDA_FUNCTION_NAME`, so two stacks in one account
+/// keep their metrics apart), `timed-reset` elsewhere.
+fn function_name() -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "timed-reset".to_string())
+}
+
+/// The sweep's metrics as a CloudWatch embedded-metric-format line, with the dimension
+/// `Function` = `function` (the template's sweep alarms read `SweepLagSeconds` and
+/// `SweepFailedResets` of the stack's own timed-reset function).
+pub fn sweep_metrics(function: &str, lag_secs: i64, failed: u64) -> Value {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -105,7 +116,7 @@ pub fn sweep_metrics(lag_secs: i64, failed: u64) -> Value {
                 ]
             }]
         },
-        "Function": "timed-reset",
+        "Function": function,
         "SweepLagSeconds": lag_secs,
         "SweepFailedResets": failed
     })

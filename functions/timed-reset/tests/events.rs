@@ -288,8 +288,13 @@ async fn a_malformed_stream_event_is_not_retryable() {
 
 #[test]
 fn sweep_metrics_are_embedded_metric_format() {
-    let line = timed_reset::sweep_metrics(42, 1);
+    let line = timed_reset::sweep_metrics("stack-timed-reset", 42, 1);
     assert_eq!(line["SweepLagSeconds"], 42);
+    assert_eq!(line["Function"], "stack-timed-reset");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Function"]])
+    );
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "MessengerRouting"

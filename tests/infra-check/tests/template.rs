@@ -1149,8 +1149,11 @@ fn the_alarms_watch_every_function_the_sweep_and_the_dead_letters() {
     }
 
     // The sweep-lag alarm reads the metric exactly as timed-reset emits it (embedded metric
-    // format): same namespace, same name, the same dimension set with the same values.
-    let emf = timed_reset::sweep_metrics(0, 0);
+    // format): same namespace, same name, the same dimension set with the same values (the
+    // function's own name, which Lambda gives it as AWS_LAMBDA_FUNCTION_NAME).
+    const FUNCTION_NAME: &str = "the-deployed-function-name";
+    let timed_reset_function = json!({"Ref": functions(&template)["timed-reset"].logical_id});
+    let emf = timed_reset::sweep_metrics(FUNCTION_NAME, 0, 0);
     let directive = &emf["_aws"]["CloudWatchMetrics"][0];
     let dimension_sets = directive["Dimensions"]
         .as_array()
@@ -1162,7 +1165,12 @@ fn the_alarms_watch_every_function_the_sweep_and_the_dead_letters() {
         .iter()
         .map(|name| {
             let name = name.as_str().expect("a dimension name");
-            json!({"Name": name, "Value": emf[name]})
+            let value = if emf[name] == FUNCTION_NAME {
+                timed_reset_function.clone()
+            } else {
+                emf[name].clone()
+            };
+            json!({"Name": name, "Value": value})
         })
         .collect();
     let emitted: Vec<&str> = directive["Metrics"]
