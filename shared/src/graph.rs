@@ -133,6 +133,11 @@ impl GraphError {
     }
 }
 
+/// Scheduled runs (the sweep, the re-sync batch) stop after this many Graph calls in a row
+/// found the API unavailable (5xx, timeouts, after the client's own retries): the rest
+/// waits for the next run instead of spending this one on an outage.
+pub const MAX_OUTAGES_IN_A_ROW: u32 = 3;
+
 /// The Graph API calls the coordinator makes, each with the acting app's Page token.
 #[async_trait]
 pub trait GraphApi: Send + Sync {

@@ -28,7 +28,7 @@ use crate::config::PageConfig;
 use crate::domain::{
     rfc3339_secs, Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole, META_IDLE_SECS,
 };
-use crate::graph::{GraphError, ThreadOwner};
+use crate::graph::{GraphError, ThreadOwner, MAX_OUTAGES_IN_A_ROW};
 use crate::handoff::{api_key, graph_error, ControlService, ConversationView};
 use crate::http::{route_segments, ApiError, Reply};
 use crate::store::{LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS};
@@ -42,10 +42,6 @@ pub const DEFAULT_RATE_PER_SECOND: u32 = 5;
 pub const DEFAULT_LEASE_SLICE: u32 = 50;
 /// The batch moves on to the next lease shard every this many seconds.
 pub const LEASE_ROTATION_SECS: i64 = 300;
-/// The batch stops after this many re-syncs in a row found the Graph API unavailable (5xx,
-/// timeouts, after the client's own retries): the rest waits for the next run instead of
-/// spending the run's time on an outage.
-pub const MAX_OUTAGES_IN_A_ROW: u32 = 3;
 /// Flagged conversations read per index query.
 const FLAGGED_PAGE_SIZE: u32 = 100;
 /// The timeline event of a re-sync's change of control.

@@ -9,7 +9,7 @@
 //! customer message or an agent action that renews the lease meanwhile wins: the reset is
 //! skipped, or undone at Meta when it had already gone through.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::config::{PageConfig, Secret};
 use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner};
 use crate::domain::{TimelineEntry, TimelineRecord, META_IDLE_SECS};
-use crate::graph::GraphError;
+use crate::graph::{GraphError, MAX_OUTAGES_IN_A_ROW};
 use crate::handoff::{api_key, ControlService};
 use crate::http::ApiError;
 use crate::store::{StoreError, LEASE_SHARDS};
@@ -139,9 +139,12 @@ pub struct SweepReport {
     pub skipped: u64,
     /// Resets that failed for now (the lease stays due for the next sweep).
     pub failed: u64,
-    /// The time budget ran out, or Meta rate-limited us: the rest is left for the next run.
+    /// The time budget ran out, Meta rate-limited us, or the Graph API is down: the rest is
+    /// left for the next run.
     pub stopped_early: bool,
     pub rate_limited: bool,
+    /// [`MAX_OUTAGES_IN_A_ROW`] resets in a row found the Graph API unavailable.
+    pub graph_unavailable: bool,
     /// Shards whose index query failed (their leases wait for the next run).
     pub shards_unavailable: u32,
     /// How late the most overdue lease found was, in seconds (the sweep's lag).
@@ -534,17 +537,22 @@ impl TimedReset {
 
     /// Find due leases through the `leases` index, shard by shard and page by page, and
     /// reset each (at most `limits.concurrency` at once) until they are done, the time
-    /// budget runs out, or Meta rate-limits us. A shard whose query fails is left for the
-    /// next run; the sweep fails only when every shard did.
+    /// budget runs out, Meta rate-limits us, or [`MAX_OUTAGES_IN_A_ROW`] resets in a row
+    /// find the Graph API unavailable (each failed reset costs a claim and its release).
+    /// A shard whose query fails is left for the next run; the sweep fails only when every
+    /// shard did.
     pub async fn sweep(&self, limits: SweepLimits) -> Result<SweepReport, ResetError> {
         let now: EpochSeconds = self.now().div_euclid(1000);
         let mut report = SweepReport::default();
-        let halted = AtomicBool::new(false);
+        let rate_limited = AtomicBool::new(false);
+        let graph_down = AtomicBool::new(false);
+        let outages_in_a_row = AtomicU32::new(0);
+        let halted = || rate_limited.load(Ordering::Relaxed) || graph_down.load(Ordering::Relaxed);
         let mut last_error = None;
         'shards: for shard in 0..LEASE_SHARDS {
             let mut cursor: Option<String> = None;
             loop {
-                if halted.load(Ordering::Relaxed) || Instant::now() >= limits.stop_at {
+                if halted() || Instant::now() >= limits.stop_at {
                     report.stopped_early = true;
                     break 'shards;
                 }
@@ -579,16 +587,27 @@ impl TimedReset {
                     let lag = now - oldest;
                     report.lag_secs = Some(report.lag_secs.map_or(lag, |l| l.max(lag)));
                 }
-                let halted = &halted;
+                let (rate_limited, graph_down, outages_in_a_row, halted) =
+                    (&rate_limited, &graph_down, &outages_in_a_row, &halted);
                 let outcomes: Vec<_> = stream::iter(page.items.iter())
                     .take_while(|_| {
-                        let go = !halted.load(Ordering::Relaxed) && Instant::now() < limits.stop_at;
+                        let go = !halted() && Instant::now() < limits.stop_at;
                         async move { go }
                     })
                     .map(|lease| async move {
                         let outcome = self.reset(&lease.page_id, &lease.psid).await;
-                        if matches!(outcome, Err(ResetError::RateLimited(_))) {
-                            halted.store(true, Ordering::Relaxed);
+                        match &outcome {
+                            Err(ResetError::RateLimited(_)) => {
+                                rate_limited.store(true, Ordering::Relaxed);
+                            }
+                            Err(ResetError::GraphUnavailable(_)) => {
+                                let outages = outages_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+                                if outages >= MAX_OUTAGES_IN_A_ROW {
+                                    graph_down.store(true, Ordering::Relaxed);
+                                }
+                            }
+                            Ok(_) => outages_in_a_row.store(0, Ordering::Relaxed),
+                            Err(_) => {}
                         }
                         outcome
                     })
@@ -601,9 +620,8 @@ impl TimedReset {
                     }
                     report.count(outcome);
                 }
-                if halted.load(Ordering::Relaxed) {
-                    report.rate_limited = true;
-                }
+                report.rate_limited = rate_limited.load(Ordering::Relaxed);
+                report.graph_unavailable = graph_down.load(Ordering::Relaxed);
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_core::graph::MAX_OUTAGES_IN_A_ROW;
 use routing_core::handoff::MessageRequest;
-use routing_core::resync::{
-    Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS, MAX_OUTAGES_IN_A_ROW,
-};
+use routing_core::resync::{Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
 use routing_core::store::{
     lease_shard, resync_shard, ConversationWrite, DynamoStore, LeaseChange, QueueQuery,
     RequestCounter, Store, LEASE_SHARDS, RESYNC_SHARDS,

@@ -9,6 +9,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_core::graph::MAX_OUTAGES_IN_A_ROW;
 use routing_core::handoff::MessageRequest;
 use routing_core::store::{ConversationWrite, DynamoStore, LeaseChange, RequestCounter, Store};
 use routing_core::testing::{BOT, INBOX, PAGE};
@@ -270,6 +271,45 @@ async fn a_graph_outage_leaves_the_lease_due_for_the_next_sweep(h: Harness) {
     assert_eq!(h.true_owner(u).await, None);
 }
 
+/// A long outage: the sweep stops after a few resets in a row fail (each costs a claim and
+/// its release) instead of trying every due lease; all stay due, none stays claimed, and
+/// the next sweep after the outage resets them all.
+async fn a_long_graph_outage_stops_the_sweep(h: Harness) {
+    let psids: Vec<String> = (0..10).map(|i| format!("75{i:02}")).collect();
+    for psid in &psids {
+        h.held_by(psid, INBOX, OwnerRole::Inbox).await;
+    }
+    h.clock.advance_secs(WINDOW + 1);
+    h.emulator_post(
+        "faults/graph-error",
+        json!({"endpoint": "release_thread_control", "count": 1000, "status": 500, "code": 2}),
+    )
+    .await;
+    let report = h.sweep().await;
+    assert!(
+        report.graph_unavailable && report.stopped_early,
+        "{report:?}"
+    );
+    assert_eq!(report.reset, 0, "{report:?}");
+    // Resets already in flight when the third failed still finish.
+    let most = u64::from(MAX_OUTAGES_IN_A_ROW) + limits().concurrency as u64 - 1;
+    assert!(
+        (u64::from(MAX_OUTAGES_IN_A_ROW)..=most).contains(&report.failed),
+        "stopped after {MAX_OUTAGES_IN_A_ROW} outages in a row, not after all 10: {report:?}"
+    );
+    for psid in &psids {
+        let record = h.record(psid).await;
+        assert_eq!(record.owner, Owner::app(INBOX, OwnerRole::Inbox), "{psid}");
+        assert!(record.lease_expired(h.now()), "{psid}: still due");
+        assert_eq!(record.reset_claimed_at, None, "{psid}: not left claimed");
+    }
+
+    h.emulator_post("faults/reset", json!({})).await;
+    let report = h.sweep().await;
+    assert_eq!(report.reset, 10, "{report:?}");
+    assert!(!report.graph_unavailable, "{report:?}");
+}
+
 async fn the_sweep_and_the_stream_path_reset_once(h: Harness) {
     let u = "7108";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
@@ -465,6 +505,7 @@ scenarios!(
     meta_inbox_threads_are_left_to_meta_and_queued_for_resync,
     a_permanent_refusal_is_flagged_and_not_retried,
     a_graph_outage_leaves_the_lease_due_for_the_next_sweep,
+    a_long_graph_outage_stops_the_sweep,
     the_sweep_and_the_stream_path_reset_once,
     conversations_with_the_bot_or_idle_have_no_lease,
 );

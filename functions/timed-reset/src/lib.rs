@@ -72,6 +72,7 @@ pub async fn handle(
         left_to_meta = report.left_to_meta,
         waits_for_meta = report.waits_for_meta,
         rate_limited = report.rate_limited,
+        graph_unavailable = report.graph_unavailable,
         shards_unavailable = report.shards_unavailable,
         restored = report.restored,
         flagged = report.flagged,
