@@ -515,7 +515,8 @@ impl Resync {
 
     /// Re-sync the conversations flagged `needs_resync`, then a rotating slice of the
     /// conversations holding a lease, at most `limits.rate_per_second` Graph calls per
-    /// second, until done, out of time, or rate limited by Meta.
+    /// second, until done, out of time, rate limited by Meta, or Meta is down (see
+    /// [`MAX_OUTAGES_IN_A_ROW`]).
     pub async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
         let mut progress = BatchProgress {
             pacer: Pacer::new(limits.rate_per_second, limits.stop_at),
@@ -717,10 +718,6 @@ impl Resync {
     }
 }
 
-/// The lease after a re-sync: none unless the role holds one; for an owner we act as, the
-/// Page's own window (`base`) but never later than Meta's expiration (Meta idles the thread
-/// then); for Meta's inbox or another app, Meta's expiration (when Meta idles it); when
-/// Meta names no expiration, the Page's window.
 /// The lease shard and the due time this run's lease slice starts from. The shard rotates
 /// every [`LEASE_ROTATION_SECS`]; successive visits to one shard start at points of a Weyl
 /// sequence (steps of the golden ratio) spread over the next `horizon` seconds, so a shard
@@ -738,6 +735,10 @@ fn lease_slice_start(now_secs: EpochSeconds, horizon: i64) -> (u32, EpochSeconds
     (shard, now_secs.saturating_add(offset))
 }
 
+/// The lease after a re-sync: none unless the role holds one; for an owner we act as, the
+/// Page's own window (`base`) but never later than Meta's expiration (Meta idles the thread
+/// then); for Meta's inbox or another app, Meta's expiration (when Meta idles it); when
+/// Meta names no expiration, the Page's window.
 fn lease(
     role: OwnerRole,
     base: Option<EpochSeconds>,

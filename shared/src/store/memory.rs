@@ -165,14 +165,14 @@ impl Store for MemoryStore {
         let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
         let wanted = format!("LEASE#{shard}");
-        let mut due: Vec<((EpochSeconds, String), &DueLease)> = tables
+        let mut found: Vec<((EpochSeconds, String), &DueLease)> = tables
             .leases
             .iter()
             .filter(|(_, l)| lease_shard(&l.psid) == wanted && due.contains(&l.due))
             .map(|(pk, l)| ((l.due, pk.clone()), l))
             .collect();
-        due.sort_by(|a, b| a.0.cmp(&b.0));
-        let remaining = due
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        let remaining = found
             .into_iter()
             .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
         paginate(remaining, limit, |(key, l)| (key.clone(), (*l).clone()))
