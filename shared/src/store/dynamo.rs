@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -561,10 +560,7 @@ impl Store for DynamoStore {
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError> {
         if shard >= LEASE_SHARDS {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         }
         let values = HashMap::from([
             (":shard".to_string(), s(format!("LEASE#{shard}"))),
@@ -607,10 +603,7 @@ impl Store for DynamoStore {
         cursor: Option<&str>,
     ) -> Result<Page<Conversation>, StoreError> {
         if shard >= RESYNC_SHARDS {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         }
         let values = HashMap::from([(":shard".to_string(), s(format!("RESYNC#{shard}")))]);
         let (items, next_cursor) = self
@@ -690,8 +683,6 @@ pub struct RequestCounter {
 
 #[derive(Debug, Default)]
 struct CounterInner {
-    total: AtomicU64,
-    items_read: AtomicU64,
     items_read_by_operation: Mutex<HashMap<String, u64>>,
     by_operation: Mutex<HashMap<String, u64>>,
 }
@@ -702,7 +693,7 @@ impl RequestCounter {
     }
 
     pub fn total(&self) -> u64 {
-        self.inner.total.load(Ordering::SeqCst)
+        self.by_operation().values().sum()
     }
 
     /// Requests per operation name (`GetItem`, `TransactWriteItems`, ...).
@@ -717,7 +708,7 @@ impl RequestCounter {
     /// Items DynamoDB read to answer: a query's `ScannedCount` (every item it evaluated,
     /// before any filter) plus one per `GetItem` that found its item.
     pub fn items_read(&self) -> u64 {
-        self.inner.items_read.load(Ordering::SeqCst)
+        self.items_read_by_operation().values().sum()
     }
 
     /// [`items_read`](Self::items_read) per operation name.
@@ -730,8 +721,6 @@ impl RequestCounter {
     }
 
     pub fn reset(&self) {
-        self.inner.total.store(0, Ordering::SeqCst);
-        self.inner.items_read.store(0, Ordering::SeqCst);
         if let Ok(mut m) = self.inner.items_read_by_operation.lock() {
             m.clear();
         }
@@ -759,7 +748,6 @@ impl Intercept for RequestCounter {
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown")
             .to_string();
-        self.inner.total.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut m) = self.inner.by_operation.lock() {
             *m.entry(operation).or_insert(0) += 1;
         }
@@ -786,7 +774,6 @@ impl Intercept for RequestCounter {
         } else {
             return Ok(());
         };
-        self.inner.items_read.fetch_add(read, Ordering::SeqCst);
         if let Ok(mut m) = self.inner.items_read_by_operation.lock() {
             *m.entry(operation.to_string()).or_insert(0) += read;
         }

@@ -157,10 +157,7 @@ impl Store for MemoryStore {
         cursor: Option<&str>,
     ) -> Result<Page<DueLease>, StoreError> {
         if shard >= LEASE_SHARDS {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         }
         let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
@@ -185,10 +182,7 @@ impl Store for MemoryStore {
         cursor: Option<&str>,
     ) -> Result<Page<Conversation>, StoreError> {
         if shard >= RESYNC_SHARDS {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
+            return Ok(Page::empty());
         }
         let after: Option<(i64, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
