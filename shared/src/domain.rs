@@ -295,6 +295,26 @@ pub struct TimelineEntry {
     pub record: TimelineRecord,
 }
 
+impl TimelineEntry {
+    /// The entry `record` written for the event (or API call) keyed `event_key`. The key's
+    /// prefix sorts the entries of one millisecond: message (`0-message:`), change of
+    /// control (`1-control:`), request (`2-request:`), action (`3-action:`). (A postback's
+    /// message entry is keyed by its time instead, `0-postback:`, see `transition`.)
+    pub fn new(at: EpochMillis, event_key: &str, record: TimelineRecord) -> Self {
+        let prefix = match record {
+            TimelineRecord::Message { .. } => "0-message",
+            TimelineRecord::Control { .. } => "1-control",
+            TimelineRecord::ControlRequest { .. } => "2-request",
+            TimelineRecord::ActionRequested { .. } => "3-action",
+        };
+        TimelineEntry {
+            at,
+            key: format!("{prefix}:{event_key}"),
+            record,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TimelineRecord {
@@ -395,6 +415,48 @@ pub fn rfc3339_secs(at: EpochSeconds) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeline_keys_sort_message_control_request_action() {
+        // Stored keys: a change here would write second copies of entries already stored.
+        let key = |record| TimelineEntry::new(5, "e1", record).key;
+        let message = TimelineRecord::Message {
+            author: Author::Customer,
+            mid: None,
+            app_id: None,
+            text: None,
+            payload: None,
+            attachments: 0,
+        };
+        let control = TimelineRecord::Control {
+            from: Owner::idle(),
+            to: Owner::idle(),
+            cause: Cause::Api,
+            actor: None,
+            event: "release_thread_control".into(),
+            metadata: None,
+            late: false,
+        };
+        let request = TimelineRecord::ControlRequest {
+            requested_by: "1".into(),
+            metadata: None,
+        };
+        let action = TimelineRecord::ActionRequested {
+            action: ActionKind::PassToInbox,
+            source: "payload:x".into(),
+        };
+        let keys = [key(message), key(control), key(request), key(action)];
+        assert_eq!(
+            keys,
+            [
+                "0-message:e1",
+                "1-control:e1",
+                "2-request:e1",
+                "3-action:e1"
+            ]
+        );
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn timestamps_in_seconds_become_milliseconds() {

@@ -537,6 +537,23 @@ impl GraphClient {
         .await
         .map(|_| ())
     }
+
+    /// A thread-control action whose body is only the recipient and optional metadata
+    /// (take, request, release).
+    async fn recipient_action(
+        &self,
+        edge: &'static str,
+        token: &Secret,
+        page_id: &str,
+        psid: &str,
+        metadata: Option<&str>,
+    ) -> Result<(), GraphError> {
+        let body = RecipientBody {
+            recipient: Recipient { id: psid },
+            metadata,
+        };
+        self.thread_control(edge, token, page_id, psid, &body).await
+    }
 }
 
 fn normalise_version(version: &str) -> Result<String, GraphError> {
@@ -826,11 +843,7 @@ impl GraphApi for GraphClient {
     ) -> Result<(), GraphError> {
         // Success is `{"success":true}` or (older docs) `{"data":[{"thread_owner":..}]}`:
         // any 2xx answer that is not an error and not `"success": false` is accepted.
-        let body = RecipientBody {
-            recipient: Recipient { id: psid },
-            metadata,
-        };
-        self.thread_control("take_thread_control", token, page_id, psid, &body)
+        self.recipient_action("take_thread_control", token, page_id, psid, metadata)
             .await
     }
 
@@ -841,11 +854,7 @@ impl GraphApi for GraphClient {
         psid: &str,
         metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        let body = RecipientBody {
-            recipient: Recipient { id: psid },
-            metadata,
-        };
-        self.thread_control("request_thread_control", token, page_id, psid, &body)
+        self.recipient_action("request_thread_control", token, page_id, psid, metadata)
             .await
     }
 
@@ -856,11 +865,7 @@ impl GraphApi for GraphClient {
         psid: &str,
         metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        let body = RecipientBody {
-            recipient: Recipient { id: psid },
-            metadata,
-        };
-        self.thread_control("release_thread_control", token, page_id, psid, &body)
+        self.recipient_action("release_thread_control", token, page_id, psid, metadata)
             .await
     }
 

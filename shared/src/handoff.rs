@@ -577,63 +577,44 @@ impl ControlService {
             .as_ref()
             .map_or_else(Owner::idle, |c| c.owner.clone());
         let record = match request.action.as_str() {
-            "pass" => {
+            action @ ("pass" | "take" | "release") => {
                 let (app, token) = self.acting_app(page, acting)?;
-                let target = Self::target_app(page, request.target.as_deref())?;
-                if target == app.id {
-                    return Err(ApiError::bad_request(
-                        "bad_target",
-                        "target: cannot pass to the acting app itself",
-                    ));
-                }
-                self.confirmed(
-                    page_id,
-                    psid,
-                    &owner,
-                    self.graph
-                        .pass_thread_control(token, page_id, psid, &target, metadata)
-                        .await,
-                )
-                .await?;
-                let to = Owner::app(&target, page.role_of(&target));
-                self.record_change(page, psid, to, &app.id, "pass_thread_control", metadata)
+                // The owner the action leads to, its event, and Meta's answer.
+                let (to, event, answer) = match action {
+                    "pass" => {
+                        let target = Self::target_app(page, request.target.as_deref())?;
+                        if target == app.id {
+                            return Err(ApiError::bad_request(
+                                "bad_target",
+                                "target: cannot pass to the acting app itself",
+                            ));
+                        }
+                        (
+                            Owner::app(&target, page.role_of(&target)),
+                            "pass_thread_control",
+                            self.graph
+                                .pass_thread_control(token, page_id, psid, &target, metadata)
+                                .await,
+                        )
+                    }
+                    "take" => (
+                        Owner::app(&app.id, page.role_of(&app.id)),
+                        "take_thread_control",
+                        self.graph
+                            .take_thread_control(token, page_id, psid, metadata)
+                            .await,
+                    ),
+                    _ => (
+                        Owner::idle(),
+                        "release_thread_control",
+                        self.graph
+                            .release_thread_control(token, page_id, psid, metadata)
+                            .await,
+                    ),
+                };
+                self.confirmed(page_id, psid, &owner, answer).await?;
+                self.record_change(page, psid, to, &app.id, event, metadata)
                     .await?
-            }
-            "take" => {
-                let (app, token) = self.acting_app(page, acting)?;
-                self.confirmed(
-                    page_id,
-                    psid,
-                    &owner,
-                    self.graph
-                        .take_thread_control(token, page_id, psid, metadata)
-                        .await,
-                )
-                .await?;
-                let to = Owner::app(&app.id, page.role_of(&app.id));
-                self.record_change(page, psid, to, &app.id, "take_thread_control", metadata)
-                    .await?
-            }
-            "release" => {
-                let (app, token) = self.acting_app(page, acting)?;
-                self.confirmed(
-                    page_id,
-                    psid,
-                    &owner,
-                    self.graph
-                        .release_thread_control(token, page_id, psid, metadata)
-                        .await,
-                )
-                .await?;
-                self.record_change(
-                    page,
-                    psid,
-                    Owner::idle(),
-                    &app.id,
-                    "release_thread_control",
-                    metadata,
-                )
-                .await?
             }
             "request" => {
                 let (app, token) = self.acting_app(page, acting)?;
@@ -654,14 +635,14 @@ impl ControlService {
                     // Meta may already have granted it (its webhook can beat this write).
                     next.state.request_control(&app_id, now);
                     next.state.updated_at = now;
-                    next.timeline.push(TimelineEntry {
-                        at: now,
-                        key: format!("2-request:{key}"),
-                        record: TimelineRecord::ControlRequest {
+                    next.timeline.push(TimelineEntry::new(
+                        now,
+                        &key,
+                        TimelineRecord::ControlRequest {
                             requested_by: app_id.clone(),
                             metadata: metadata.map(str::to_string),
                         },
-                    });
+                    ));
                     Some(next)
                 })
                 .await?
@@ -701,10 +682,10 @@ impl ControlService {
                     next.state
                         .renew_lease(now, i64::try_from(duration).unwrap_or(0));
                     next.state.updated_at = now;
-                    next.timeline.push(TimelineEntry {
-                        at: now,
-                        key: format!("1-control:{key}"),
-                        record: TimelineRecord::Control {
+                    next.timeline.push(TimelineEntry::new(
+                        now,
+                        &key,
+                        TimelineRecord::Control {
                             from: current.owner.clone(),
                             to: current.owner.clone(),
                             cause: Cause::Api,
@@ -713,7 +694,7 @@ impl ControlService {
                             metadata: Some(format!("{duration} s")),
                             late: false,
                         },
-                    });
+                    ));
                     Some(next)
                 })
                 .await?

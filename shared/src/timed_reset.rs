@@ -417,10 +417,10 @@ impl TimedReset {
             .update(&page.id, psid, |current| {
                 let mut next = Transition::successor(current);
                 next.state.needs_resync |= failed.is_some() || current.owner != *owner;
-                next.timeline.push(TimelineEntry {
+                next.timeline.push(TimelineEntry::new(
                     at,
-                    key: format!("1-control:{key}"),
-                    record: TimelineRecord::Control {
+                    &key,
+                    TimelineRecord::Control {
                         from: owner.clone(),
                         to: owner.clone(),
                         cause: Cause::Timeout,
@@ -434,7 +434,7 @@ impl TimedReset {
                         }),
                         late: false,
                     },
-                });
+                ));
                 Some(next)
             })
             .await

@@ -218,14 +218,14 @@ pub fn apply_event(
             metadata,
         } => {
             let requester = requested_owner_app_id.clone().unwrap_or_default();
-            rules.timeline.push(TimelineEntry {
+            rules.timeline.push(TimelineEntry::new(
                 at,
-                key: format!("2-request:{event_key}"),
-                record: TimelineRecord::ControlRequest {
+                event_key,
+                TimelineRecord::ControlRequest {
                     requested_by: requester.clone(),
                     metadata: metadata.clone(),
                 },
-            });
+            ));
             if rules.state.request_control(&requester, at) {
                 // The request is sent to the owner: grant it when the Page allows it.
                 if ctx.page.auto_grant_requests && rules.state.owner.is(receiver) {
@@ -435,10 +435,10 @@ impl Rules<'_, '_> {
             ClaimKind::Explicit { actor } => actor.map(str::to_string),
             ClaimKind::Observed => to.app_id.clone(),
         };
-        self.timeline.push(TimelineEntry {
-            at: self.at,
-            key: format!("1-control:{}", self.key),
-            record: TimelineRecord::Control {
+        self.timeline.push(TimelineEntry::new(
+            self.at,
+            self.key,
+            TimelineRecord::Control {
                 from,
                 to,
                 cause,
@@ -447,7 +447,7 @@ impl Rules<'_, '_> {
                 metadata: metadata.map(str::to_string),
                 late,
             },
-        });
+        ));
     }
 
     fn record_message(
@@ -460,13 +460,10 @@ impl Rules<'_, '_> {
         attachments: u32,
     ) {
         // Keyed by mid alone: the `messaging` and `standby` copies of one message (delivered
-        // to two of our apps) become one timeline entry. Entries of one millisecond sort
-        // message, control change, request, action.
-        let key = match mid {
-            Some(mid) => format!("0-message:{mid}"),
-            None => format!("0-message:{}", self.key),
-        };
-        self.push_message(key, author, mid, app_id, text, payload, attachments);
+        // to two of our apps) become one timeline entry.
+        let record = message_record(author, mid, app_id, text, payload, attachments);
+        let entry = TimelineEntry::new(self.at, mid.unwrap_or(self.key), record);
+        self.timeline.push(entry);
     }
 
     /// Postbacks: the `standby` copy has neither payload nor mid, so both copies are keyed
@@ -483,32 +480,10 @@ impl Rules<'_, '_> {
         if seen && channel != Channel::Messaging {
             return;
         }
-        let key = format!("0-postback:{}", self.at);
-        self.push_message(key, Author::Customer, mid, None, title, payload, 0);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn push_message(
-        &mut self,
-        key: String,
-        author: Author,
-        mid: Option<&str>,
-        app_id: Option<&str>,
-        text: Option<&str>,
-        payload: Option<&str>,
-        attachments: u32,
-    ) {
         self.timeline.push(TimelineEntry {
             at: self.at,
-            key,
-            record: TimelineRecord::Message {
-                author,
-                mid: mid.map(str::to_string),
-                app_id: app_id.map(str::to_string),
-                text: text.map(str::to_string),
-                payload: payload.map(str::to_string),
-                attachments,
-            },
+            key: format!("0-postback:{}", self.at),
+            record: message_record(Author::Customer, mid, None, title, payload, 0),
         });
     }
 
@@ -552,11 +527,11 @@ impl Rules<'_, '_> {
             event_key: self.key.to_string(),
             executing_since: None,
         });
-        self.timeline.push(TimelineEntry {
-            at: self.at,
-            key: format!("3-action:{}", self.key),
-            record: TimelineRecord::ActionRequested { action, source },
-        });
+        self.timeline.push(TimelineEntry::new(
+            self.at,
+            self.key,
+            TimelineRecord::ActionRequested { action, source },
+        ));
     }
 }
 
@@ -602,6 +577,25 @@ pub struct ControlChange<'a> {
     pub key: String,
 }
 
+/// A message's timeline record (customer, agent, bot or other app).
+fn message_record(
+    author: Author,
+    mid: Option<&str>,
+    app_id: Option<&str>,
+    text: Option<&str>,
+    payload: Option<&str>,
+    attachments: u32,
+) -> TimelineRecord {
+    TimelineRecord::Message {
+        author,
+        mid: mid.map(str::to_string),
+        app_id: app_id.map(str::to_string),
+        text: text.map(str::to_string),
+        payload: payload.map(str::to_string),
+        attachments,
+    }
+}
+
 /// Apply a confirmed change: the owner, unread (a pass to humans makes it unread; a take,
 /// a release or a return to the bot makes it read), the lease and the ordering guard.
 pub fn apply_control_change(
@@ -634,10 +628,10 @@ pub fn apply_control_change(
         next.control_expires_at = None;
     }
     next.renew_lease(change.at, page.reset_after());
-    let timeline = vec![TimelineEntry {
-        at: change.at,
-        key: format!("1-control:{}", change.key),
-        record: TimelineRecord::Control {
+    let timeline = vec![TimelineEntry::new(
+        change.at,
+        &change.key,
+        TimelineRecord::Control {
             from: before,
             to: change.to.clone(),
             cause: change.cause,
@@ -646,7 +640,7 @@ pub fn apply_control_change(
             metadata: change.metadata.map(str::to_string),
             late: false,
         },
-    }];
+    )];
     Transition {
         expected_version,
         state: next,
