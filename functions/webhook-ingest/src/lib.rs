@@ -8,9 +8,8 @@ use routing_core::lambda_adapter::{header, into_response, query_map};
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {
-    let path = request.uri().path().to_string();
-    let app_id = match route_segments(&path, "webhook").as_deref() {
-        Some(["webhook", app_id]) => (*app_id).to_string(),
+    let app_id = match route_segments(request.uri().path(), "webhook").as_deref() {
+        Some(["webhook", app_id]) => *app_id,
         _ => {
             return into_response(
                 ApiError::not_found("unknown_route", "expected /webhook/{app_id}").reply(),
@@ -21,7 +20,7 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
         "GET" => {
             let query = query_map(&request);
             ingest.verify_subscription(
-                &app_id,
+                app_id,
                 query.get("hub.mode").map(String::as_str),
                 query.get("hub.verify_token").map(String::as_str),
                 query.get("hub.challenge").map(String::as_str),
@@ -30,7 +29,7 @@ pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> 
         "POST" => {
             ingest
                 .receive(
-                    &app_id,
+                    app_id,
                     header(&request, "x-hub-signature-256"),
                     request.body().as_ref(),
                 )

@@ -318,30 +318,16 @@ impl Handlers {
             ..RetryPolicy::default()
         };
         let graph = GraphClient::new("http://127.0.0.1:9", "v23.0", policy).expect("client");
+        let control = ControlService::new(
+            config.clone(),
+            store.clone(),
+            Arc::new(graph),
+            clock.clone(),
+        );
         Handlers {
-            ingest: WebhookIngest::new(config.clone(), store.clone(), clock.clone()),
-            control: ControlService::new(
-                config.clone(),
-                store.clone(),
-                Arc::new(graph),
-                clock.clone(),
-            ),
-            resync: routing_core::resync::Resync::new(ControlService::new(
-                config,
-                store,
-                Arc::new(
-                    GraphClient::new(
-                        "http://127.0.0.1:9",
-                        "v23.0",
-                        RetryPolicy {
-                            max_attempts: 1,
-                            ..RetryPolicy::default()
-                        },
-                    )
-                    .expect("client"),
-                ),
-                clock,
-            )),
+            ingest: WebhookIngest::new(config, store, clock),
+            resync: routing_core::resync::Resync::new(control.clone()),
+            control,
         }
     }
 
@@ -514,31 +500,28 @@ async fn every_route_reaches_a_handler_of_its_function() {
 
     for route in routes(&template) {
         match route.crate_name.as_str() {
-            "webhook-ingest" | "control-handoff" | "resync" => {
-                if route.crate_name == "resync" {
-                    assert!(
-                        resync::ROUTES.contains(&(route.method.as_str(), route.path.as_str())),
-                        "{} {} is not in resync::ROUTES",
-                        route.method,
-                        route.path
-                    );
-                }
-                let event = request_for(&route.crate_name, &route.method, &route.path);
-                let (status, body) = handlers.call(&route.crate_name, event).await;
-                assert!(
-                    routed(status, &body),
-                    "{} {} (route {}) is not served by {}: {status} {body}",
-                    route.method,
-                    route.path,
-                    route.logical_id,
-                    route.crate_name
-                );
-            }
+            "resync" => assert!(
+                resync::ROUTES.contains(&(route.method.as_str(), route.path.as_str())),
+                "{} {} is not in resync::ROUTES",
+                route.method,
+                route.path
+            ),
+            "webhook-ingest" | "control-handoff" => {}
             other => panic!(
                 "{} {} reaches {other}, which serves no HTTP routes",
                 route.method, route.path
             ),
         }
+        let event = request_for(&route.crate_name, &route.method, &route.path);
+        let (status, body) = handlers.call(&route.crate_name, event).await;
+        assert!(
+            routed(status, &body),
+            "{} {} (route {}) is not served by {}: {status} {body}",
+            route.method,
+            route.path,
+            route.logical_id,
+            route.crate_name
+        );
     }
 }
 
@@ -827,10 +810,7 @@ fn each_role_allows_exactly_the_table_actions_its_code_performs() {
         }
 
         // The stream only for the function that has a stream event source.
-        let stream_events = function.properties["Events"]
-            .as_object()
-            .map(|events| events.values().filter(|e| e["Type"] == "DynamoDB").count())
-            .unwrap_or(0);
+        let stream_events = events_of(&function, "DynamoDB").len();
         if stream_events > 0 {
             for action in ["DescribeStream", "GetRecords", "GetShardIterator"] {
                 assert!(
@@ -1138,7 +1118,8 @@ fn the_alarms_watch_every_function_the_sweep_and_the_dead_letters() {
                     .any(|d| d["Value"] == *dimension)
         })
     };
-    for (crate_name, function) in functions(&template) {
+    let functions = functions(&template);
+    for (crate_name, function) in &functions {
         let name = json!({"Ref": function.logical_id});
         for metric in ["Errors", "Throttles"] {
             assert!(
@@ -1152,7 +1133,7 @@ fn the_alarms_watch_every_function_the_sweep_and_the_dead_letters() {
     // format): same namespace, same name, the same dimension set with the same values (the
     // function's own name, which Lambda gives it as AWS_LAMBDA_FUNCTION_NAME).
     const FUNCTION_NAME: &str = "the-deployed-function-name";
-    let timed_reset_function = json!({"Ref": functions(&template)["timed-reset"].logical_id});
+    let timed_reset_function = json!({"Ref": functions["timed-reset"].logical_id});
     let emf = timed_reset::sweep_metrics(FUNCTION_NAME, 0, 0);
     let directive = &emf["_aws"]["CloudWatchMetrics"][0];
     let dimension_sets = directive["Dimensions"]
