@@ -94,6 +94,13 @@ pub struct AppConfig {
     pub connected: bool,
 }
 
+impl AppConfig {
+    /// Whether the app receives webhooks: it has a role and a webhook URL.
+    pub(crate) fn subscribed(&self) -> bool {
+        self.connected && self.webhook_url.is_some()
+    }
+}
+
 /// Webhook delivery settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]

@@ -19,8 +19,8 @@ use crate::config::PageConfig;
 use crate::faults::{default_message, GraphErrorFault, LatencyFault, ReverseHold, GRAPH_ENDPOINTS};
 use crate::graph::parse_urlencoded;
 use crate::state::{
-    is_connected, page_event, thread_view, user_event, Outgoing, Owner, SentMessage, Shared, World,
-    DAY_MS, WEEK_MS,
+    is_connected, page_event, thread_view, user_event, Owner, SentMessage, Shared, World, DAY_MS,
+    WEEK_MS,
 };
 use crate::PAGE_INBOX_APP_ID;
 
@@ -168,7 +168,7 @@ async fn health(State(shared): AppState) -> Json<Value> {
                         "id": app.id,
                         "name": app.name,
                         "connected": app.connected,
-                        "subscribed": app.connected && app.webhook_url.is_some(),
+                        "subscribed": app.subscribed(),
                         "take_control": app.take_control,
                         "standby": app.standby,
                     })
@@ -235,38 +235,41 @@ fn customer_activity(world: &mut World, page: &PageConfig, psid: &str, now: i64)
     owner_id
 }
 
+/// A customer message or postback (see [`customer_activity`]): sends the `kind` event,
+/// `bodies(mid)` = (body for the owner, body for the standby apps); returns the answer.
+fn customer_event(
+    shared: &Shared,
+    page: &PageConfig,
+    psid: &str,
+    kind: &'static str,
+    bodies: impl FnOnce(&str) -> (Value, Value),
+) -> Value {
+    shared.with_world(|world, out| {
+        let now = shared.now();
+        let owner = customer_activity(world, page, psid, now);
+        let mid = world.next_mid(now);
+        let (messaging, standby) = bodies(&mid);
+        let messaging = user_event(&page.id, psid, now, kind, messaging);
+        let standby = user_event(&page.id, psid, now, kind, standby);
+        shared.fan_out(out, page, psid, Some(&owner), kind, &messaging, &standby);
+        json!({"mid": mid, "timestamp": now, "owner_app_id": owner})
+    })
+}
+
 async fn customer_message(State(shared): AppState, bytes: Bytes) -> Reply {
     let request: CustomerMessage = body(&bytes)?;
     non_empty("psid", &request.psid)?;
     non_empty("text", &request.text)?;
     let page = resolve_page(&shared, request.page_id.as_deref())?;
-    let reply = shared.with_world(|world, out| {
-        let now = shared.now();
-        let owner = customer_activity(world, page, &request.psid, now);
-        let mid = world.next_mid(now);
+    let reply = customer_event(&shared, page, &request.psid, "message", |mid| {
         let mut message = Map::new();
         message.insert("mid".into(), json!(mid));
         message.insert("text".into(), json!(request.text));
         if let Some(payload) = &request.quick_reply_payload {
             message.insert("quick_reply".into(), json!({"payload": payload}));
         }
-        let event = user_event(
-            &page.id,
-            &request.psid,
-            now,
-            "message",
-            Value::Object(message),
-        );
-        shared.fan_out(
-            out,
-            page,
-            &request.psid,
-            Some(&owner),
-            "message",
-            &event,
-            &event,
-        );
-        json!({"mid": mid, "timestamp": now, "owner_app_id": owner})
+        let message = Value::Object(message);
+        (message.clone(), message)
     });
     tracing::info!(page_id = %page.id, "customer message");
     Ok(Json(reply))
@@ -276,34 +279,11 @@ async fn customer_postback(State(shared): AppState, bytes: Bytes) -> Reply {
     let request: CustomerPostback = body(&bytes)?;
     non_empty("psid", &request.psid)?;
     let page = resolve_page(&shared, request.page_id.as_deref())?;
-    let reply = shared.with_world(|world, out| {
-        let now = shared.now();
-        let owner = customer_activity(world, page, &request.psid, now);
-        let mid = world.next_mid(now);
-        let full = user_event(
-            &page.id,
-            &request.psid,
-            now,
-            "postback",
+    let reply = customer_event(&shared, page, &request.psid, "postback", |mid| {
+        (
             json!({"title": request.title, "payload": request.payload, "mid": mid}),
-        );
-        let standby = user_event(
-            &page.id,
-            &request.psid,
-            now,
-            "postback",
             json!({"title": request.title}),
-        );
-        shared.fan_out(
-            out,
-            page,
-            &request.psid,
-            Some(&owner),
-            "postback",
-            &full,
-            &standby,
-        );
-        json!({"mid": mid, "timestamp": now, "owner_app_id": owner})
+        )
     });
     tracing::info!(page_id = %page.id, "customer postback");
     Ok(Json(reply))
@@ -360,27 +340,6 @@ struct InboxThread {
     metadata: Option<String>,
 }
 
-fn take_event(
-    shared: &Shared,
-    out: &mut Vec<Outgoing>,
-    page: &PageConfig,
-    psid: &str,
-    previous: &str,
-    now: i64,
-) {
-    let event = user_event(
-        &page.id,
-        psid,
-        now,
-        "take_thread_control",
-        json!({
-            "previous_owner_app_id": shared.app_value(previous),
-            "new_owner_app_id": shared.app_value(PAGE_INBOX_APP_ID),
-        }),
-    );
-    shared.direct(out, page, previous, psid, "take_thread_control", event);
-}
-
 async fn inbox_reply(State(shared): AppState, bytes: Bytes) -> Reply {
     let request: InboxReply = body(&bytes)?;
     non_empty("psid", &request.psid)?;
@@ -411,7 +370,19 @@ async fn inbox_reply(State(shared): AppState, bytes: Bytes) -> Reply {
             expires_at_ms,
         });
         if let Some(previous) = previous.as_deref().filter(|p| *p != PAGE_INBOX_APP_ID) {
-            take_event(&shared, out, page, &request.psid, previous, now);
+            shared.handover(
+                out,
+                page,
+                &request.psid,
+                now,
+                previous,
+                "take_thread_control",
+                &[
+                    ("previous_owner_app_id", Some(previous)),
+                    ("new_owner_app_id", Some(PAGE_INBOX_APP_ID)),
+                ],
+                None,
+            );
         }
         let mid = world.next_mid(now);
         world.sent.push(SentMessage {
@@ -468,28 +439,15 @@ async fn inbox_request(State(shared): AppState, bytes: Bytes) -> Reply {
             .thread(&page.id, &request.psid)
             .and_then(|t| t.owner_id_at(now));
         if let Some(owner) = owner.as_deref().filter(|o| *o != PAGE_INBOX_APP_ID) {
-            let mut body = Map::new();
-            body.insert(
-                "requested_owner_app_id".into(),
-                shared.app_value(PAGE_INBOX_APP_ID),
-            );
-            if let Some(metadata) = &request.metadata {
-                body.insert("metadata".into(), json!(metadata));
-            }
-            let event = user_event(
-                &page.id,
-                &request.psid,
-                now,
-                "request_thread_control",
-                Value::Object(body),
-            );
-            shared.direct(
+            shared.handover(
                 out,
                 page,
-                owner,
                 &request.psid,
+                now,
+                owner,
                 "request_thread_control",
-                event,
+                &[("requested_owner_app_id", Some(PAGE_INBOX_APP_ID))],
+                request.metadata.clone(),
             );
         }
         json!({"owner_app_id": owner, "timestamp": now})
@@ -882,19 +840,13 @@ async fn fault_drop_first(State(shared): AppState, bytes: Bytes) -> Reply {
 async fn fault_reverse(State(shared): AppState, bytes: Bytes) -> Reply {
     let count = count_of(&bytes)?;
     let release = shared.with_world(|world, _| {
-        let hold = world
+        world
             .faults
             .reverse
-            .get_or_insert_with(ReverseHold::default);
-        hold.count = count;
-        if hold.held.len() >= count as usize {
-            world.take_held()
-        } else {
-            Vec::new()
-        }
+            .get_or_insert_with(ReverseHold::default)
+            .count = count;
+        world.take_held_if_collected()
     });
-    for job in release {
-        shared.dispatcher.send(job);
-    }
+    shared.dispatcher.send_all(release);
     Ok(faults_view(&shared))
 }

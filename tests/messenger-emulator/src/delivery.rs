@@ -240,6 +240,13 @@ impl Dispatcher {
         }
     }
 
+    /// Queues jobs already counted as pending, in order.
+    pub(crate) fn send_all(&self, jobs: Vec<Job>) {
+        for job in jobs {
+            self.send(job);
+        }
+    }
+
     /// Deliveries queued, held or in flight.
     pub(crate) fn pending(&self) -> usize {
         *self.core.pending.borrow()

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::config::{AppConfig, PageConfig};
 use crate::faults::GraphErrorFault;
 use crate::state::{
-    is_connected, page_event, Outgoing, Owner, SentMessage, Shared, World, DAY_MS, WEEK_MS,
+    is_connected, page_event, Outgoing, Owner, SentMessage, Shared, Thread, World, DAY_MS, WEEK_MS,
 };
 
 /// A Graph API error answer: `{"error":{"message","type","code","error_subcode","fbtrace_id"}}`.
@@ -616,59 +616,56 @@ struct Act<'a> {
     now: i64,
 }
 
-fn handover_body(
-    shared: &Shared,
-    fields: &[(&str, Option<&str>)],
-    metadata: Option<String>,
-) -> Value {
-    let mut body = Map::new();
-    for (key, app_id) in fields {
-        body.insert(
-            (*key).to_owned(),
-            app_id.map_or(Value::Null, |id| shared.app_value(id)),
-        );
-    }
-    if let Some(metadata) = metadata {
-        body.insert("metadata".into(), json!(metadata));
-    }
-    Value::Object(body)
-}
-
 impl Act<'_> {
     fn success() -> Value {
         json!({"success": true})
     }
 
-    /// Sends `pass_thread_control` to the new owner.
-    fn pass_event(
+    /// Whether the app may act on a thread whose owner is `current`: it is the owner, or
+    /// the thread is idle and it is the Page's default app.
+    fn controls(&self, current: Option<&str>) -> bool {
+        match current {
+            Some(owner) => owner == self.app.id,
+            None => self.app.id == self.page.default_app_id,
+        }
+    }
+
+    /// Sends a handover event about this thread (see [`Shared::handover`]).
+    fn handover(
         &self,
+        out: &mut Vec<Outgoing>,
+        app_id: &str,
+        kind: &'static str,
+        fields: &[(&str, Option<&str>)],
+        metadata: Option<String>,
+    ) {
+        self.shared.handover(
+            out, self.page, self.psid, self.now, app_id, kind, fields, metadata,
+        );
+    }
+
+    /// Gives `thread` to `target` for 24 hours and sends it `pass_thread_control`.
+    fn pass_to(
+        &self,
+        thread: &mut Thread,
         out: &mut Vec<Outgoing>,
         previous: Option<&str>,
         target: &str,
         metadata: Option<String>,
     ) {
-        let body = handover_body(
-            self.shared,
+        thread.owner = Some(Owner {
+            app_id: target.to_owned(),
+            expires_at_ms: self.now + DAY_MS,
+        });
+        self.handover(
+            out,
+            target,
+            "pass_thread_control",
             &[
                 ("previous_owner_app_id", previous),
                 ("new_owner_app_id", Some(target)),
             ],
             metadata,
-        );
-        let event = crate::state::user_event(
-            &self.page.id,
-            self.psid,
-            self.now,
-            "pass_thread_control",
-            body,
-        );
-        self.shared.direct(
-            out,
-            self.page,
-            target,
-            self.psid,
-            "pass_thread_control",
-            event,
         );
     }
 
@@ -684,18 +681,10 @@ impl Act<'_> {
         }
         let thread = world.thread_mut(&self.page.id, self.psid);
         let current = thread.owner_id_at(self.now);
-        let allowed = match &current {
-            Some(owner) => *owner == self.app.id,
-            None => self.app.id == self.page.default_app_id,
-        };
-        if !allowed {
+        if !self.controls(current.as_deref()) {
             return Err(GraphError::not_owner());
         }
-        thread.owner = Some(Owner {
-            app_id: target.to_owned(),
-            expires_at_ms: self.now + DAY_MS,
-        });
-        self.pass_event(out, current.as_deref(), target, metadata);
+        self.pass_to(thread, out, current.as_deref(), target, metadata);
         Ok(Self::success())
     }
 
@@ -715,28 +704,15 @@ impl Act<'_> {
             expires_at_ms: self.now + DAY_MS,
         });
         if let Some(previous) = current.filter(|p| *p != self.app.id) {
-            let body = handover_body(
-                self.shared,
+            self.handover(
+                out,
+                &previous,
+                "take_thread_control",
                 &[
                     ("previous_owner_app_id", Some(&previous)),
                     ("new_owner_app_id", Some(&self.app.id)),
                 ],
                 metadata,
-            );
-            let event = crate::state::user_event(
-                &self.page.id,
-                self.psid,
-                self.now,
-                "take_thread_control",
-                body,
-            );
-            self.shared.direct(
-                out,
-                self.page,
-                &previous,
-                self.psid,
-                "take_thread_control",
-                event,
             );
         }
         Ok(Self::success())
@@ -752,25 +728,12 @@ impl Act<'_> {
             .thread(&self.page.id, self.psid)
             .and_then(|t| t.owner_id_at(self.now));
         if let Some(owner) = current.filter(|o| *o != self.app.id) {
-            let body = handover_body(
-                self.shared,
+            self.handover(
+                out,
+                &owner,
+                "request_thread_control",
                 &[("requested_owner_app_id", Some(&self.app.id))],
                 metadata,
-            );
-            let event = crate::state::user_event(
-                &self.page.id,
-                self.psid,
-                self.now,
-                "request_thread_control",
-                body,
-            );
-            self.shared.direct(
-                out,
-                self.page,
-                &owner,
-                self.psid,
-                "request_thread_control",
-                event,
             );
         }
         Ok(Self::success())
@@ -778,17 +741,11 @@ impl Act<'_> {
 
     fn release(&self, world: &mut World) -> Result<Value, GraphError> {
         let thread = world.thread_mut(&self.page.id, self.psid);
-        match thread.owner_id_at(self.now) {
-            Some(owner) if owner == self.app.id => {
-                thread.owner = None;
-                Ok(Self::success())
-            }
-            None if self.app.id == self.page.default_app_id => {
-                thread.owner = None;
-                Ok(Self::success())
-            }
-            _ => Err(GraphError::not_owner()),
+        if !self.controls(thread.owner_id_at(self.now).as_deref()) {
+            return Err(GraphError::not_owner());
         }
+        thread.owner = None;
+        Ok(Self::success())
     }
 
     fn extend(&self, world: &mut World, duration_secs: i64) -> Result<Value, GraphError> {
@@ -835,11 +792,7 @@ impl Act<'_> {
             return Err(GraphError::no_user());
         };
         let current = thread.owner_id_at(self.now);
-        let allowed = match &current {
-            Some(owner) => *owner == self.app.id,
-            None => self.app.id == self.page.default_app_id,
-        };
-        if !allowed {
+        if !self.controls(current.as_deref()) {
             return Err(GraphError::send_not_owner());
         }
         let window = if send.messaging_type == "MESSAGE_TAG" {
@@ -896,11 +849,7 @@ impl Act<'_> {
         let thread = world.thread_mut(&self.page.id, self.psid);
         match send.thread_control {
             Some(ThreadControl::Pass(target)) => {
-                thread.owner = Some(Owner {
-                    app_id: target.clone(),
-                    expires_at_ms: self.now + DAY_MS,
-                });
-                self.pass_event(out, Some(&self.app.id), &target, None);
+                self.pass_to(thread, out, Some(&self.app.id), &target, None);
             }
             Some(ThreadControl::Release) => thread.owner = None,
             None => {}

@@ -84,18 +84,14 @@ impl Emulator {
         bind_addr: SocketAddr,
     ) -> Result<RunningEmulator, EmulatorError> {
         config.validate()?;
+        let bind_error = |source| EmulatorError::Bind {
+            addr: bind_addr,
+            source,
+        };
         let listener = tokio::net::TcpListener::bind(bind_addr)
             .await
-            .map_err(|source| EmulatorError::Bind {
-                addr: bind_addr,
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| EmulatorError::Bind {
-                addr: bind_addr,
-                source,
-            })?;
+            .map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
         let graph_version = config.graph_version.clone();
         let shared = Arc::new(state::Shared::new(config)?);
         let app = router(Arc::clone(&shared));
@@ -207,12 +203,7 @@ impl RunningEmulator {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let result = match self.server.take() {
-            Some(server) => server.await?.map_err(EmulatorError::Server),
-            None => Ok(()),
-        };
-        self.shared.dispatcher.abort();
-        result
+        self.wait().await
     }
 }
 

@@ -107,6 +107,11 @@ impl World {
     pub(crate) fn reset(&mut self) -> Vec<Job> {
         self.threads.clear();
         self.sent.clear();
+        self.reset_faults()
+    }
+
+    /// Clears every fault (held deliveries are returned for release, reversed).
+    pub(crate) fn reset_faults(&mut self) -> Vec<Job> {
         let held = self.take_held();
         self.faults = Faults::default();
         held
@@ -117,6 +122,20 @@ impl World {
         match self.faults.reverse.take() {
             Some(hold) => hold.held.into_iter().rev().collect(),
             None => Vec::new(),
+        }
+    }
+
+    /// [`World::take_held`] once the `reverse` fault holds its count; nothing before.
+    pub(crate) fn take_held_if_collected(&mut self) -> Vec<Job> {
+        let collected = self
+            .faults
+            .reverse
+            .as_ref()
+            .is_some_and(|hold| hold.held.len() >= hold.count as usize);
+        if collected {
+            self.take_held()
+        } else {
+            Vec::new()
         }
     }
 }
@@ -150,7 +169,7 @@ impl Shared {
         for (p, page) in config.pages.iter().enumerate() {
             for (a, app) in page.apps.iter().enumerate() {
                 tokens.insert(app.page_token.clone(), (p, a));
-                if app.connected && app.webhook_url.is_some() {
+                if app.subscribed() {
                     subscribers.push((page.id.clone(), app.id.clone()));
                 }
             }
@@ -197,10 +216,8 @@ impl Shared {
     /// Releases held deliveries and waits until every queued delivery has been attempted
     /// to the end. Returns the number still pending on timeout.
     pub(crate) async fn settle(&self, timeout: Duration) -> Result<(), usize> {
-        let held = self.with_world(|world, _| world.take_held());
-        for job in held {
-            self.dispatcher.send(job);
-        }
+        self.dispatcher
+            .send_all(self.with_world(|world, _| world.take_held()));
         match tokio::time::timeout(timeout, self.dispatcher.wait_idle()).await {
             Ok(()) => Ok(()),
             Err(_) => Err(self.dispatcher.pending()),
@@ -209,23 +226,15 @@ impl Shared {
 
     /// Resets threads, messages, faults and the delivery log (not the clock).
     pub(crate) fn reset(&self) {
-        let held = self.with_world(|world, _| world.reset());
-        for job in held {
-            self.dispatcher.send(job);
-        }
+        self.dispatcher
+            .send_all(self.with_world(|world, _| world.reset()));
         self.dispatcher.clear_records();
     }
 
     /// Clears every fault, releasing held deliveries (reversed).
     pub(crate) fn reset_faults(&self) {
-        let held = self.with_world(|world, _| {
-            let held = world.take_held();
-            world.faults = Faults::default();
-            held
-        });
-        for job in held {
-            self.dispatcher.send(job);
-        }
+        self.dispatcher
+            .send_all(self.with_world(|world, _| world.reset_faults()));
     }
 
     fn dispatch(&self, world: &mut World, outgoing: Outgoing, now: i64) {
@@ -283,11 +292,7 @@ impl Shared {
             match world.faults.reverse.as_mut() {
                 Some(hold) => {
                     hold.held.push(job);
-                    if hold.held.len() >= hold.count as usize {
-                        for job in world.take_held() {
-                            self.dispatcher.send(job);
-                        }
-                    }
+                    self.dispatcher.send_all(world.take_held_if_collected());
                 }
                 None => self.dispatcher.send(job),
             }
@@ -317,11 +322,7 @@ impl Shared {
         messaging: &Value,
         standby: &Value,
     ) {
-        for app in page
-            .apps
-            .iter()
-            .filter(|app| app.connected && app.webhook_url.is_some())
-        {
+        for app in page.apps.iter().filter(|app| app.subscribed()) {
             let (channel, event) = if owner == Some(app.id.as_str()) {
                 ("messaging", messaging)
             } else if app.standby {
@@ -340,30 +341,46 @@ impl Shared {
         }
     }
 
-    /// Sends an event on `messaging` to one app (if it is subscribed).
-    pub(crate) fn direct(
+    /// Sends the handover event `kind` (`pass_`, `take_` or `request_thread_control`) on
+    /// `messaging` to `app_id` (if it is subscribed): the app ids of `fields` (null for
+    /// `None`), then `metadata` if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn handover(
         &self,
         out: &mut Vec<Outgoing>,
         page: &PageConfig,
-        app_id: &str,
         psid: &str,
+        now: i64,
+        app_id: &str,
         kind: &'static str,
-        event: Value,
+        fields: &[(&str, Option<&str>)],
+        metadata: Option<String>,
     ) {
         let subscribed = page
             .apps
             .iter()
-            .any(|app| app.id == app_id && app.connected && app.webhook_url.is_some());
-        if subscribed {
-            out.push(Outgoing {
-                page_id: page.id.clone(),
-                app_id: app_id.to_owned(),
-                psid: psid.to_owned(),
-                channel: "messaging",
-                kind,
-                event,
-            });
+            .any(|app| app.id == app_id && app.subscribed());
+        if !subscribed {
+            return;
         }
+        let mut body = Map::new();
+        for (key, id) in fields {
+            body.insert(
+                (*key).to_owned(),
+                id.map_or(Value::Null, |id| self.app_value(id)),
+            );
+        }
+        if let Some(metadata) = metadata {
+            body.insert("metadata".into(), json!(metadata));
+        }
+        out.push(Outgoing {
+            page_id: page.id.clone(),
+            app_id: app_id.to_owned(),
+            psid: psid.to_owned(),
+            channel: "messaging",
+            kind,
+            event: user_event(&page.id, psid, now, kind, Value::Object(body)),
+        });
     }
 }
 
@@ -376,24 +393,24 @@ pub(crate) fn is_connected(page: &PageConfig, app_id: &str) -> bool {
             .any(|app| app.id == app_id && app.connected)
 }
 
-/// An event from the customer: sender = PSID, recipient = Page.
-pub(crate) fn user_event(page_id: &str, psid: &str, now: i64, key: &str, body: Value) -> Value {
+/// A webhook event: `{sender, recipient, timestamp, key: body}`.
+fn event(sender: &str, recipient: &str, now: i64, key: &str, body: Value) -> Value {
     let mut event = Map::new();
-    event.insert("sender".into(), json!({"id": psid}));
-    event.insert("recipient".into(), json!({"id": page_id}));
+    event.insert("sender".into(), json!({"id": sender}));
+    event.insert("recipient".into(), json!({"id": recipient}));
     event.insert("timestamp".into(), json!(now));
     event.insert(key.into(), body);
     Value::Object(event)
 }
 
+/// An event from the customer: sender = PSID, recipient = Page.
+pub(crate) fn user_event(page_id: &str, psid: &str, now: i64, key: &str, body: Value) -> Value {
+    event(psid, page_id, now, key, body)
+}
+
 /// An event from the Page (echo): sender = Page, recipient = PSID.
 pub(crate) fn page_event(page_id: &str, psid: &str, now: i64, key: &str, body: Value) -> Value {
-    let mut event = Map::new();
-    event.insert("sender".into(), json!({"id": page_id}));
-    event.insert("recipient".into(), json!({"id": psid}));
-    event.insert("timestamp".into(), json!(now));
-    event.insert(key.into(), body);
-    Value::Object(event)
+    event(page_id, psid, now, key, body)
 }
 
 /// A JSON view of a thread for the control API.

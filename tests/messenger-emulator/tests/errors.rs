@@ -31,13 +31,7 @@ async fn missing_or_unknown_token_is_190() {
 async fn app_without_a_role_is_2018171() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    let answer = env
-        .graph_post(
-            NO_ROLE_TOKEN,
-            "pass_thread_control",
-            json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-        )
-        .await;
+    let answer = env.pass(NO_ROLE_TOKEN, "U1", INBOX).await;
     assert_graph_error(&answer, 100, Some(2_018_171));
     assert_graph_error(
         &env.thread_owner(NO_ROLE_TOKEN, "U1").await,
@@ -56,13 +50,7 @@ async fn pass_to_an_unconnected_app_is_2018164() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
     for target in ["999", NO_ROLE] {
-        let answer = env
-            .graph_post(
-                BOT_TOKEN,
-                "pass_thread_control",
-                json!({"recipient": {"id": "U1"}, "target_app_id": target}),
-            )
-            .await;
+        let answer = env.pass(BOT_TOKEN, "U1", target).await;
         assert_graph_error(&answer, 100, Some(2_018_164));
     }
     let answer = env
@@ -75,13 +63,7 @@ async fn pass_to_an_unconnected_app_is_2018164() {
         .await;
     assert_graph_error(&answer, 100, Some(2_018_164));
     // Meta's Page Inbox is always a valid target.
-    let answer = env
-        .graph_post(
-            BOT_TOKEN,
-            "pass_thread_control",
-            json!({"recipient": {"id": "U1"}, "target_app_id": PAGE_INBOX}),
-        )
-        .await;
+    let answer = env.pass(BOT_TOKEN, "U1", PAGE_INBOX).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     assert_eq!(env.thread("U1").await["owner_app_id"], PAGE_INBOX);
 }
@@ -90,53 +72,23 @@ async fn pass_to_an_unconnected_app_is_2018164() {
 async fn thread_control_by_a_non_owner_is_2534037() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    let recipient = json!({"recipient": {"id": "U1"}, "target_app_id": BOT});
     assert_graph_error(
-        &env.graph_post(INBOX_TOKEN, "pass_thread_control", recipient)
-            .await,
+        &env.pass(INBOX_TOKEN, "U1", BOT).await,
         100,
         Some(2_534_037),
     );
+    assert_graph_error(&env.release(INBOX_TOKEN, "U1").await, 100, Some(2_534_037));
     assert_graph_error(
-        &env.graph_post(
-            INBOX_TOKEN,
-            "release_thread_control",
-            json!({"recipient": {"id": "U1"}}),
-        )
-        .await,
-        100,
-        Some(2_534_037),
-    );
-    assert_graph_error(
-        &env.graph_post(
-            INBOX_TOKEN,
-            "extend_thread_control",
-            json!({"recipient": {"id": "U1"}, "duration": 60}),
-        )
-        .await,
+        &env.extend(INBOX_TOKEN, "U1", 60).await,
         100,
         Some(2_534_037),
     );
     // Take without the "Take control of conversations" permission.
-    assert_graph_error(
-        &env.graph_post(
-            QUIET_TOKEN,
-            "take_thread_control",
-            json!({"recipient": {"id": "U1"}}),
-        )
-        .await,
-        100,
-        Some(2_534_037),
-    );
+    assert_graph_error(&env.take(QUIET_TOKEN, "U1").await, 100, Some(2_534_037));
     // An idle thread may only be passed by the default app.
     env.advance(86_401).await;
     assert_graph_error(
-        &env.graph_post(
-            INBOX_TOKEN,
-            "pass_thread_control",
-            json!({"recipient": {"id": "U1"}, "target_app_id": QUIET}),
-        )
-        .await,
+        &env.pass(INBOX_TOKEN, "U1", QUIET).await,
         100,
         Some(2_534_037),
     );
@@ -158,12 +110,7 @@ async fn send_by_a_non_owner_is_2018300() {
         "Message failed to send because another app is controlling this thread now"
     );
     // A non-default app may not send into an idle thread either.
-    env.graph_post(
-        BOT_TOKEN,
-        "release_thread_control",
-        json!({"recipient": {"id": "U1"}}),
-    )
-    .await;
+    env.release(BOT_TOKEN, "U1").await;
     assert_graph_error(
         &env.send_text(INBOX_TOKEN, "U1", "x").await,
         10,
@@ -215,13 +162,7 @@ async fn sending_outside_the_window_is_2018278() {
         .await;
     assert_graph_error(&update, 10, Some(2_018_278));
     // HUMAN_AGENT still works between 24 h and 7 days (after taking control)...
-    let take = env
-        .graph_post(
-            INBOX_TOKEN,
-            "take_thread_control",
-            json!({"recipient": {"id": "U1"}}),
-        )
-        .await;
+    let take = env.take(INBOX_TOKEN, "U1").await;
     assert_eq!(take.0, 200);
     let human_agent = json!({"recipient": {"id": "U1"}, "messaging_type": "MESSAGE_TAG",
                              "tag": "HUMAN_AGENT", "message": {"text": "agent"}});
@@ -233,12 +174,7 @@ async fn sending_outside_the_window_is_2018278() {
     );
     // ...and not after 7 days.
     env.advance(6 * 86_400).await;
-    env.graph_post(
-        INBOX_TOKEN,
-        "take_thread_control",
-        json!({"recipient": {"id": "U1"}}),
-    )
-    .await;
+    env.take(INBOX_TOKEN, "U1").await;
     assert_graph_error(
         &env.graph_post(INBOX_TOKEN, "messages", human_agent).await,
         10,
@@ -250,19 +186,8 @@ async fn sending_outside_the_window_is_2018278() {
 async fn invalid_parameters_are_100() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    env.graph_post(
-        BOT_TOKEN,
-        "pass_thread_control",
-        json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-    )
-    .await;
-    let too_long = env
-        .graph_post(
-            INBOX_TOKEN,
-            "extend_thread_control",
-            json!({"recipient": {"id": "U1"}, "duration": 604_801}),
-        )
-        .await;
+    env.pass(BOT_TOKEN, "U1", INBOX).await;
+    let too_long = env.extend(INBOX_TOKEN, "U1", 604_801).await;
     assert_graph_error(&too_long, 100, None);
     assert_graph_error(
         &env.graph_post(

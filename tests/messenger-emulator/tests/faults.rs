@@ -54,13 +54,7 @@ async fn injected_rate_limit_errors_fail_the_next_calls_only() {
             json!({"endpoint": "pass_thread_control", "code": code}),
         )
         .await;
-        let answer = env
-            .graph_post(
-                BOT_TOKEN,
-                "pass_thread_control",
-                json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-            )
-            .await;
+        let answer = env.pass(BOT_TOKEN, "U1", INBOX).await;
         assert_graph_error(&answer, code, None);
         assert_eq!(env.thread("U1").await["owner_app_id"], BOT);
     }
@@ -219,15 +213,8 @@ async fn reverse_releases_when_count_is_collected() {
     env.customer_says("U1", "second").await;
     env.customer_says("U1", "third").await;
     env.settle().await;
-    let texts = |app: &str| -> Vec<String> {
-        env.rx
-            .events_for(app)
-            .iter()
-            .map(|(_, e)| e["message"]["text"].as_str().expect("text").to_owned())
-            .collect()
-    };
-    assert_eq!(texts(BOT), ["second", "first", "third"]);
-    assert_eq!(texts(INBOX), ["second", "first", "third"]);
+    assert_eq!(env.rx.texts_for(BOT), ["second", "first", "third"]);
+    assert_eq!(env.rx.texts_for(INBOX), ["second", "first", "third"]);
     // Timestamps let a receiver restore the order.
     let stamps: Vec<i64> = env
         .rx
@@ -252,13 +239,7 @@ async fn reverse_holds_until_settle() {
         "held deliveries are not attempted"
     );
     env.settle().await;
-    let texts: Vec<String> = env
-        .rx
-        .events_for(BOT)
-        .iter()
-        .map(|(_, e)| e["message"]["text"].as_str().expect("text").to_owned())
-        .collect();
-    assert_eq!(texts, ["second", "first"]);
+    assert_eq!(env.rx.texts_for(BOT), ["second", "first"]);
     let (_, faults) = env.get("/_emulator/faults").await;
     assert_eq!(faults["reverse"], json!(null));
 }

@@ -78,12 +78,6 @@ async fn page_inbox_as_default_app_puts_every_app_on_standby() {
         Some(2_018_234),
     );
     // An app with the take permission can still take over.
-    let take = env
-        .graph_post(
-            INBOX_TOKEN,
-            "take_thread_control",
-            json!({"recipient": {"id": "U1"}}),
-        )
-        .await;
+    let take = env.take(INBOX_TOKEN, "U1").await;
     assert_eq!(take, (200, json!({"success": true})));
 }

@@ -60,13 +60,7 @@ async fn default_app_passes_an_idle_thread_with_null_previous_owner() {
     env.customer_says("U1", "hi").await;
     env.advance(86_401).await;
     assert_eq!(env.thread("U1").await["idle"], true);
-    let answer = env
-        .graph_post(
-            BOT_TOKEN,
-            "pass_thread_control",
-            json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-        )
-        .await;
+    let answer = env.pass(BOT_TOKEN, "U1", INBOX).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     env.settle().await;
     let (_, event) = env.rx.events_for(INBOX).pop().expect("event");
@@ -126,19 +120,8 @@ async fn request_is_sent_to_the_owner_and_changes_nothing() {
 async fn release_makes_the_thread_idle_and_the_default_app_answers_next() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    env.graph_post(
-        BOT_TOKEN,
-        "pass_thread_control",
-        json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-    )
-    .await;
-    let answer = env
-        .graph_post(
-            INBOX_TOKEN,
-            "release_thread_control",
-            json!({"recipient": {"id": "U1"}}),
-        )
-        .await;
+    env.pass(BOT_TOKEN, "U1", INBOX).await;
+    let answer = env.release(INBOX_TOKEN, "U1").await;
     assert_eq!(answer, (200, json!({"success": true})));
     let thread = env.thread("U1").await;
     assert_eq!(thread["idle"], true);
@@ -158,20 +141,9 @@ async fn release_makes_the_thread_idle_and_the_default_app_answers_next() {
 async fn extend_keeps_control_beyond_24_hours() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    env.graph_post(
-        BOT_TOKEN,
-        "pass_thread_control",
-        json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-    )
-    .await;
+    env.pass(BOT_TOKEN, "U1", INBOX).await;
     let before = env.thread("U1").await["now_ms"].as_i64().expect("now");
-    let answer = env
-        .graph_post(
-            INBOX_TOKEN,
-            "extend_thread_control",
-            json!({"recipient": {"id": "U1"}, "duration": 604_800}),
-        )
-        .await;
+    let answer = env.extend(INBOX_TOKEN, "U1", 604_800).await;
     assert_eq!(answer, (200, json!({"success": true})));
     let thread = env.thread("U1").await;
     let expires = thread["expires_at_ms"].as_i64().expect("expiry");
@@ -198,12 +170,7 @@ async fn extend_keeps_control_beyond_24_hours() {
 async fn control_expires_after_24_hours_without_customer_messages() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    env.graph_post(
-        BOT_TOKEN,
-        "pass_thread_control",
-        json!({"recipient": {"id": "U1"}, "target_app_id": INBOX}),
-    )
-    .await;
+    env.pass(BOT_TOKEN, "U1", INBOX).await;
     env.advance(86_399).await;
     assert_eq!(env.thread("U1").await["owner_app_id"], INBOX);
     env.advance(2).await;
@@ -287,12 +254,7 @@ async fn send_with_thread_control_pass_echoes_then_passes() {
 async fn default_app_sending_to_an_idle_thread_becomes_owner() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    env.graph_post(
-        BOT_TOKEN,
-        "release_thread_control",
-        json!({"recipient": {"id": "U1"}}),
-    )
-    .await;
+    env.release(BOT_TOKEN, "U1").await;
     assert_eq!(env.thread("U1").await["idle"], true);
     assert_eq!(env.send_text(BOT_TOKEN, "U1", "still here").await.0, 200);
     assert_eq!(env.thread("U1").await["owner_app_id"], BOT);

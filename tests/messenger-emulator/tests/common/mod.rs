@@ -176,6 +176,14 @@ impl Receiver {
         self.hits_for(app_id).iter().flat_map(Hit::events).collect()
     }
 
+    /// `message.text` of every event delivered to `app_id`, in arrival order.
+    pub fn texts_for(&self, app_id: &str) -> Vec<String> {
+        self.events_for(app_id)
+            .iter()
+            .map(|(_, e)| e["message"]["text"].as_str().expect("text").to_owned())
+            .collect()
+    }
+
     /// Answer the next `n` webhook POSTs with 500.
     pub fn fail_next(&self, n: usize) {
         self.state.fail_next.store(n, Ordering::SeqCst);
@@ -240,7 +248,9 @@ impl Env {
         format!("{}{path}", self.emu.base_url())
     }
 
-    async fn answer(response: reqwest::Response) -> (u16, Value) {
+    /// Sends `request`; returns the status and the body (JSON, or the text as a string).
+    async fn answer(request: reqwest::RequestBuilder, what: &str) -> (u16, Value) {
+        let response = request.send().await.expect(what);
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -249,27 +259,61 @@ impl Env {
 
     /// POST a JSON body to `/{VERSION}/{PAGE}/{edge}?access_token=TOKEN`.
     pub async fn graph_post(&self, token: &str, edge: &str, body: Value) -> (u16, Value) {
-        let response = self
+        let request = self
             .http
             .post(self.url(&format!("/{VERSION}/{PAGE}/{edge}")))
             .query(&[("access_token", token)])
-            .json(&body)
-            .send()
-            .await
-            .expect("graph call");
-        Self::answer(response).await
+            .json(&body);
+        Self::answer(request, "graph call").await
+    }
+
+    /// `pass_thread_control` of `psid` to `target`.
+    pub async fn pass(&self, token: &str, psid: &str, target: &str) -> (u16, Value) {
+        self.graph_post(
+            token,
+            "pass_thread_control",
+            json!({"recipient": {"id": psid}, "target_app_id": target}),
+        )
+        .await
+    }
+
+    /// `take_thread_control` of `psid`.
+    pub async fn take(&self, token: &str, psid: &str) -> (u16, Value) {
+        self.graph_post(
+            token,
+            "take_thread_control",
+            json!({"recipient": {"id": psid}}),
+        )
+        .await
+    }
+
+    /// `release_thread_control` of `psid`.
+    pub async fn release(&self, token: &str, psid: &str) -> (u16, Value) {
+        self.graph_post(
+            token,
+            "release_thread_control",
+            json!({"recipient": {"id": psid}}),
+        )
+        .await
+    }
+
+    /// `extend_thread_control` of `psid` by `duration` seconds.
+    pub async fn extend(&self, token: &str, psid: &str, duration: i64) -> (u16, Value) {
+        self.graph_post(
+            token,
+            "extend_thread_control",
+            json!({"recipient": {"id": psid}, "duration": duration}),
+        )
+        .await
     }
 
     /// GET `/{VERSION}/{PAGE}/thread_owner?recipient=PSID&access_token=TOKEN`.
     pub async fn thread_owner(&self, token: &str, psid: &str) -> (u16, Value) {
-        let response = self
+        let request = self
             .http
             .get(self.url(&format!("/{VERSION}/{PAGE}/thread_owner")))
-            .query(&[("recipient", psid), ("access_token", token)])
-            .send()
-            .await
-            .expect("graph call");
-        Self::answer(response).await
+            .query(&[("recipient", psid), ("access_token", token)]);
+        Self::answer(request, "graph call").await
     }
 
     pub async fn send_text(&self, token: &str, psid: &str, text: &str) -> (u16, Value) {
@@ -282,24 +326,11 @@ impl Env {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("control call");
-        Self::answer(response).await
+        Self::answer(self.http.post(self.url(path)).json(&body), "control call").await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("control call");
-        Self::answer(response).await
+        Self::answer(self.http.get(self.url(path)), "control call").await
     }
 
     /// The customer writes; returns the answer of the control API.
