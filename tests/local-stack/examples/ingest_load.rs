@@ -9,11 +9,9 @@
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
-use local_stack::{local_config_path, Stack};
+use local_stack::{local_config_path, Failure, Stack};
 use routing_core::webhook::sign;
 use serde_json::{json, Value};
-
-type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {

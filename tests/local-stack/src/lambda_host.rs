@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
+use crate::Failure;
 
 /// One function to host: its binary and environment.
 #[derive(Clone, Debug)]

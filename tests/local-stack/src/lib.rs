@@ -109,8 +109,6 @@ pub struct Stack {
     pub gateway: Option<ApiGateway>,
     /// Where the control-handoff API answers (the gateway, or `cargo lambda watch`).
     pub api_base: Option<String>,
-    /// The first API token of the configuration.
-    pub api_token: String,
 }
 
 impl Stack {
@@ -118,7 +116,6 @@ impl Stack {
         Stack {
             store,
             emulator,
-            api_token: cast.api_token.clone(),
             cast,
             http: reqwest::Client::new(),
             gateway: None,
@@ -160,32 +157,19 @@ impl Stack {
             ),
             ("RUST_LOG".to_string(), "warn".to_string()),
         ];
-        let ingest = HostedFunction::start(FunctionSpec {
-            name: "webhook-ingest".into(),
-            binary: debug_binary("webhook-ingest"),
-            env: env.clone(),
-        })
-        .await?;
-        let handoff = HostedFunction::start(FunctionSpec {
-            name: "control-handoff".into(),
-            binary: debug_binary("control-handoff"),
-            env: env.clone(),
-        })
-        .await?;
-        let reset = HostedFunction::start(FunctionSpec {
-            name: "timed-reset".into(),
-            binary: debug_binary("timed-reset"),
-            env: env.clone(),
-        })
-        .await?;
-        let resync = HostedFunction::start(FunctionSpec {
-            name: "resync".into(),
-            binary: debug_binary("resync"),
-            env,
-        })
-        .await?;
+        let mut functions = Vec::new();
+        for name in ["webhook-ingest", "control-handoff", "timed-reset", "resync"] {
+            functions.push(
+                HostedFunction::start(FunctionSpec {
+                    name: name.into(),
+                    binary: debug_binary(name),
+                    env: env.clone(),
+                })
+                .await?,
+            );
+        }
         let gateway = ApiGateway::start(
-            vec![ingest, handoff, reset, resync],
+            functions,
             vec![
                 Route {
                     segment: "webhook".into(),
@@ -251,7 +235,10 @@ impl Stack {
             .ok_or("no control-handoff API in this stack")?;
         let url = format!("{base}{path}");
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut request = self.http.request(method, url).bearer_auth(&self.api_token);
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(&self.cast.api_token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -403,18 +390,43 @@ impl Stack {
             .unwrap_or_default())
     }
 
-    /// Change Meta's (emulated) owner silently: no webhook reaches anyone, as when a human
-    /// replies in Meta's inbox and the echo is lost (`None`: idle).
-    pub async fn set_true_owner(&self, psid: &str, owner: Option<&str>) -> Result<(), Failure> {
-        let url = format!(
+    /// The conversation's timeline as the API shows it, oldest first (up to 100 entries).
+    pub async fn timeline(&self, psid: &str) -> Result<Vec<Value>, Failure> {
+        let (status, body) = self
+            .api(
+                "GET",
+                &format!(
+                    "/pages/{}/conversations/{psid}/timeline?order=asc&limit=100",
+                    self.cast.page_id
+                ),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(format!("timeline: {status} {body}").into());
+        }
+        body["items"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| format!("timeline without items: {body}").into())
+    }
+
+    /// The emulator's thread of `psid` on this Page.
+    fn thread_url(&self, psid: &str) -> String {
+        format!(
             "{}/_emulator/threads/{}/{psid}",
             self.emulator.base_url(),
             self.cast.page_id
-        );
+        )
+    }
+
+    /// Seed Meta's (emulated) thread state silently (`owner_app_id`, and optionally
+    /// `expires_in_secs`, `last_customer_message_secs_ago`): no webhook reaches anyone.
+    pub async fn seed_thread(&self, psid: &str, state: Value) -> Result<(), Failure> {
         let response = self
             .http
-            .put(url)
-            .json(&json!({"owner_app_id": owner}))
+            .put(self.thread_url(psid))
+            .json(&state)
             .send()
             .await?;
         if !response.status().is_success() {
@@ -423,14 +435,21 @@ impl Stack {
         Ok(())
     }
 
+    /// Change Meta's (emulated) owner silently: no webhook reaches anyone, as when a human
+    /// replies in Meta's inbox and the echo is lost (`None`: idle).
+    pub async fn set_true_owner(&self, psid: &str, owner: Option<&str>) -> Result<(), Failure> {
+        self.seed_thread(psid, json!({"owner_app_id": owner})).await
+    }
+
     /// Meta's (emulated) true owner: `None` when idle.
     pub async fn true_owner(&self, psid: &str) -> Result<Option<String>, Failure> {
-        let url = format!(
-            "{}/_emulator/threads/{}/{psid}",
-            self.emulator.base_url(),
-            self.cast.page_id
-        );
-        let view: Value = self.http.get(url).send().await?.json().await?;
+        let view: Value = self
+            .http
+            .get(self.thread_url(psid))
+            .send()
+            .await?
+            .json()
+            .await?;
         Ok(view["owner_app_id"].as_str().map(str::to_string))
     }
 

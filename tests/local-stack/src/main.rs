@@ -14,7 +14,7 @@
 //!
 //! `local-stack create-table` creates the table on `AWS_ENDPOINT_URL_DYNAMODB`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -157,8 +157,13 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
     outcome
 }
 
+/// The `cargo-lambda` that scripts/bootstrap installs.
+fn cargo_lambda() -> PathBuf {
+    dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda")
+}
+
 fn start_watch(config: &Path, dynamo: &str, graph: &str, port: u16) -> Result<Child, Failure> {
-    let cargo_lambda = dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda");
+    let cargo_lambda = cargo_lambda();
     let mut command = Command::new(&cargo_lambda);
     command
         .args([
@@ -257,29 +262,33 @@ async fn step_of(stack: &Stack, psid: &str, name: &str) -> Result<Conversation, 
     println!(
         "   {:<40} owner {:<16} unread {:<5} Meta's owner {:<6} agree",
         name,
-        format!(
-            "{}({})",
-            record.owner.role.as_str(),
-            record.owner.app_id.as_deref().unwrap_or("-")
-        ),
+        owner_label(&record),
         record.unread,
         record.owner.app_id.as_deref().unwrap_or("idle"),
     );
     Ok(record)
 }
 
-/// A call to the control-handoff API that must succeed.
-async fn api_ok(
-    stack: &Stack,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, Failure> {
-    let (status, answer) = stack.api(method, path, body).await?;
+/// The record's owner as `role(app_id)`.
+fn owner_label(record: &Conversation) -> String {
+    format!(
+        "{}({})",
+        record.owner.role.as_str(),
+        record.owner.app_id.as_deref().unwrap_or("-")
+    )
+}
+
+/// `POST .../messages` to the main customer, which must succeed.
+async fn message_ok(stack: &Stack, body: Value) -> Result<(), Failure> {
+    let (status, answer) = stack.agent_message(CUSTOMER, body).await?;
     if status != 200 {
-        return Err(format!("{method} {path}: {status} {answer}").into());
+        return Err(format!(
+            "POST /pages/{}/conversations/{CUSTOMER}/messages: {status} {answer}",
+            stack.cast.page_id
+        )
+        .into());
     }
-    Ok(answer)
+    Ok(())
 }
 
 async fn play(
@@ -289,21 +298,20 @@ async fn play(
     lambda_port: u16,
 ) -> Result<(), Failure> {
     wait_for_ingest(stack, config, lambda_url).await?;
-    let page = stack.cast.page_id.clone();
-    let conversation = format!("/pages/{page}/conversations/{CUSTOMER}");
     println!();
-    println!("== conversation with customer {CUSTOMER} on page {page}");
+    println!(
+        "== conversation with customer {CUSTOMER} on page {}",
+        stack.cast.page_id
+    );
 
     stack
         .customer_says(CUSTOMER, "Hi! Where is my order #1042?")
         .await?;
     step(stack, "customer writes").await?;
 
-    api_ok(
+    message_ok(
         stack,
-        "POST",
-        &format!("{conversation}/messages"),
-        Some(serde_json::json!({"as": "bot", "text": "I'm the order bot. Your order ships tomorrow. Anything else?"})),
+        serde_json::json!({"as": "bot", "text": "I'm the order bot. Your order ships tomorrow. Anything else?"}),
     )
     .await?;
     step(stack, "bot owns and answers").await?;
@@ -315,38 +323,24 @@ async fn play(
     if record.owner.app_id.as_deref() != Some(stack.cast.inbox.id.as_str()) || !record.unread {
         return Err("the trigger did not hand the conversation to the inbox, unread".into());
     }
-    let queue = api_ok(
-        stack,
-        "GET",
-        &format!("/pages/{page}/conversations?role=inbox&unread=true"),
-        None,
-    )
-    .await?;
-    let queued: Vec<&str> = queue["items"]
-        .as_array()
-        .map(|items| items.iter().filter_map(|c| c["psid"].as_str()).collect())
-        .unwrap_or_default();
+    let queued = stack.queue("inbox", true).await?;
     println!("   {:<40} {queued:?}", "  agents' unread queue");
-    if !queued.contains(&CUSTOMER) {
+    if !queued.iter().any(|psid| psid == CUSTOMER) {
         return Err("the conversation is not in the agents' unread queue".into());
     }
 
-    api_ok(
+    message_ok(
         stack,
-        "POST",
-        &format!("{conversation}/messages"),
-        Some(serde_json::json!({"as": "inbox", "text": "Hi, this is Sam from support. Let me check that for you."})),
+        serde_json::json!({"as": "inbox", "text": "Hi, this is Sam from support. Let me check that for you."}),
     )
     .await?;
     if step(stack, "agent replies").await?.unread {
         return Err("the agent's reply did not clear unread".into());
     }
 
-    api_ok(
+    message_ok(
         stack,
-        "POST",
-        &format!("{conversation}/messages"),
-        Some(serde_json::json!({"as": "inbox", "text": "It's on its way. Anything else, just write!", "reset_after": true})),
+        serde_json::json!({"as": "inbox", "text": "It's on its way. Anything else, just write!", "reset_after": true}),
     )
     .await?;
     step(stack, "agent resets with the final message").await?;
@@ -377,11 +371,7 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
     println!(
         "   {:<40} owner {:<16} Meta's owner {} (drifted)",
         "Meta's inbox took it silently",
-        format!(
-            "{}({})",
-            record.owner.role.as_str(),
-            record.owner.app_id.as_deref().unwrap_or("-")
-        ),
+        owner_label(&record),
         routing_core::domain::PAGE_INBOX_APP_ID
     );
     let url = format!(
@@ -390,7 +380,7 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
     let answer: Value = stack
         .http
         .post(&url)
-        .bearer_auth(&stack.api_token)
+        .bearer_auth(&stack.cast.api_token)
         .send()
         .await?
         .json()
@@ -412,8 +402,7 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
 /// `cargo lambda invoke <function> --data-file <sample event>` against the watcher; the
 /// function's answer.
 async fn invoke(function: &str, event: &str, lambda_port: u16) -> Result<Value, Failure> {
-    let cargo_lambda = dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda");
-    let output = Command::new(&cargo_lambda)
+    let output = Command::new(cargo_lambda())
         .args(["lambda", "invoke", function, "--data-file", event])
         .args(["--invoke-address", "127.0.0.1"])
         .args(["--invoke-port", &lambda_port.to_string()])

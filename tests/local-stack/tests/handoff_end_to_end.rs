@@ -94,25 +94,12 @@ async fn bot_hands_over_agent_answers_and_resets_with_the_final_message() {
     );
 
     // The agent's messages are in the timeline once each (API record + echo webhook).
-    let (status, timeline) = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations/{u}/timeline?order=asc&limit=100",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    let agent: Vec<&Value> = timeline["items"]
-        .as_array()
-        .unwrap()
+    let timeline = s.timeline(u).await.unwrap();
+    let agent: Vec<&Value> = timeline
         .iter()
         .filter(|e| e["type"] == "message" && e["author"] == "agent")
         .collect();
-    assert_eq!(agent.len(), 2, "{timeline}");
+    assert_eq!(agent.len(), 2, "{timeline:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,19 +291,12 @@ async fn age_last_message(s: &Stack, psid: &str, secs: i64) {
         })
         .await
         .unwrap();
-    let url = format!(
-        "{}/_emulator/threads/{}/{psid}",
-        s.emulator.base_url(),
-        s.cast.page_id
-    );
-    let seeded = s
-        .http
-        .put(url)
-        .json(&json!({"owner_app_id": record.owner.app_id, "expires_in_secs": 86_400, "last_customer_message_secs_ago": secs}))
-        .send()
-        .await
-        .unwrap();
-    assert!(seeded.status().is_success());
+    s.seed_thread(
+        psid,
+        json!({"owner_app_id": record.owner.app_id, "expires_in_secs": 86_400, "last_customer_message_secs_ago": secs}),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,26 +85,15 @@ async fn an_on_demand_resync_corrects_a_silent_takeover_and_the_queue() {
         "left our inbox's queue"
     );
 
-    let (status, timeline) = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations/{u}/timeline?order=asc&limit=100",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    let timeline = s.timeline(u).await.unwrap();
     assert!(
-        timeline["items"].as_array().unwrap().iter().any(|e| {
+        timeline.iter().any(|e| {
             e["type"] == "control"
                 && e["cause"] == "resync"
                 && e["from"]["role"] == "inbox"
                 && e["to"]["role"] == "page_inbox"
         }),
-        "{timeline}"
+        "{timeline:?}"
     );
 
     let (status, body) = resync(&s, u).await;

@@ -70,22 +70,6 @@ async fn handed_to_the_inbox(s: &Stack, psid: &str) {
     assert!(record.control_expires_at.is_some(), "a lease runs");
 }
 
-async fn timeline(s: &Stack, psid: &str) -> Vec<Value> {
-    let (status, body) = s
-        .api(
-            "GET",
-            &format!(
-                "/pages/{}/conversations/{psid}/timeline?order=asc&limit=100",
-                s.cast.page_id
-            ),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    body["items"].as_array().unwrap().clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_window_one_sweep_gives_control_back_unless_renewed_in_time() {
     let s = stack("sweep", 2).await;
@@ -113,7 +97,7 @@ async fn after_the_window_one_sweep_gives_control_back_unless_renewed_in_time() 
     assert_eq!(record.owner.role, OwnerRole::Idle, "released at Meta too");
     assert_eq!(record.control_expires_at, None);
     assert!(!record.unread);
-    let entries = timeline(&s, stale).await;
+    let entries = s.timeline(stale).await.unwrap();
     assert!(
         entries.iter().any(|e| e["type"] == "control"
             && e["cause"] == "timeout"
@@ -171,40 +155,27 @@ async fn an_agent_reply_racing_the_reset_is_never_lost() {
     )
     .await
     .unwrap();
-    let sweep = {
-        let base = s.api_base.clone().unwrap();
-        let event = sample("schedule.json");
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .post(format!(
-                    "{base}/2015-03-31/functions/timed-reset/invocations"
-                ))
-                .json(&event)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
-    for _ in 0..300 {
-        if s.record(u).await.unwrap().reset_claimed_at.is_some() {
-            break;
+    // The sweep runs while the agent waits for its claim, then replies.
+    let schedule = sample("schedule.json");
+    let reply_during_the_reset = async {
+        for _ in 0..300 {
+            if s.record(u).await.unwrap().reset_claimed_at.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(s.record(u).await.unwrap().reset_claimed_at.is_some());
-    let (status, body) = s
-        .agent_message(
-            u,
-            json!({"text": "Still on it, one moment!", "as": "inbox"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "the agent's reply goes out: {body}");
-
-    let report = sweep.await.unwrap();
+        assert!(s.record(u).await.unwrap().reset_claimed_at.is_some());
+        let (status, body) = s
+            .agent_message(
+                u,
+                json!({"text": "Still on it, one moment!", "as": "inbox"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "the agent's reply goes out: {body}");
+    };
+    let (report, ()) = tokio::join!(s.invoke("timed-reset", &schedule), reply_during_the_reset);
+    let report = report.unwrap();
     assert_eq!(report["restored"], 1, "{report}");
     let record = s.settled_record(u).await.unwrap();
     assert_eq!(
@@ -213,7 +184,7 @@ async fn an_agent_reply_racing_the_reset_is_never_lost() {
         "the agent keeps the conversation, at Meta too"
     );
     assert_eq!(view(&s, u).await["lease_expired"], false);
-    let entries = timeline(&s, u).await;
+    let entries = s.timeline(u).await.unwrap();
     assert!(
         entries
             .iter()
