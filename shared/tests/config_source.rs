@@ -15,6 +15,32 @@ fn secrets_client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
+/// A new secret on moto, named from `prefix`, holding `document`; returns its name.
+async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    document: &str,
+) -> String {
+    let name = dynamo_local::unique_table_name(prefix);
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(document)
+        .send()
+        .await
+        .expect("secret created on moto");
+    name
+}
+
+/// Why loading the secret `name` is refused.
+async fn refusal(client: &aws_sdk_secretsmanager::Client, name: &str) -> String {
+    ConfigSource::Secret(name.into())
+        .load(client)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn the_environment_names_exactly_one_source() {
     assert_eq!(
@@ -37,15 +63,8 @@ fn the_environment_names_exactly_one_source() {
 #[tokio::test]
 async fn a_secret_and_a_file_load_the_same_document() {
     let client = secrets_client();
-    let name = dynamo_local::unique_table_name("config");
     let document = config_json().to_string();
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(&document)
-        .send()
-        .await
-        .expect("secret created on moto");
+    let name = put_secret(&client, "config", &document).await;
     let from_secret = ConfigSource::Secret(name).load(&client).await.unwrap();
 
     let path = std::env::temp_dir().join(format!("routing-config-{}.json", std::process::id()));
@@ -62,27 +81,12 @@ async fn a_secret_and_a_file_load_the_same_document() {
 #[tokio::test]
 async fn a_missing_empty_or_invalid_secret_is_refused_by_name() {
     let client = secrets_client();
-    let missing = ConfigSource::Secret("no-such-secret".into())
-        .load(&client)
-        .await
-        .unwrap_err()
-        .to_string();
+    let missing = refusal(&client, "no-such-secret").await;
     assert!(missing.contains("secret no-such-secret"), "{missing}");
 
     // The template creates the secret with `{}` until the operator puts the document.
-    let name = dynamo_local::unique_table_name("empty");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string("{}")
-        .send()
-        .await
-        .unwrap();
-    let empty = ConfigSource::Secret(name.clone())
-        .load(&client)
-        .await
-        .unwrap_err()
-        .to_string();
+    let name = put_secret(&client, "empty", "{}").await;
+    let empty = refusal(&client, &name).await;
     assert!(
         empty.contains(&name) && empty.contains("apps"),
         "names the secret and the field: {empty}"
@@ -90,19 +94,8 @@ async fn a_missing_empty_or_invalid_secret_is_refused_by_name() {
 
     let mut doc = config_json();
     doc["pages"][0]["inbox_app_id"] = serde_json::json!("7007");
-    let name = dynamo_local::unique_table_name("invalid");
-    client
-        .create_secret()
-        .name(&name)
-        .secret_string(doc.to_string())
-        .send()
-        .await
-        .unwrap();
-    let invalid = ConfigSource::Secret(name)
-        .load(&client)
-        .await
-        .unwrap_err()
-        .to_string();
+    let name = put_secret(&client, "invalid", &doc.to_string()).await;
+    let invalid = refusal(&client, &name).await;
     assert!(invalid.contains("pages[0].inbox_app_id"), "{invalid}");
     assert!(
         !invalid.contains("bot-page-token") && !invalid.contains("app-secret"),

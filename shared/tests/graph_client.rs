@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type TestResult = Result<(), BoxError>;
 
 const PAGE: &str = "PAGE1";
 const BOT: &str = "1001";
@@ -68,13 +69,11 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    async fn start() -> Result<Self, BoxError> {
         Self::with_policy(RetryPolicy::fast()).await
     }
 
-    async fn with_policy(
-        policy: RetryPolicy,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    async fn with_policy(policy: RetryPolicy) -> Result<Self, BoxError> {
         let config = EmulatorConfig::from_json_str(CONFIG)?;
         let emu = Emulator::start(config, "127.0.0.1:0".parse()?).await?;
         // The base URL with a trailing slash: the client must not double it.
@@ -709,9 +708,10 @@ async fn connection_refused_is_unavailable() -> TestResult {
 
 // ---------------------------------------------------------------- a raw HTTP stub
 
-/// Answers every request with one fixed response and records each request's bytes.
+/// Answers every request with one fixed response and records each request's bytes;
+/// `graph` is a `GraphClient` (default retries) pointed at it.
 struct Stub {
-    base_url: String,
+    graph: GraphClient,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
@@ -720,7 +720,7 @@ impl Stub {
         status: u16,
         content_type: &'static str,
         body: &'static str,
-    ) -> std::io::Result<Stub> {
+    ) -> Result<Stub, BoxError> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -743,7 +743,8 @@ impl Stub {
                 });
             }
         });
-        Ok(Stub { base_url, requests })
+        let graph = GraphClient::new(&base_url, "v23.0", RetryPolicy::fast())?;
+        Ok(Stub { graph, requests })
     }
 
     fn requests(&self) -> Vec<String> {
@@ -781,11 +782,10 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
 #[tokio::test]
 async fn token_goes_in_the_authorization_header_only() -> TestResult {
     let stub = Stub::start(200, "application/json", r#"{"success":true}"#).await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
-    graph
+    stub.graph
         .pass_thread_control(&bot(), PAGE, "U1", INBOX, Some("why"))
         .await?;
-    graph
+    stub.graph
         .extend_thread_control(&bot(), PAGE, "U1", 3600)
         .await?;
     let requests = stub.requests();
@@ -822,9 +822,8 @@ async fn thread_owner_query_and_millisecond_expiry() -> TestResult {
         r#"{"data":[{"thread_owner":{"app_id":2002,"expiration":1795348702753}}]}"#,
     )
     .await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
     assert_eq!(
-        graph.thread_owner(&bot(), PAGE, "U1").await?,
+        stub.graph.thread_owner(&bot(), PAGE, "U1").await?,
         Some(ThreadOwner {
             app_id: INBOX.to_owned(),
             expires_at: Some(1_795_348_702),
@@ -847,8 +846,7 @@ async fn take_accepts_the_older_data_answer() -> TestResult {
         r#"{"data":[{"thread_owner":{"app_id":"2002","expiration":1795348702}}]}"#,
     )
     .await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
-    graph
+    stub.graph
         .take_thread_control(&inbox(), PAGE, "U1", None)
         .await?;
     Ok(())
@@ -857,8 +855,8 @@ async fn take_accepts_the_older_data_answer() -> TestResult {
 #[tokio::test]
 async fn success_false_is_an_error_and_not_retried() -> TestResult {
     let stub = Stub::start(200, "application/json", r#"{"success":false}"#).await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
-    let err = graph
+    let err = stub
+        .graph
         .release_thread_control(&inbox(), PAGE, "U1", None)
         .await;
     assert!(
@@ -872,8 +870,8 @@ async fn success_false_is_an_error_and_not_retried() -> TestResult {
 #[tokio::test]
 async fn non_json_5xx_is_unavailable_after_retries() -> TestResult {
     let stub = Stub::start(502, "text/html", "<html>Bad Gateway</html>").await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
-    let err = graph
+    let err = stub
+        .graph
         .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
         .await;
     assert!(matches!(err, Err(GraphError::Unavailable(_))), "{err:?}");
@@ -884,8 +882,7 @@ async fn non_json_5xx_is_unavailable_after_retries() -> TestResult {
 #[tokio::test]
 async fn non_json_4xx_is_permanent() -> TestResult {
     let stub = Stub::start(404, "text/plain", "not found").await?;
-    let graph = GraphClient::new(&stub.base_url, "v23.0", RetryPolicy::fast())?;
-    let err = graph.thread_owner(&bot(), PAGE, "U1").await;
+    let err = stub.graph.thread_owner(&bot(), PAGE, "U1").await;
     assert!(
         matches!(err, Err(GraphError::Other { status: 404, .. })),
         "{err:?}"

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,39 +12,23 @@ use futures::stream::{self, StreamExt};
 use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::graph::MAX_OUTAGES_IN_A_ROW;
 use routing_core::handoff::MessageRequest;
-use routing_core::resync::{Resync, ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
+use routing_core::resync::{ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
 use routing_core::store::{
-    lease_shard, resync_shard, ConversationWrite, DynamoStore, LeaseChange, QueueQuery,
-    RequestCounter, Store, LEASE_SHARDS, RESYNC_SHARDS,
+    lease_shard, resync_shard, LeaseChange, QueueQuery, RequestCounter, Store, LEASE_SHARDS,
+    RESYNC_SHARDS,
 };
 use routing_core::testing::{API_TOKEN, BOT, INBOX, PAGE};
 use routing_core::transition::{apply_control_change, ControlChange};
 use serde_json::{json, Value};
-use support::{dynamo, dynamo_store, memory, World};
+use support::{batch_put, dynamo, dynamo_store, memory, World};
 
 /// The Page's window in these tests (Meta's own is 24 h).
 const WINDOW: i64 = 3600;
 /// The prefix of the moto tables' names.
 const TABLES: &str = "resync";
 
-struct Harness {
-    world: World,
-    resync: Resync,
-}
-
-impl Deref for Harness {
-    type Target = World;
-    fn deref(&self) -> &World {
-        &self.world
-    }
-}
-
-async fn harness(store: Arc<dyn Store>) -> Harness {
-    let world = World::start(store, WINDOW, None).await;
-    Harness {
-        resync: Resync::new(world.control.clone()),
-        world,
-    }
+async fn harness(store: Arc<dyn Store>) -> World {
+    World::start(store, WINDOW, None).await
 }
 
 /// A batch with a generous time budget. The rate is high so that tests stay fast: the
@@ -58,7 +41,7 @@ fn limits(rate_per_second: u32, lease_slice: u32) -> ResyncLimits {
     }
 }
 
-impl Harness {
+impl World {
     async fn inbox_queue(&self) -> Vec<String> {
         self.store
             .queue(&QueueQuery {
@@ -79,6 +62,22 @@ impl Harness {
     async fn batch(&self, limits: ResyncLimits) -> ResyncBatchReport {
         self.resync.batch(limits).await
     }
+
+    /// A silent pass to our inbox: Meta's owner is the inbox, the record says the bot and
+    /// is flagged for re-sync.
+    async fn drifted_to_inbox(&self, psid: &str) {
+        self.set_true_owner(psid, Some(INBOX)).await;
+        self.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+    }
+
+    /// Meta's faults end: the next run repairs the `n` still flagged, and none is left.
+    async fn next_run_repairs(&self, n: u64) -> ResyncBatchReport {
+        self.emulator_post("faults/reset", json!({})).await;
+        let report = self.batch(limits(1000, 0)).await;
+        assert_eq!((report.changed, report.failed), (n, 0), "{report:?}");
+        assert!(self.flagged().await.is_empty());
+        report
+    }
 }
 
 fn page_inbox() -> Owner {
@@ -87,7 +86,7 @@ fn page_inbox() -> Owner {
 
 // ---- scenarios ------------------------------------------------------------------------
 
-async fn a_silent_change_at_meta_is_corrected_on_demand(h: Harness) {
+async fn a_silent_change_at_meta_is_corrected_on_demand(h: World) {
     let u = "7201";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     assert!(h.inbox_queue().await.contains(&u.to_string()));
@@ -136,7 +135,7 @@ async fn a_silent_change_at_meta_is_corrected_on_demand(h: Harness) {
     assert_eq!(h.control_entries(u).await.len(), entries.len());
 }
 
-async fn idle_at_meta_makes_the_record_idle(h: Harness) {
+async fn idle_at_meta_makes_the_record_idle(h: World) {
     let u = "7202";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.set_true_owner(u, None).await;
@@ -155,7 +154,7 @@ async fn idle_at_meta_makes_the_record_idle(h: Harness) {
     );
 }
 
-async fn a_hidden_owner_falls_back_to_another_app(h: Harness) {
+async fn a_hidden_owner_falls_back_to_another_app(h: World) {
     let u = "7203";
     let seeded = h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.emulator_post(
@@ -179,32 +178,26 @@ async fn a_hidden_owner_falls_back_to_another_app(h: Harness) {
     );
 }
 
-async fn a_flag_is_cleared_and_a_dropped_lease_restored(h: Harness) {
+async fn a_flag_is_cleared_and_a_dropped_lease_restored(h: World) {
     // The timed reset gave up on it (Meta refused): flagged, lease removed.
     let u = "7204";
-    let mut seeded = h.held_by(u, INBOX, OwnerRole::Inbox).await;
-    let mut next = seeded.clone();
-    next.version += 1;
-    next.needs_resync = true;
-    next.control_expires_at = None;
-    h.store
-        .write(ConversationWrite {
-            expected_version: seeded.version,
-            lease: LeaseChange::Remove,
-            state: next.clone(),
-            timeline: Vec::new(),
-            dedupe_key: None,
-            timeline_expires_at: h.now() / 1000 + 86400,
-            dedupe_expires_at: 0,
-        })
-        .await
-        .unwrap();
-    seeded = next;
+    let seeded = h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    let mut flagged = seeded.clone();
+    flagged.version += 1;
+    flagged.needs_resync = true;
+    flagged.control_expires_at = None;
+    h.write(
+        seeded.version,
+        LeaseChange::Remove,
+        flagged.clone(),
+        Vec::new(),
+    )
+    .await;
     assert_eq!(h.flagged().await, vec![u.to_string()]);
     let outcome = h.resync.resync(PAGE, u).await.expect("re-sync");
     assert!(!outcome.changed);
     let record = h.record(u).await;
-    assert_eq!(record.version, seeded.version + 1);
+    assert_eq!(record.version, flagged.version + 1);
     assert!(!record.needs_resync);
     assert_eq!(
         record.control_expires_at,
@@ -214,7 +207,7 @@ async fn a_flag_is_cleared_and_a_dropped_lease_restored(h: Harness) {
     assert!(h.flagged().await.is_empty());
 }
 
-async fn the_http_route_answers_the_contract(h: Harness) {
+async fn the_http_route_answers_the_contract(h: World) {
     let u = "7205";
     h.held_by(u, BOT, OwnerRole::Bot).await;
     h.set_true_owner(u, Some(INBOX)).await;
@@ -287,22 +280,18 @@ async fn the_http_route_answers_the_contract(h: Harness) {
     assert!(reply.body.contains("unknown_page"), "{}", reply.body);
 }
 
-/// 1,000 conversations of which 100 drifted from Meta and are flagged: one batch repairs
-/// all 100, reading them through the `resync` index, with one Graph call each.
-/// The DynamoDB variant's extras: the counting client's counter, and a plain client with
-/// the table name to write the clean records in bulk.
+/// The DynamoDB variant's extras: the counting client's counter, and the table's name to
+/// write the clean records in bulk.
 struct Bulk {
     counter: RequestCounter,
-    client: aws_sdk_dynamodb::Client,
     table: String,
 }
 
-/// Write clean records (not flagged, no lease) as the store's record items, 25 per
-/// `BatchWriteItem`: set-up only, so that 1,000 conversations take seconds on moto.
+/// Write clean records (not flagged, no lease) as the store's record items, in batches:
+/// set-up only, so that 1,000 conversations take seconds on moto.
 async fn write_raw_records(bulk: &Bulk, records: &[Conversation]) {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
     use routing_core::store::schema;
-    let requests: Vec<WriteRequest> = records
+    let items = records
         .iter()
         .map(|c| {
             assert!(!c.needs_resync && c.control_expires_at.is_none() && !c.unread);
@@ -321,31 +310,15 @@ async fn write_raw_records(bulk: &Bulk, records: &[Conversation]) {
                 schema::QUEUE_SK.into(),
                 json!(format!("{:013}#{}", c.last_activity_at, c.psid)),
             );
-            let item: std::collections::HashMap<String, AttributeValue> =
-                serde_dynamo::to_item(value).unwrap();
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
+            serde_dynamo::to_item(value).unwrap()
         })
         .collect();
-    for batch in requests.chunks(25) {
-        let mut pending = Some(batch.to_vec());
-        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
-            let out = bulk
-                .client
-                .batch_write_item()
-                .request_items(&bulk.table, requests)
-                .send()
-                .await
-                .expect("batch write on moto");
-            pending = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(&bulk.table));
-        }
-    }
+    batch_put(&bulk.table, items).await;
 }
 
-async fn a_batch_repairs_the_flagged_among_1000(h: Harness, bulk: Option<Bulk>) {
+/// 1,000 conversations of which 100 drifted from Meta and are flagged: one batch repairs
+/// all 100, reading them through the `resync` index, with one Graph call each.
+async fn a_batch_repairs_the_flagged_among_1000(h: World, bulk: Option<Bulk>) {
     let counter = bulk.as_ref().map(|b| b.counter.clone());
     let drifted: Vec<String> = (0..100).map(|i| format!("61{i:03}")).collect();
     let clean: Vec<String> = (0..900).map(|i| format!("62{i:03}")).collect();
@@ -464,7 +437,7 @@ async fn a_batch_repairs_the_flagged_among_1000(h: Harness, bulk: Option<Bulk>) 
 /// 6 h to 21 h out drifted silently to Meta's inbox. Successive visits of the shard start
 /// their slice at different due times (wrapping around to the soonest), so the later ones
 /// are reached and repaired: the slice is not always the soonest few.
-async fn the_lease_slice_reaches_every_lease_of_a_shard(h: Harness) {
+async fn the_lease_slice_reaches_every_lease_of_a_shard(h: World) {
     // A fixed clock at the start of a visit of shard 0, in the past (so every lease here
     // ends before Meta's expirations, which the emulator dates from its real clock): each
     // run of this test makes the same visits.
@@ -528,11 +501,10 @@ async fn the_lease_slice_reaches_every_lease_of_a_shard(h: Harness) {
 /// Meta's Graph API is down (500s after the client's retries): the batch stops after
 /// three failed re-syncs in a row instead of spending its run on the outage; the rest stays
 /// flagged, and the next run repairs them all.
-async fn an_outage_stops_the_batch_and_the_next_run_resumes(h: Harness) {
+async fn an_outage_stops_the_batch_and_the_next_run_resumes(h: World) {
     let drifted: Vec<String> = (0..10).map(|i| format!("66{i:03}")).collect();
     for psid in &drifted {
-        h.set_true_owner(psid, Some(INBOX)).await;
-        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+        h.drifted_to_inbox(psid).await;
     }
     h.emulator_post(
         "faults/graph-error",
@@ -558,16 +530,13 @@ async fn an_outage_stops_the_batch_and_the_next_run_resumes(h: Harness) {
         assert_eq!(h.record(psid).await.version, 1, "{psid}: nothing written");
     }
 
-    h.emulator_post("faults/reset", json!({})).await;
-    let report = h.batch(limits(1000, 0)).await;
+    let report = h.next_run_repairs(10).await;
     assert!(!report.graph_unavailable, "{report:?}");
-    assert_eq!((report.changed, report.failed), (10, 0), "{report:?}");
-    assert!(h.flagged().await.is_empty());
 }
 
 /// A flagged conversation whose re-sync Meta refuses goes to the back of its shard's line:
 /// still flagged, nothing else changed, and the ones flagged after it go first next run.
-async fn a_refused_resync_goes_to_the_back_of_the_line(h: Harness) {
+async fn a_refused_resync_goes_to_the_back_of_the_line(h: World) {
     let shard = resync_shard("67000");
     let psids: Vec<String> = (0..)
         .map(|i| format!("67{i:03}"))
@@ -576,8 +545,7 @@ async fn a_refused_resync_goes_to_the_back_of_the_line(h: Harness) {
         .collect();
     let (first, second) = (&psids[0], &psids[1]);
     for psid in &psids {
-        h.set_true_owner(psid, Some(INBOX)).await;
-        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+        h.drifted_to_inbox(psid).await;
         h.clock.advance_secs(1);
     }
     assert_eq!(h.flagged().await, psids, "longest-flagged first");
@@ -614,17 +582,13 @@ async fn a_refused_resync_goes_to_the_back_of_the_line(h: Harness) {
     );
     assert_eq!(h.record(second).await.version, 1, "rate limited: untouched");
 
-    h.emulator_post("faults/reset", json!({})).await;
-    let report = h.batch(limits(1000, 0)).await;
-    assert_eq!((report.changed, report.failed), (2, 0), "{report:?}");
-    assert!(h.flagged().await.is_empty());
+    h.next_run_repairs(2).await;
 }
 
-async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
+async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: World) {
     let drifted: Vec<String> = (0..10).map(|i| format!("63{i:03}")).collect();
     for psid in &drifted {
-        h.set_true_owner(psid, Some(INBOX)).await;
-        h.seed(psid, Owner::app(BOT, OwnerRole::Bot), true).await;
+        h.drifted_to_inbox(psid).await;
     }
     h.emulator_post(
         "faults/graph-error",
@@ -640,11 +604,8 @@ async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
     );
     assert_eq!(h.flagged().await.len(), 10, "the rest stays flagged");
 
-    h.emulator_post("faults/reset", json!({})).await;
-    let report = h.batch(limits(1000, 0)).await;
+    let report = h.next_run_repairs(10).await;
     assert!(!report.rate_limited, "{report:?}");
-    assert_eq!((report.changed, report.failed), (10, 0), "{report:?}");
-    assert!(h.flagged().await.is_empty());
     for psid in &drifted {
         assert_eq!(
             h.record(psid).await.owner,
@@ -653,7 +614,7 @@ async fn rate_limiting_stops_the_batch_and_the_next_run_resumes(h: Harness) {
     }
 }
 
-async fn a_control_event_during_the_question_is_not_overwritten(h: Harness) {
+async fn a_control_event_during_the_question_is_not_overwritten(h: World) {
     let u = "7206";
     h.held_by(u, BOT, OwnerRole::Bot).await;
     h.set_true_owner(u, Some(PAGE_INBOX_APP_ID)).await;
@@ -690,18 +651,9 @@ async fn a_control_event_during_the_question_is_not_overwritten(h: Harness) {
         },
         &page,
     );
-    h.store
-        .write(ConversationWrite {
-            expected_version: newer.expected_version,
-            lease: LeaseChange::between(current.control_expires_at, newer.state.control_expires_at),
-            state: newer.state.clone(),
-            timeline: newer.timeline.clone(),
-            dedupe_key: None,
-            timeline_expires_at: h.now() / 1000 + 86400,
-            dedupe_expires_at: 0,
-        })
-        .await
-        .unwrap();
+    let lease = LeaseChange::between(current.control_expires_at, newer.state.control_expires_at);
+    h.write(newer.expected_version, lease, newer.state, newer.timeline)
+        .await;
 
     let outcome = running.await.unwrap().expect("re-sync");
     assert!(
@@ -732,7 +684,7 @@ async fn a_control_event_during_the_question_is_not_overwritten(h: Harness) {
     );
 }
 
-async fn the_control_api_resyncs_when_meta_refuses_a_message(h: Harness) {
+async fn the_control_api_resyncs_when_meta_refuses_a_message(h: World) {
     let u = "7207";
     h.held_by(u, BOT, OwnerRole::Bot).await;
     // A pass to the inbox we never heard of.
@@ -794,10 +746,6 @@ macro_rules! scenarios {
                 let store = super::dynamo_store(super::TABLES, Some(counter.clone())).await;
                 let bulk = super::Bulk {
                     counter,
-                    client: super::DynamoStore::local_client(
-                        dynamo_local::server().endpoint(),
-                        None,
-                    ),
                     table: store.table().to_string(),
                 };
                 super::a_batch_repairs_the_flagged_among_1000(

@@ -5,41 +5,24 @@
 
 mod support;
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::graph::MAX_OUTAGES_IN_A_ROW;
 use routing_core::handoff::MessageRequest;
-use routing_core::store::{ConversationWrite, DynamoStore, LeaseChange, RequestCounter, Store};
+use routing_core::store::{LeaseChange, RequestCounter, Store};
 use routing_core::testing::{BOT, INBOX, PAGE};
-use routing_core::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport, TimedReset};
+use routing_core::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport};
 use serde_json::json;
-use support::{dynamo, dynamo_store, memory, World};
+use support::{batch_put, dynamo, dynamo_store, memory, World};
 
 /// The Page's window in these tests.
 const WINDOW: i64 = 3600;
 /// The prefix of the moto tables' names.
 const TABLES: &str = "reset";
 
-struct Harness {
-    world: World,
-    reset: TimedReset,
-}
-
-impl Deref for Harness {
-    type Target = World;
-    fn deref(&self) -> &World {
-        &self.world
-    }
-}
-
-async fn harness_with(store: Arc<dyn Store>, reset_action: &str) -> Harness {
-    let world = World::start(store, WINDOW, Some(reset_action)).await;
-    Harness {
-        reset: TimedReset::new(world.control.clone()),
-        world,
-    }
+async fn harness_with(store: Arc<dyn Store>, reset_action: &str) -> World {
+    World::start(store, WINDOW, Some(reset_action)).await
 }
 
 fn limits() -> SweepLimits {
@@ -50,7 +33,7 @@ fn limits() -> SweepLimits {
     }
 }
 
-impl Harness {
+impl World {
     /// Start the reset of `psid` with Meta slow (1.5 s) to answer its release, and return
     /// once the reset holds its claim: what happens next races the release in flight.
     async fn reset_with_slow_release(
@@ -78,7 +61,7 @@ impl Harness {
 
 // ---- scenarios ------------------------------------------------------------------------
 
-async fn a_due_lease_is_reset_once_through_the_graph_api(h: Harness) {
+async fn a_due_lease_is_reset_once_through_the_graph_api(h: World) {
     let u = "7101";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     assert_eq!(h.sweep().await.due_found, 0, "nothing is due yet");
@@ -121,7 +104,7 @@ async fn the_pass_to_bot_reset_action_gives_it_to_the_bot(store: Arc<dyn Store>)
     assert_eq!(h.record(u).await.control_expires_at, None);
 }
 
-async fn a_renewed_lease_is_not_reset(h: Harness) {
+async fn a_renewed_lease_is_not_reset(h: World) {
     let u = "7103";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW - 10);
@@ -131,18 +114,8 @@ async fn a_renewed_lease_is_not_reset(h: Harness) {
     renewed.version += 1;
     renewed.last_customer_message_at = Some(h.now());
     renewed.renew_lease(h.now(), WINDOW);
-    h.store
-        .write(ConversationWrite {
-            expected_version: record.version,
-            lease: LeaseChange::between(record.control_expires_at, renewed.control_expires_at),
-            state: renewed,
-            timeline: Vec::new(),
-            dedupe_key: None,
-            timeline_expires_at: h.now() / 1000 + 86400,
-            dedupe_expires_at: 0,
-        })
-        .await
-        .unwrap();
+    let lease = LeaseChange::between(record.control_expires_at, renewed.control_expires_at);
+    h.write(record.version, lease, renewed, Vec::new()).await;
     h.clock.advance_secs(20);
     let report = h.sweep().await;
     assert_eq!(report.due_found, 0, "{report:?}");
@@ -156,7 +129,7 @@ async fn a_renewed_lease_is_not_reset(h: Harness) {
     assert_eq!(h.true_owner(u).await.as_deref(), Some(INBOX));
 }
 
-async fn an_agent_reply_during_the_reset_wins(h: Harness) {
+async fn an_agent_reply_during_the_reset_wins(h: World) {
     let u = "7104";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -196,7 +169,7 @@ async fn an_agent_reply_during_the_reset_wins(h: Harness) {
     );
 }
 
-async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: Harness) {
+async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: World) {
     let u = "7105";
     let seeded = h.held_by(u, PAGE_INBOX_APP_ID, OwnerRole::PageInbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -234,7 +207,7 @@ async fn meta_inbox_threads_are_left_to_meta_and_queued_for_resync(h: Harness) {
     );
 }
 
-async fn a_permanent_refusal_is_flagged_and_not_retried(h: Harness) {
+async fn a_permanent_refusal_is_flagged_and_not_retried(h: World) {
     let u = "7106";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     // Meta says otherwise: the bot holds it (a lost webhook).
@@ -249,7 +222,7 @@ async fn a_permanent_refusal_is_flagged_and_not_retried(h: Harness) {
     assert_eq!(h.sweep().await.due_found, 0, "not retried forever");
 }
 
-async fn a_graph_outage_leaves_the_lease_due_for_the_next_sweep(h: Harness) {
+async fn a_graph_outage_leaves_the_lease_due_for_the_next_sweep(h: World) {
     let u = "7107";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -274,7 +247,7 @@ async fn a_graph_outage_leaves_the_lease_due_for_the_next_sweep(h: Harness) {
 /// A long outage: the sweep stops after a few resets in a row fail (each costs a claim and
 /// its release) instead of trying every due lease; all stay due, none stays claimed, and
 /// the next sweep after the outage resets them all.
-async fn a_long_graph_outage_stops_the_sweep(h: Harness) {
+async fn a_long_graph_outage_stops_the_sweep(h: World) {
     let psids: Vec<String> = (0..10).map(|i| format!("75{i:02}")).collect();
     for psid in &psids {
         h.held_by(psid, INBOX, OwnerRole::Inbox).await;
@@ -310,7 +283,7 @@ async fn a_long_graph_outage_stops_the_sweep(h: Harness) {
     assert!(!report.graph_unavailable, "{report:?}");
 }
 
-async fn the_sweep_and_the_stream_path_reset_once(h: Harness) {
+async fn the_sweep_and_the_stream_path_reset_once(h: World) {
     let u = "7108";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -342,7 +315,7 @@ async fn the_sweep_and_the_stream_path_reset_once(h: Harness) {
     assert_eq!(timeouts, 1);
 }
 
-async fn conversations_with_the_bot_or_idle_have_no_lease(h: Harness) {
+async fn conversations_with_the_bot_or_idle_have_no_lease(h: World) {
     let u = "7109";
     let mut c = h.held_by(u, INBOX, OwnerRole::Inbox).await;
     assert!(c.control_expires_at.is_some());
@@ -392,7 +365,7 @@ macro_rules! scenarios {
 
 /// TTL deleted the lease item (the stream path's record then failed for good); a reset
 /// that fails for now puts the item back, so the sweep still finds it.
-async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: Harness) {
+async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: World) {
     let u = "7110";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -400,18 +373,8 @@ async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: Harness) {
     let record = h.record(u).await;
     let mut state = record.clone();
     state.version += 1;
-    h.store
-        .write(ConversationWrite {
-            expected_version: record.version,
-            lease: LeaseChange::Remove,
-            state,
-            timeline: Vec::new(),
-            dedupe_key: None,
-            timeline_expires_at: h.now() / 1000 + 86400,
-            dedupe_expires_at: 0,
-        })
-        .await
-        .unwrap();
+    h.write(record.version, LeaseChange::Remove, state, Vec::new())
+        .await;
     assert_eq!(h.sweep().await.due_found, 0, "the index lost it");
 
     h.emulator_post(
@@ -431,7 +394,7 @@ async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: Harness) {
 /// The agent takes the conversation (Meta accepts) while the reset's release is in
 /// flight: the take renews the lease, so it wins like a reply: the reset gives control
 /// back to the agent's app at Meta.
-async fn an_agent_take_during_the_reset_is_not_overwritten(h: Harness) {
+async fn an_agent_take_during_the_reset_is_not_overwritten(h: World) {
     let u = "7111";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -466,7 +429,7 @@ async fn an_agent_take_during_the_reset_is_not_overwritten(h: Harness) {
 
 /// Another app takes the conversation while the reset's release is in flight: a newer
 /// owner, so the reset is not recorded over it, and a re-sync is asked for.
-async fn another_owner_during_the_reset_is_not_overwritten(h: Harness) {
+async fn another_owner_during_the_reset_is_not_overwritten(h: World) {
     let u = "7112";
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
@@ -514,22 +477,21 @@ scenarios!(
 /// (DynamoDB's own count of the items each query read) and resets all 10.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_on_moto_sweep_reads_only_the_due_leases_among_10000() {
-    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use aws_sdk_dynamodb::types::AttributeValue;
     use routing_core::store::{lease_shard, schema};
     let counter = RequestCounter::new();
     let store = dynamo_store(TABLES, Some(counter.clone())).await;
-    let client = DynamoStore::local_client(dynamo_local::server().endpoint(), None);
     let table = store.table().to_string();
     let h = harness_with(Arc::new(store), "release").await;
     let now_s = h.now() / 1000;
 
     // 9,990 leases far from due, written as the lease items the store writes.
-    let not_due: Vec<WriteRequest> = (0..9_990)
+    let not_due = (0..9_990)
         .map(|i| {
             let psid = format!("8{i:06}");
             let s = |v: String| AttributeValue::S(v);
             let due = now_s + 2 * WINDOW + i64::from(i % 3000);
-            let item = [
+            [
                 (schema::PK, s(format!("CONV#{PAGE}#{psid}"))),
                 (schema::SK, s(schema::LEASE_SK.to_string())),
                 ("page_id", s(PAGE.to_string())),
@@ -540,24 +502,10 @@ async fn dynamodb_on_moto_sweep_reads_only_the_due_leases_among_10000() {
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
-                .build()
+            .collect()
         })
         .collect();
-    for batch in not_due.chunks(25) {
-        let mut pending = Some(batch.to_vec());
-        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
-            let out = client
-                .batch_write_item()
-                .request_items(&table, requests)
-                .send()
-                .await
-                .expect("batch write on moto");
-            pending = out.unprocessed_items.and_then(|mut u| u.remove(&table));
-        }
-    }
+    batch_put(&table, not_due).await;
     // 10 real conversations whose leases fall due.
     let due: Vec<String> = (0..10).map(|i| format!("9{i:03}")).collect();
     for psid in &due {

@@ -28,11 +28,21 @@ fn event(list: &str, value: Value) -> WebhookEvent {
 
 /// Apply and return the decision.
 fn decide(current: Option<&Conversation>, receiver: &str, e: &WebhookEvent) -> Decision {
-    let page = page();
+    decide_with(&page(), T0 + 3_600_000, current, receiver, e)
+}
+
+/// `decide` with the Page's configuration `page`, at `now`.
+fn decide_with(
+    page: &PageConfig,
+    now: i64,
+    current: Option<&Conversation>,
+    receiver: &str,
+    e: &WebhookEvent,
+) -> Decision {
     let ctx = EventContext {
-        page: &page,
+        page,
         receiving_app: receiver,
-        now: T0 + 3_600_000,
+        now,
     };
     apply_event(current, e, &e.dedupe_key(receiver), &ctx)
 }
@@ -52,6 +62,11 @@ fn step(
 
 fn owned_by(app: &str) -> Conversation {
     step(None, app, "messaging", message("u", T0, "m-own", "hi")).0
+}
+
+/// A new conversation, passed by the bot to the inbox at `at`.
+fn passed_to_inbox(at: i64) -> Conversation {
+    step(None, INBOX, "messaging", pass("u", at, Some(BOT), INBOX)).0
 }
 
 fn control_changes(timeline: &[TimelineRecord]) -> Vec<(Owner, Owner, bool)> {
@@ -114,7 +129,7 @@ fn pass_without_new_owner_means_the_receiver() {
 
 #[test]
 fn pass_to_the_bot_keeps_it_read_and_ends_the_lease() {
-    let (inbox, _) = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX));
+    let inbox = passed_to_inbox(T0);
     assert!(inbox.unread && inbox.control_expires_at.is_some());
     let (bot, _) = step(
         Some(&inbox),
@@ -181,7 +196,7 @@ fn take_in_the_old_shape_means_some_other_app_and_flags_resync() {
 
 #[test]
 fn take_back_by_the_bot_clears_unread() {
-    let (inbox, _) = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX));
+    let inbox = passed_to_inbox(T0);
     let (next, _) = step(
         Some(&inbox),
         INBOX,
@@ -197,7 +212,7 @@ fn take_back_by_the_bot_clears_unread() {
 
 #[test]
 fn a_request_to_the_owner_is_pending_and_granted_when_the_page_allows() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let (next, timeline) = step(Some(&inbox), INBOX, "messaging", request("u", T0 + 5, BOT));
     assert_eq!(
         next.pending_request.as_ref().map(|p| p.app_id.as_str()),
@@ -220,14 +235,9 @@ fn a_request_to_the_owner_is_pending_and_granted_when_the_page_allows() {
 fn a_request_is_not_granted_when_the_page_does_not_allow_it() {
     let mut page = page();
     page.auto_grant_requests = false;
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let e = event("messaging", request("u", T0 + 5, BOT));
-    let ctx = EventContext {
-        page: &page,
-        receiving_app: INBOX,
-        now: T0,
-    };
-    let Decision::Write(t) = apply_event(Some(&inbox), &e, &e.dedupe_key(INBOX), &ctx) else {
+    let Decision::Write(t) = decide_with(&page, T0, Some(&inbox), INBOX, &e) else {
         panic!("expected a write");
     };
     assert!(t.state.pending_request.is_some());
@@ -236,7 +246,7 @@ fn a_request_is_not_granted_when_the_page_does_not_allow_it() {
 
 #[test]
 fn a_pending_request_clears_when_the_requester_gets_control() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let requested = step(Some(&inbox), INBOX, "messaging", request("u", T0 + 5, BOT)).0;
     let (next, _) = step(
         Some(&requested),
@@ -263,7 +273,7 @@ fn a_message_on_messaging_makes_the_receiver_owner_of_an_idle_thread() {
 #[test]
 fn a_message_contradicting_the_record_corrects_it_without_a_resync() {
     // Positive evidence names the owner with certainty: no Graph call is needed.
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let (next, timeline) = step(
         Some(&inbox),
         BOT,
@@ -309,7 +319,7 @@ fn an_agent_echo_that_beats_the_pass_event_needs_no_resync() {
 
 #[test]
 fn a_message_after_the_lease_expired_is_the_idle_rule_not_a_contradiction() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let later = T0 + (WINDOW + 60) * 1000;
     let (next, _) = step(
         Some(&inbox),
@@ -351,7 +361,7 @@ fn a_standby_message_for_another_app_changes_no_owner() {
 
 #[test]
 fn a_customer_message_to_the_inbox_makes_it_unread_and_renews_the_lease() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let answered = step(
         Some(&inbox),
         INBOX,
@@ -375,13 +385,7 @@ fn a_customer_message_to_the_inbox_makes_it_unread_and_renews_the_lease() {
 
 #[test]
 fn an_older_event_never_moves_the_lease_back() {
-    let inbox = step(
-        None,
-        INBOX,
-        "messaging",
-        pass("u", T0 + 50_000, Some(BOT), INBOX),
-    )
-    .0;
+    let inbox = passed_to_inbox(T0 + 50_000);
     let (next, _) = step(
         Some(&inbox),
         INBOX,
@@ -395,7 +399,7 @@ fn an_older_event_never_moves_the_lease_back() {
 
 #[test]
 fn an_agent_echo_clears_unread_and_renews_the_lease() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let (next, timeline) = step(
         Some(&inbox),
         INBOX,
@@ -458,13 +462,7 @@ fn a_bot_echo_is_authored_by_the_bot() {
 #[test]
 fn a_late_bot_echo_does_not_take_control_back() {
     // The bot's last message is echoed after it passed control to the inbox.
-    let inbox = step(
-        None,
-        INBOX,
-        "messaging",
-        pass("u", T0 + 100, Some(BOT), INBOX),
-    )
-    .0;
+    let inbox = passed_to_inbox(T0 + 100);
     let (next, _) = step(
         Some(&inbox),
         BOT,
@@ -507,7 +505,7 @@ fn a_handover_postback_on_messaging_requests_a_pass_to_the_inbox() {
 
 #[test]
 fn a_standby_postback_never_triggers() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let v = json!({"sender":{"id":"u"},"recipient":{"id":PAGE},"timestamp":T0 + 10,"postback":{}});
     let (next, _) = step(Some(&inbox), BOT, "standby", v);
     assert!(next.pending_action.is_none());
@@ -522,7 +520,7 @@ fn a_standby_postback_never_triggers() {
 
 #[test]
 fn a_return_quick_reply_while_the_inbox_owns_requests_a_pass_to_the_bot() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let (next, _) = step(
         Some(&inbox),
         INBOX,
@@ -562,7 +560,7 @@ fn keywords_match_whole_words_case_insensitively() {
 
 #[test]
 fn a_trigger_that_is_already_satisfied_asks_for_nothing() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let (next, _) = step(
         Some(&inbox),
         INBOX,
@@ -613,13 +611,7 @@ fn reads_deliveries_app_roles_unknown_and_dashboard_samples_write_nothing() {
 
 #[test]
 fn an_older_control_event_is_late_and_changes_no_owner() {
-    let inbox = step(
-        None,
-        INBOX,
-        "messaging",
-        pass("u", T0 + 2000, Some(BOT), INBOX),
-    )
-    .0;
+    let inbox = passed_to_inbox(T0 + 2000);
     let (next, timeline) = step(
         Some(&inbox),
         BOT,
@@ -640,7 +632,7 @@ fn an_older_control_event_is_late_and_changes_no_owner() {
 
 #[test]
 fn seconds_timestamps_are_normalised_before_ordering() {
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     // 10 s later, in seconds.
     let (next, _) = step(
         Some(&inbox),
@@ -656,7 +648,7 @@ fn seconds_timestamps_are_normalised_before_ordering() {
 fn a_confirmed_change_outranks_an_echo_of_the_same_millisecond() {
     // The agent's last message is sent with `thread_control: release`; Meta's echo of it
     // carries the same millisecond as the coordinator's record of the release.
-    let inbox = step(None, INBOX, "messaging", pass("u", T0, Some(BOT), INBOX)).0;
+    let inbox = passed_to_inbox(T0);
     let released = apply_control_change(
         &inbox,
         &ControlChange {

@@ -1,27 +1,31 @@
 //! The world the timed-reset and re-sync tests run in: a store (MemoryStore, or
 //! DynamoStore on moto), the coordinator's `FixedClock` at the current time, the Messenger
-//! Platform emulator playing the Graph API over real HTTP, and a `ControlService` over
-//! them. Each test file wraps a `World` in its own `Harness` (adding the service it tests)
-//! that derefs to it.
+//! Platform emulator playing the Graph API over real HTTP, and a `ControlService` with the
+//! timed reset and the re-sync over them. The store scenarios use its stores and listings.
 
 // Each file under tests/ is its own crate that includes this module with `mod support;`,
 // and none of them uses every item here: without this, each would warn about the others'.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::config::{CoordinatorConfig, PageConfig};
 use routing_core::domain::{
-    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineRecord,
+    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineEntry, TimelineRecord,
 };
 use routing_core::graph::{GraphClient, RetryPolicy};
 use routing_core::handoff::ControlService;
+use routing_core::resync::Resync;
 use routing_core::store::{
-    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, RequestCounter, Store, TimelineOrder,
-    RESYNC_SHARDS,
+    ConversationWrite, DynamoStore, LeaseChange, MemoryStore, Page, RequestCounter, Store,
+    TimelineOrder, RESYNC_SHARDS,
 };
 use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use routing_core::timed_reset::TimedReset;
 use serde_json::{json, Value};
 
 /// One control entry of the timeline: from, to, cause, event, metadata.
@@ -33,6 +37,9 @@ pub struct World {
     pub emulator: RunningEmulator,
     pub http: reqwest::Client,
     pub control: ControlService,
+    /// The timed reset and the re-sync over `control`.
+    pub reset: TimedReset,
+    pub resync: Resync,
     /// The coordinator's configuration the `control` service runs with.
     pub config: Arc<CoordinatorConfig>,
     /// The Page's window (`reset_after_secs`).
@@ -80,24 +87,65 @@ pub async fn dynamo(prefix: &str) -> Arc<dyn Store> {
     Arc::new(dynamo_store(prefix, None).await)
 }
 
+/// Puts `items` straight into `table` on moto, 25 per `BatchWriteItem` (again what one
+/// leaves unprocessed): set-up only, so that thousands of items take seconds.
+pub async fn batch_put(table: &str, items: Vec<HashMap<String, AttributeValue>>) {
+    let client = DynamoStore::local_client(dynamo_local::server().endpoint(), None);
+    let requests: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                .build()
+        })
+        .collect();
+    for batch in requests.chunks(25) {
+        let mut pending = Some(batch.to_vec());
+        while let Some(requests) = pending.take().filter(|r| !r.is_empty()) {
+            let out = client
+                .batch_write_item()
+                .request_items(table, requests)
+                .send()
+                .await
+                .expect("batch write on moto");
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(table));
+        }
+    }
+}
+
+/// Every item of a paged listing, reading `page(cursor)` from the start (`None`) until a
+/// page has no next cursor.
+pub async fn all_pages<T, F, Fut>(mut page: F) -> Vec<T>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Page<T>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = page(cursor).await;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+}
+
 impl World {
     /// The psids flagged `needs_resync`, read through the `resync` index (every shard).
     pub async fn flagged(&self) -> Vec<String> {
         let mut all = Vec::new();
         for shard in 0..RESYNC_SHARDS {
-            let mut cursor = None;
-            loop {
-                let page = self
-                    .store
+            let store = &self.store;
+            let flagged = all_pages(|cursor| async move {
+                store
                     .flagged_for_resync(shard, 200, cursor.as_deref())
                     .await
-                    .unwrap();
-                all.extend(page.items.into_iter().map(|c| c.psid));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+                    .unwrap()
+            })
+            .await;
+            all.extend(flagged.into_iter().map(|c| c.psid));
         }
         all
     }
@@ -126,6 +174,8 @@ impl World {
             clock,
             emulator,
             http: reqwest::Client::new(),
+            reset: TimedReset::new(control.clone()),
+            resync: Resync::new(control.clone()),
             control,
             config,
             window,
@@ -226,19 +276,32 @@ impl World {
         if lease_due.is_some() && state.control_expires_at.is_some() {
             state.control_expires_at = lease_due;
         }
+        let lease = LeaseChange::between(None, state.control_expires_at);
+        self.write(0, lease, state.clone(), Vec::new()).await;
+        state
+    }
+
+    /// Writes `state` and `timeline` over the record at `expected_version` (0: creates
+    /// it), moving its lease item as `lease` says; no dedupe key, timeline kept a day.
+    pub async fn write(
+        &self,
+        expected_version: u64,
+        lease: LeaseChange,
+        state: Conversation,
+        timeline: Vec<TimelineEntry>,
+    ) {
         self.store
             .write(ConversationWrite {
-                expected_version: 0,
-                lease: LeaseChange::between(None, state.control_expires_at),
-                state: state.clone(),
-                timeline: Vec::new(),
+                expected_version,
+                lease,
+                state,
+                timeline,
                 dedupe_key: None,
-                timeline_expires_at: now / 1000 + 86400,
+                timeline_expires_at: self.now() / 1000 + 86400,
                 dedupe_expires_at: 0,
             })
             .await
             .unwrap();
-        state
     }
 
     /// Held by `owner` at Meta and in the record (see `seed`).
