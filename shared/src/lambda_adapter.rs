@@ -35,7 +35,11 @@ pub fn query_map(request: &Request) -> HashMap<String, String> {
 
 /// A header's value, when it is text.
 pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
-    request.headers().get(name).and_then(|v| v.to_str().ok())
+    header_in(request.headers(), name)
+}
+
+fn header_in<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The API credentials of a request, as an `Authorization` value for the services:
@@ -48,10 +52,9 @@ pub fn api_credentials(request: &Request) -> Option<String> {
 /// [`api_credentials`] from the headers alone (for functions that read the API Gateway
 /// event themselves).
 pub fn api_credentials_in(headers: &lambda_http::http::HeaderMap) -> Option<String> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    match text("x-api-token") {
+    match header_in(headers, "x-api-token") {
         Some(token) => Some(format!("Bearer {}", token.trim())),
-        None => text("authorization").map(str::to_string),
+        None => header_in(headers, "authorization").map(str::to_string),
     }
 }
 

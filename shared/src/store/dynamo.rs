@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard, queue_pk, queue_sk,
-    resync_shard, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
-    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
+    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_partition, lease_shard,
+    queue_pk, queue_sk, resync_partition, resync_shard, timeline_sk, ConversationWrite, DueLease,
+    LeaseChange, Page, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
+    LEASE_SHARDS, RESYNC_SHARDS,
 };
 use crate::domain::{Conversation, EpochMillis, EpochSeconds, TimelineEntry};
 
@@ -205,12 +206,6 @@ impl DynamoStore {
             config = config.interceptor(counter);
         }
         Client::from_conf(config.build())
-    }
-
-    /// The client from the Lambda environment (honours `AWS_ENDPOINT_URL_DYNAMODB`).
-    pub async fn client_from_env(counter: Option<RequestCounter>) -> Client {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::client(&sdk, counter)
     }
 
     /// The client from a loaded AWS configuration.
@@ -563,7 +558,7 @@ impl Store for DynamoStore {
             return Ok(Page::empty());
         }
         let values = HashMap::from([
-            (":shard".to_string(), s(format!("LEASE#{shard}"))),
+            (":shard".to_string(), s(lease_partition(shard))),
             (
                 ":from".to_string(),
                 AttributeValue::N(due.start().to_string()),
@@ -576,7 +571,7 @@ impl Store for DynamoStore {
         let (items, next_cursor) = self
             .query_index(
                 LEASE_INDEX,
-                "lease_shard = :shard AND lease_due BETWEEN :from AND :until",
+                &format!("{LEASE_SHARD} = :shard AND {LEASE_DUE} BETWEEN :from AND :until"),
                 values,
                 true,
                 limit,
@@ -605,11 +600,11 @@ impl Store for DynamoStore {
         if shard >= RESYNC_SHARDS {
             return Ok(Page::empty());
         }
-        let values = HashMap::from([(":shard".to_string(), s(format!("RESYNC#{shard}")))]);
+        let values = HashMap::from([(":shard".to_string(), s(resync_partition(shard)))]);
         let (items, next_cursor) = self
             .query_index(
                 RESYNC_INDEX,
-                "resync_pk = :shard",
+                &format!("{RESYNC_PK} = :shard"),
                 values,
                 true,
                 limit,

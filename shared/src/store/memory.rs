@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard, queue_pk, queue_sk,
-    resync_shard, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
+    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard_of, queue_pk, queue_sk,
+    resync_shard_of, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
     QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
@@ -161,11 +161,10 @@ impl Store for MemoryStore {
         }
         let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
-        let wanted = format!("LEASE#{shard}");
         let mut found: Vec<((EpochSeconds, String), &DueLease)> = tables
             .leases
             .iter()
-            .filter(|(_, l)| lease_shard(&l.psid) == wanted && due.contains(&l.due))
+            .filter(|(_, l)| lease_shard_of(&l.psid) == shard && due.contains(&l.due))
             .map(|(pk, l)| ((l.due, pk.clone()), l))
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -186,11 +185,10 @@ impl Store for MemoryStore {
         }
         let after: Option<(i64, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
-        let wanted = format!("RESYNC#{shard}");
         let mut flagged: Vec<((i64, String), &Conversation)> = tables
             .conversations
             .iter()
-            .filter(|(_, c)| c.needs_resync && resync_shard(&c.psid) == wanted)
+            .filter(|(_, c)| c.needs_resync && resync_shard_of(&c.psid) == shard)
             .map(|(pk, c)| ((c.updated_at, pk.clone()), c))
             .collect();
         flagged.sort_by(|a, b| a.0.cmp(&b.0));

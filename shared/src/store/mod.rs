@@ -229,14 +229,32 @@ fn shard_of(psid: &str, shards: u32) -> u32 {
     hash % shards
 }
 
+/// The `leases` index partition of shard `shard` (stored: `LEASE#<n>`).
+pub(crate) fn lease_partition(shard: u32) -> String {
+    format!("LEASE#{shard}")
+}
+
+/// The `resync` index partition of shard `shard` (stored: `RESYNC#<n>`).
+pub(crate) fn resync_partition(shard: u32) -> String {
+    format!("RESYNC#{shard}")
+}
+
+pub(crate) fn lease_shard_of(psid: &str) -> u32 {
+    shard_of(psid, LEASE_SHARDS)
+}
+
+pub(crate) fn resync_shard_of(psid: &str) -> u32 {
+    shard_of(psid, RESYNC_SHARDS)
+}
+
 /// The `leases` index partition of a conversation's lease item.
 pub fn lease_shard(psid: &str) -> String {
-    format!("LEASE#{}", shard_of(psid, LEASE_SHARDS))
+    lease_partition(lease_shard_of(psid))
 }
 
 /// The `resync` index partition of a conversation flagged `needs_resync`.
 pub fn resync_shard(psid: &str) -> String {
-    format!("RESYNC#{}", shard_of(psid, RESYNC_SHARDS))
+    resync_partition(resync_shard_of(psid))
 }
 
 pub(crate) fn clamp_limit(limit: u32) -> u32 {
