@@ -4,6 +4,7 @@
 //! timeouts, retries with backoff and jitter for transient errors only, and Meta's error
 //! bodies mapped to typed errors by code and subcode.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -137,6 +138,33 @@ impl GraphError {
 /// found the API unavailable (5xx, timeouts, after the client's own retries): the rest
 /// waits for the next run instead of spending this one on an outage.
 pub const MAX_OUTAGES_IN_A_ROW: u32 = 3;
+
+/// A scheduled run's streak of Graph answers "unavailable" (shared by its concurrent
+/// calls): once it reaches [`MAX_OUTAGES_IN_A_ROW`] the API counts as down for the run.
+#[derive(Debug, Default)]
+pub struct OutageStreak {
+    in_a_row: AtomicU32,
+    down: AtomicBool,
+}
+
+impl OutageStreak {
+    /// One more call found the API unavailable.
+    pub fn unavailable(&self) {
+        if self.in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= MAX_OUTAGES_IN_A_ROW {
+            self.down.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A call got through: the streak ends.
+    pub fn answered(&self) {
+        self.in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    /// [`MAX_OUTAGES_IN_A_ROW`] calls in a row found the API unavailable: stop the run.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+}
 
 /// The Graph API calls the coordinator makes, each with the acting app's Page token.
 #[async_trait]

@@ -370,7 +370,7 @@ impl ControlService {
                 actor: Some(actor),
                 event,
                 metadata,
-                at: now.max(current.last_control_event_at.unwrap_or(0)),
+                at: now,
                 key: key.clone(),
             };
             Some(apply_control_change(current, &change, page))

@@ -28,7 +28,7 @@ use crate::config::PageConfig;
 use crate::domain::{
     rfc3339_secs, Cause, Conversation, EpochMillis, EpochSeconds, Owner, OwnerRole, META_IDLE_SECS,
 };
-use crate::graph::{GraphError, ThreadOwner, MAX_OUTAGES_IN_A_ROW};
+use crate::graph::{GraphError, OutageStreak, ThreadOwner, MAX_OUTAGES_IN_A_ROW};
 use crate::handoff::{api_key, graph_error, ControlService, ConversationView};
 use crate::http::{route_segments, ApiError, Reply};
 use crate::store::{LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS};
@@ -193,7 +193,7 @@ impl Failure {
 struct BatchProgress {
     pacer: Pacer,
     report: ResyncBatchReport,
-    outages_in_a_row: u32,
+    outages: OutageStreak,
 }
 
 /// Spaces the batch's Graph calls `1 s / rate` apart.
@@ -391,7 +391,7 @@ impl Resync {
                     actor: None,
                     event: RESYNC_EVENT,
                     metadata: Some(&metadata),
-                    at: at.max(current.last_control_event_at.unwrap_or(0)),
+                    at,
                     key: key.to_string(),
                 },
                 page,
@@ -521,7 +521,7 @@ impl Resync {
         let mut progress = BatchProgress {
             pacer: Pacer::new(limits.rate_per_second, limits.stop_at),
             report: ResyncBatchReport::default(),
-            outages_in_a_row: 0,
+            outages: OutageStreak::default(),
         };
         let mut done: HashSet<(String, String)> = HashSet::new();
         let store = &self.control.store;
@@ -639,7 +639,7 @@ impl Resync {
         progress.report.graph_calls += u64::from(calls);
         match result {
             Ok(outcome) => {
-                progress.outages_in_a_row = 0;
+                progress.outages.answered();
                 progress.report.examined += 1;
                 if outcome.changed {
                     progress.report.changed += 1;
@@ -668,8 +668,8 @@ impl Resync {
             }) => {
                 progress.report.examined += 1;
                 progress.report.failed += 1;
-                progress.outages_in_a_row += 1;
-                if progress.outages_in_a_row >= MAX_OUTAGES_IN_A_ROW {
+                progress.outages.unavailable();
+                if progress.outages.is_down() {
                     progress.report.graph_unavailable = true;
                     tracing::warn!(page_id, error = %error, "the Graph API failed {MAX_OUTAGES_IN_A_ROW} re-syncs in a row; the batch stops here");
                     return false;

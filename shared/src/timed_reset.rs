@@ -9,7 +9,7 @@
 //! customer message or an agent action that renews the lease meanwhile wins: the reset is
 //! skipped, or undone at Meta when it had already gone through.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::config::{PageConfig, Secret};
 use crate::domain::{Cause, Conversation, EpochMillis, EpochSeconds, Owner};
 use crate::domain::{TimelineEntry, TimelineRecord, META_IDLE_SECS};
-use crate::graph::{GraphError, MAX_OUTAGES_IN_A_ROW};
+use crate::graph::{GraphError, OutageStreak};
 use crate::handoff::{api_key, ControlService};
 use crate::http::ApiError;
 use crate::store::{StoreError, LEASE_SHARDS};
@@ -143,7 +143,7 @@ pub struct SweepReport {
     /// left for the next run.
     pub stopped_early: bool,
     pub rate_limited: bool,
-    /// [`MAX_OUTAGES_IN_A_ROW`] resets in a row found the Graph API unavailable.
+    /// [`MAX_OUTAGES_IN_A_ROW`](crate::graph::MAX_OUTAGES_IN_A_ROW) resets in a row found the Graph API unavailable.
     pub graph_unavailable: bool,
     /// Shards whose index query failed (their leases wait for the next run).
     pub shards_unavailable: u32,
@@ -190,14 +190,6 @@ pub fn lease_of_stream_record(
 #[derive(Clone)]
 pub struct TimedReset {
     control: ControlService,
-}
-
-/// How the reset reaches Meta.
-enum Plan {
-    /// We hold the owner's token: the Page's reset action through the Graph API.
-    Graph { app_id: String, token: Secret },
-    /// Meta's inbox or an app we hold no token for: Meta idles it after its own window.
-    LeftToMeta,
 }
 
 impl TimedReset {
@@ -249,22 +241,16 @@ impl TimedReset {
         let Some(record) = claimed else {
             return Ok(ResetOutcome::Skipped { reason: skip });
         };
-        let plan = match record.owner.app_id.as_deref() {
-            Some(id) => match self.control.acting_app(page, id) {
-                Ok((app, token)) => Plan::Graph {
-                    app_id: app.id.clone(),
-                    token: token.clone(),
-                },
-                Err(_) => Plan::LeftToMeta,
-            },
-            None => Plan::LeftToMeta,
-        };
-        match plan {
-            Plan::Graph { app_id, token } => {
-                self.reset_through_graph(page, &record, &app_id, &token)
+        // With the owner's token: the Page's reset action through the Graph API. Meta's
+        // inbox or an app we hold no token for: Meta idles it after its own window.
+        let owner_app =
+            (record.owner.app_id.as_deref()).and_then(|id| self.control.acting_app(page, id).ok());
+        match owner_app {
+            Some((app, token)) => {
+                self.reset_through_graph(page, &record, &app.id, token)
                     .await
             }
-            Plan::LeftToMeta => self.leave_to_meta(page, &record).await,
+            None => self.leave_to_meta(page, &record).await,
         }
     }
 
@@ -345,12 +331,11 @@ impl TimedReset {
                             actor: Some(app_id),
                             event,
                             metadata: Some(&metadata),
-                            at: finished_at.max(current.last_control_event_at.unwrap_or(0)),
+                            at: finished_at,
                             key: key.clone(),
                         },
                         page,
                     );
-                    transition.state.unread = false;
                     transition.state.reset_claimed_at = None;
                     transition.state.needs_resync |= newer_event;
                     wrote = true;
@@ -487,12 +472,11 @@ impl TimedReset {
                             metadata: Some(
                                 "Meta idles the thread after 24 h without activity; re-sync queued",
                             ),
-                            at: at.max(current.last_control_event_at.unwrap_or(0)),
+                            at,
                             key: key.clone(),
                         },
                         page,
                     );
-                    transition.state.unread = false;
                     transition.state.needs_resync = true;
                     transition
                 };
@@ -537,7 +521,7 @@ impl TimedReset {
 
     /// Find due leases through the `leases` index, shard by shard and page by page, and
     /// reset each (at most `limits.concurrency` at once) until they are done, the time
-    /// budget runs out, Meta rate-limits us, or [`MAX_OUTAGES_IN_A_ROW`] resets in a row
+    /// budget runs out, Meta rate-limits us, or [`MAX_OUTAGES_IN_A_ROW`](crate::graph::MAX_OUTAGES_IN_A_ROW) resets in a row
     /// find the Graph API unavailable (each failed reset costs a claim and its release).
     /// A shard whose query fails is left for the next run; the sweep fails only when every
     /// shard did.
@@ -545,9 +529,8 @@ impl TimedReset {
         let now: EpochSeconds = self.now().div_euclid(1000);
         let mut report = SweepReport::default();
         let rate_limited = AtomicBool::new(false);
-        let graph_down = AtomicBool::new(false);
-        let outages_in_a_row = AtomicU32::new(0);
-        let halted = || rate_limited.load(Ordering::Relaxed) || graph_down.load(Ordering::Relaxed);
+        let outages = OutageStreak::default();
+        let halted = || rate_limited.load(Ordering::Relaxed) || outages.is_down();
         let mut last_error = None;
         'shards: for shard in 0..LEASE_SHARDS {
             let mut cursor: Option<String> = None;
@@ -587,8 +570,7 @@ impl TimedReset {
                     let lag = now - oldest;
                     report.lag_secs = Some(report.lag_secs.map_or(lag, |l| l.max(lag)));
                 }
-                let (rate_limited, graph_down, outages_in_a_row, halted) =
-                    (&rate_limited, &graph_down, &outages_in_a_row, &halted);
+                let (rate_limited, outages, halted) = (&rate_limited, &outages, &halted);
                 let outcomes: Vec<_> = stream::iter(page.items.iter())
                     .take_while(|_| {
                         let go = !halted() && Instant::now() < limits.stop_at;
@@ -600,13 +582,8 @@ impl TimedReset {
                             Err(ResetError::RateLimited(_)) => {
                                 rate_limited.store(true, Ordering::Relaxed);
                             }
-                            Err(ResetError::GraphUnavailable(_)) => {
-                                let outages = outages_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-                                if outages >= MAX_OUTAGES_IN_A_ROW {
-                                    graph_down.store(true, Ordering::Relaxed);
-                                }
-                            }
-                            Ok(_) => outages_in_a_row.store(0, Ordering::Relaxed),
+                            Err(ResetError::GraphUnavailable(_)) => outages.unavailable(),
+                            Ok(_) => outages.answered(),
                             Err(_) => {}
                         }
                         outcome
@@ -621,7 +598,7 @@ impl TimedReset {
                     report.count(outcome);
                 }
                 report.rate_limited = rate_limited.load(Ordering::Relaxed);
-                report.graph_unavailable = graph_down.load(Ordering::Relaxed);
+                report.graph_unavailable = outages.is_down();
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,

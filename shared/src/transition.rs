@@ -246,10 +246,11 @@ pub fn apply_event(
         }
     }
     let timeline = rules.timeline;
+    let expected_version = current.map_or(0, |c| c.version);
     next.updated_at = ctx.now;
-    next.version = current.map_or(0, |c| c.version) + 1;
+    next.version = expected_version + 1;
     Decision::Write(Box::new(Transition {
-        expected_version: current.map_or(0, |c| c.version),
+        expected_version,
         state: next,
         timeline,
     }))
@@ -326,8 +327,6 @@ impl Rules<'_, '_> {
         if changed {
             self.state.owner = after.clone();
             self.activity();
-        }
-        if changed {
             self.push_control(before, after, cause, kind, event, metadata, false);
             self.on_owner_changed();
         }
@@ -572,6 +571,7 @@ pub struct ControlChange<'a> {
     /// `pass_thread_control`, `take_thread_control`, `release_thread_control`, ...
     pub event: &'a str,
     pub metadata: Option<&'a str>,
+    /// When it happened (moved up to the last control event applied, if that is later).
     pub at: EpochMillis,
     /// Unique key of this change (timeline key and ordering tie-break).
     pub key: String,
@@ -608,15 +608,18 @@ pub fn apply_control_change(
         state: mut next,
         ..
     } = Transition::successor(current);
+    // Never before a control event already applied: a change Meta confirmed orders after
+    // every webhook about the thread, even when this clock lags Meta's.
+    let at = change.at.max(current.last_control_event_at.unwrap_or(0));
     let before = next.owner.clone();
     next.owner = change.to.clone();
-    next.last_control_event_at = Some(change.at);
+    next.last_control_event_at = Some(at);
     // Meta stamped every webhook about this change (and the echo of a message sent with
     // it) before it confirmed, so a confirmed change orders after every event of its
     // millisecond: `~` sorts after the event keys, which start with a lowercase kind.
     next.last_control_event_key = Some(format!("~{}", change.key));
-    next.last_activity_at = next.last_activity_at.max(change.at);
-    next.updated_at = change.at;
+    next.last_activity_at = next.last_activity_at.max(at);
+    next.updated_at = at;
     next.unread = change.to.role.is_human() && change.event == "pass_thread_control";
     if let Some(pending) = &next.pending_request {
         if next.owner.is(&pending.app_id) {
@@ -627,9 +630,9 @@ pub fn apply_control_change(
         // A new owner starts a fresh window (an extended lease does not carry over).
         next.control_expires_at = None;
     }
-    next.renew_lease(change.at, page.reset_after());
+    next.renew_lease(at, page.reset_after());
     let timeline = vec![TimelineEntry::new(
-        change.at,
+        at,
         &change.key,
         TimelineRecord::Control {
             from: before,

@@ -676,6 +676,32 @@ fn a_confirmed_change_outranks_an_echo_of_the_same_millisecond() {
     assert!(control_changes(&timeline).is_empty());
 }
 
+#[test]
+fn a_confirmed_change_never_orders_before_the_last_control_event() {
+    // The coordinator's clock lags Meta's: the pass webhook (T0) was applied, then the API
+    // confirms a release stamped 300 ms earlier by the local clock.
+    let inbox = passed_to_inbox(T0);
+    let released = apply_control_change(
+        &inbox,
+        &ControlChange {
+            to: Owner::idle(),
+            cause: Cause::Api,
+            actor: Some(INBOX),
+            event: "release_thread_control",
+            metadata: None,
+            at: T0 - 300,
+            key: "api:release:1".to_string(),
+        },
+        &page(),
+    );
+    assert_eq!(released.state.last_control_event_at, Some(T0));
+    assert_eq!(released.state.updated_at, T0);
+    assert_eq!(
+        released.timeline.iter().map(|e| e.at).collect::<Vec<_>>(),
+        vec![T0]
+    );
+}
+
 // ---- property: order and duplicates do not matter -----------------------------------------
 
 const APPS: [&str; 4] = [BOT, INBOX, OTHER_APP, PAGE_INBOX_APP_ID];
