@@ -284,9 +284,12 @@ impl ControlService {
         self.update_from(page_id, psid, None, decide).await
     }
 
-    /// [`ControlService::update`], deciding the first time on `first` (a record read
-    /// earlier) instead of reading it again: the write is conditional on its version, so a
-    /// record that changed since is read and decided again like any conflict.
+    /// [`ControlService::update`], deciding the first time on `first` (a record read or
+    /// written earlier) instead of reading it again: the write is conditional on its
+    /// version, so a record that changed since is read and decided again like any conflict.
+    /// A `None` decision on `first` itself returns `first` unchecked: hand in a record on
+    /// which `decide` writes (the timed reset's own claim), or one whose staleness is
+    /// harmless.
     pub(crate) async fn update_from<F>(
         &self,
         page_id: &str,
@@ -535,15 +538,10 @@ impl ControlService {
 
     pub async fn mark_read(&self, page_id: &str, psid: &str) -> Result<ConversationView, ApiError> {
         self.page(page_id)?;
-        if self.load(page_id, psid).await?.is_none() {
-            return Err(ApiError::not_found(
-                "unknown_conversation",
-                format!("no conversation with {psid}"),
-            ));
-        }
         let now = self.clock.now_millis();
         let record = self
             .update(page_id, psid, |current| {
+                // A conversation never stored (version 0) is never unread: nothing written.
                 if !current.unread {
                     return None;
                 }
@@ -553,6 +551,12 @@ impl ControlService {
                 Some(next)
             })
             .await?;
+        if record.version == 0 {
+            return Err(ApiError::not_found(
+                "unknown_conversation",
+                format!("no conversation with {psid}"),
+            ));
+        }
         Ok(ConversationView::of(&record, now))
     }
 
@@ -857,6 +861,8 @@ impl ControlService {
             )
             .with_details(owner_details(&record.owner)));
         }
+        // The record as this call last read or wrote it.
+        let mut latest = record.clone();
         if request.take_control && !record.owner.is(&app.id) {
             let answer = self
                 .graph
@@ -864,15 +870,16 @@ impl ControlService {
                 .await;
             self.confirmed(page_id, psid, &record.owner, answer).await?;
             let to = Owner::app(&app.id, role);
-            self.record_change(
-                page,
-                psid,
-                to,
-                &app.id,
-                "take_thread_control",
-                Some("agent reply"),
-            )
-            .await?;
+            latest = self
+                .record_change(
+                    page,
+                    psid,
+                    to,
+                    &app.id,
+                    "take_thread_control",
+                    Some("agent reply"),
+                )
+                .await?;
         }
         let reset = if request.reset_after {
             match page.reset_action {
@@ -909,7 +916,7 @@ impl ControlService {
         let control_key = api_key("send", sent_at);
         let app_id = app.id.clone();
         let record = self
-            .update(page_id, psid, |current| {
+            .update_from(page_id, psid, Some(latest), |current| {
                 // The message itself enters the timeline through its echo webhook (Meta
                 // echoes every send to every subscribed app), keyed by its mid.
                 let transition = match &reset {
@@ -989,7 +996,7 @@ impl ControlService {
         let (app, token) = match self.acting_app(page, &action.acting_app_id) {
             Ok(found) => found,
             Err(err) => {
-                self.finish_action(page_id, psid, &action, true).await?;
+                self.finish_action(&record, &action, true).await?;
                 return Err(err);
             }
         };
@@ -1035,7 +1042,7 @@ impl ControlService {
                 let to = Owner::app(&target, page.role_of(&target));
                 let app_id = app.id.clone();
                 let record = self
-                    .update(page_id, psid, |current| {
+                    .update_from(page_id, psid, Some(record.clone()), |current| {
                         let mut transition = if current.owner == to {
                             Transition::successor(current)
                         } else {
@@ -1070,11 +1077,11 @@ impl ControlService {
             }
             Err(err) if err.is_transient() => {
                 // Leave it pending for the next attempt.
-                self.finish_action(page_id, psid, &action, false).await?;
+                self.finish_action(&record, &action, false).await?;
                 Err(graph_error(&err, &record.owner))
             }
             Err(err) => {
-                self.finish_action(page_id, psid, &action, true).await?;
+                self.finish_action(&record, &action, true).await?;
                 Err(self
                     .on_graph_error(page_id, psid, &err, &record.owner)
                     .await)
@@ -1083,14 +1090,15 @@ impl ControlService {
     }
 
     /// Release a claimed action: drop it (`give_up`, flagged for re-sync) or un-claim it.
+    /// `claimed` is the record as the claim wrote it.
     async fn finish_action(
         &self,
-        page_id: &str,
-        psid: &str,
+        claimed: &Conversation,
         action: &crate::domain::RequestedAction,
         give_up: bool,
     ) -> Result<(), ApiError> {
-        self.update(page_id, psid, |current| {
+        let (page_id, psid) = (&claimed.page_id, &claimed.psid);
+        self.update_from(page_id, psid, Some(claimed.clone()), |current| {
             let mine =
                 current.pending_action.as_ref().map(|a| &a.event_key) == Some(&action.event_key);
             if !mine {

@@ -311,7 +311,7 @@ impl TimedReset {
         };
         let mut wrote = false;
         self.control
-            .update(&page.id, &claimed.psid, |current| {
+            .update_from(&page.id, &claimed.psid, Some(claimed.clone()), |current| {
                 wrote = false;
                 let mine = current.reset_claimed_at == claimed.reset_claimed_at;
                 let same_owner = current.owner == from;
@@ -442,7 +442,7 @@ impl TimedReset {
             reason: SkipReason::ChangedMeanwhile,
         };
         self.control
-            .update(&page.id, &claimed.psid, |current| {
+            .update_from(&page.id, &claimed.psid, Some(claimed.clone()), |current| {
                 if current.reset_claimed_at != claimed.reset_claimed_at {
                     return None;
                 }
@@ -498,7 +498,7 @@ impl TimedReset {
         give_up: bool,
     ) -> Result<(), ResetError> {
         self.control
-            .update(&page.id, &claimed.psid, |current| {
+            .update_from(&page.id, &claimed.psid, Some(claimed.clone()), |current| {
                 if current.reset_claimed_at != claimed.reset_claimed_at {
                     return None;
                 }
