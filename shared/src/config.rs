@@ -84,8 +84,11 @@ fn default_reset_after_secs() -> u64 {
     24 * 3600
 }
 
+/// `timeline_retention_days` when a Page does not set it.
+pub const DEFAULT_TIMELINE_RETENTION_DAYS: u64 = 90;
+
 fn default_timeline_retention_days() -> u64 {
-    90
+    DEFAULT_TIMELINE_RETENTION_DAYS
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

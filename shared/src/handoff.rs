@@ -11,17 +11,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::config::{AppConfig, CoordinatorConfig, PageConfig, ResetAction, Secret};
+use crate::config::{
+    AppConfig, CoordinatorConfig, PageConfig, ResetAction, Secret, DEFAULT_TIMELINE_RETENTION_DAYS,
+};
 use crate::domain::{
     rfc3339_millis, rfc3339_secs, ActionKind, Author, Cause, Clock, Conversation, EpochMillis,
     Owner, OwnerRole, PendingRequest, TimelineEntry, TimelineRecord, PAGE_INBOX_APP_ID,
 };
 use crate::graph::{GraphApi, GraphError, MessagingType, OutgoingMessage, ThreadControl};
 use crate::http::{route_segments, ApiError, Reply};
-use crate::store::{
-    ConversationWrite, LeaseChange, Page, QueueQuery, Store, StoreError, TimelineOrder,
-    MAX_PAGE_SIZE,
-};
+use crate::store::{Page, QueueQuery, Store, StoreError, TimelineOrder, MAX_PAGE_SIZE};
 use crate::transition::{apply_control_change, ControlChange, Transition};
 
 /// The standard messaging window after the customer's last message.
@@ -312,29 +311,15 @@ impl ControlService {
             let Some(transition) = decide(&current) else {
                 return Ok(current);
             };
-            let retention = self
-                .config
-                .page(page_id)
-                .map_or(90 * 86_400, PageConfig::timeline_retention_secs);
-            // Taking or releasing a timed reset's claim rewrites the lease item as it is: a
-            // lease TTL deleted meanwhile is back in the `leases` index, so the sweep finds
-            // it again if this reset never finishes (a crash, a timeout, a Graph outage).
-            let claim_changed = transition.state.reset_claimed_at != current.reset_claimed_at;
-            let lease = match transition.state.control_expires_at {
-                Some(due) if claim_changed => LeaseChange::Set { due },
-                after => LeaseChange::between(current.control_expires_at, after),
-            };
-            let write = ConversationWrite {
-                expected_version: transition.expected_version,
-                lease,
-                state: transition.state.clone(),
-                timeline: transition.timeline,
-                dedupe_key: None,
-                timeline_expires_at: now / 1000 + retention,
-                dedupe_expires_at: 0,
-            };
+            // A Page no longer configured (a re-sync moving its flag) keeps the default.
+            let retention = self.config.page(page_id).map_or(
+                DEFAULT_TIMELINE_RETENTION_DAYS as i64 * 86_400,
+                PageConfig::timeline_retention_secs,
+            );
+            let write = transition.into_write(Some(&current), retention, now);
+            let state = write.state.clone();
             match self.store.write(write).await {
-                Ok(_) => return Ok(transition.state),
+                Ok(_) => return Ok(state),
                 Err(StoreError::VersionConflict) => continue,
                 Err(other) => return Err(store_error(other)),
             }

@@ -14,9 +14,7 @@ use crate::config::CoordinatorConfig;
 use crate::domain::{Clock, EpochMillis};
 use crate::handoff::ControlService;
 use crate::http::{ApiError, Reply};
-use crate::store::{
-    ConversationWrite, LeaseChange, QuarantinedBody, Store, StoreError, WriteOutcome,
-};
+use crate::store::{ConversationWrite, QuarantinedBody, Store, StoreError, WriteOutcome};
 use crate::transition::{apply_event, Decision, EventContext};
 use crate::webhook::{parse_webhook, verify_signature, WebhookEvent};
 
@@ -310,18 +308,10 @@ impl WebhookIngest {
                 Decision::Unchanged => return Ok(Applied::Unchanged),
                 Decision::Write(t) => *t,
             };
-            let retention = page.timeline_retention_secs();
             let write = ConversationWrite {
-                expected_version: transition.expected_version,
-                lease: LeaseChange::between(
-                    current.as_ref().and_then(|c| c.control_expires_at),
-                    transition.state.control_expires_at,
-                ),
-                state: transition.state,
-                timeline: transition.timeline,
                 dedupe_key: Some(key.clone()),
-                timeline_expires_at: now / 1000 + retention,
                 dedupe_expires_at: now / 1000 + DEDUPE_RETENTION_SECS,
+                ..transition.into_write(current.as_ref(), page.timeline_retention_secs(), now)
             };
             let action_pending = write
                 .state

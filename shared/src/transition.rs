@@ -18,6 +18,7 @@ use crate::domain::{
     ActionKind, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole, RequestedAction,
     TimelineEntry, TimelineRecord,
 };
+use crate::store::{ConversationWrite, LeaseChange};
 use crate::webhook::{Channel, EventKind, WebhookEvent};
 
 /// What the rules need besides the record and the event.
@@ -40,6 +41,34 @@ pub struct Transition {
 }
 
 impl Transition {
+    /// The store write of this transition, decided on `before` (`None`: nothing stored
+    /// yet), its timeline entries kept `timeline_retention_secs` from `now`. The lease item
+    /// follows the record's lease; taking or dropping a timed reset's claim rewrites it as
+    /// it is, so a lease TTL deleted meanwhile is back in the `leases` index and the sweep
+    /// finds it again if that reset never finishes (a crash, a timeout, a Graph outage).
+    pub fn into_write(
+        self,
+        before: Option<&Conversation>,
+        timeline_retention_secs: i64,
+        now: EpochMillis,
+    ) -> ConversationWrite {
+        let before_lease = before.and_then(|c| c.control_expires_at);
+        let claim_changed = self.state.reset_claimed_at != before.and_then(|c| c.reset_claimed_at);
+        let lease = match self.state.control_expires_at {
+            Some(due) if claim_changed => LeaseChange::Set { due },
+            after => LeaseChange::between(before_lease, after),
+        };
+        ConversationWrite {
+            expected_version: self.expected_version,
+            lease,
+            state: self.state,
+            timeline: self.timeline,
+            dedupe_key: None,
+            timeline_expires_at: now / 1000 + timeline_retention_secs,
+            dedupe_expires_at: 0,
+        }
+    }
+
     /// The next version of `current`, not changed yet, with nothing to append.
     pub fn successor(current: &Conversation) -> Self {
         let mut state = current.clone();
