@@ -158,6 +158,26 @@ fn owner_details(owner: &Owner) -> serde_json::Value {
     json!({ "owner": owner })
 }
 
+/// The Page's reset action (`reset_action`): the thread control that performs it, the
+/// owner it leads to, and the event's name. Used by the API's `reset`, a message sent with
+/// `reset_after`, and the timed reset.
+fn reset_move(page: &PageConfig) -> (ThreadControl, Owner, &'static str) {
+    match page.reset_action {
+        ResetAction::Release => (
+            ThreadControl::Release,
+            Owner::idle(),
+            "release_thread_control",
+        ),
+        ResetAction::PassToBot => (
+            ThreadControl::Pass {
+                app_id: page.bot_app_id.clone(),
+            },
+            Owner::app(&page.bot_app_id, OwnerRole::Bot),
+            "pass_thread_control",
+        ),
+    }
+}
+
 /// Meta's refusal, in the HTTP contract.
 pub(crate) fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
     match err {
@@ -637,8 +657,14 @@ impl ControlService {
                 .await?
             }
             "reset" => {
-                self.reset(page, psid, request.acting.as_deref(), &owner, metadata)
-                    .await?
+                self.reset(
+                    page,
+                    psid,
+                    request.acting.as_deref(),
+                    current.as_ref(),
+                    metadata,
+                )
+                .await?
             }
             "extend" => {
                 let duration = request.duration_secs.ok_or_else(|| {
@@ -706,9 +732,10 @@ impl ControlService {
         page: &PageConfig,
         psid: &str,
         acting: Option<&str>,
-        owner: &Owner,
+        current: Option<&Conversation>,
         metadata: Option<&str>,
     ) -> Result<Conversation, ApiError> {
+        let owner = current.map_or_else(Owner::idle, |c| c.owner.clone());
         let acting = match acting {
             Some(a) => a.to_string(),
             None => match owner.app_id.as_deref() {
@@ -720,12 +747,12 @@ impl ControlService {
         let metadata = metadata.or(Some("reset"));
         if page.reset_action == ResetAction::PassToBot && app.id == page.bot_app_id {
             // Already with the bot: nothing to do.
-            let current = self.load(&page.id, psid).await?;
             return Ok(current
+                .cloned()
                 .unwrap_or_else(|| Conversation::new(&page.id, psid, self.clock.now_millis())));
         }
         let (to, event, answer) = self.reset_action(page, psid, token, metadata).await;
-        self.confirmed(&page.id, psid, owner, answer).await?;
+        self.confirmed(&page.id, psid, &owner, answer).await?;
         self.record_change(page, psid, to, &app.id, event, metadata)
             .await
     }
@@ -740,22 +767,20 @@ impl ControlService {
         token: &Secret,
         metadata: Option<&str>,
     ) -> (Owner, &'static str, Result<(), GraphError>) {
-        match page.reset_action {
-            ResetAction::Release => (
-                Owner::idle(),
-                "release_thread_control",
+        let (control, to, event) = reset_move(page);
+        let answer = match control {
+            ThreadControl::Release => {
                 self.graph
                     .release_thread_control(token, &page.id, psid, metadata)
-                    .await,
-            ),
-            ResetAction::PassToBot => (
-                Owner::app(&page.bot_app_id, OwnerRole::Bot),
-                "pass_thread_control",
+                    .await
+            }
+            ThreadControl::Pass { app_id } => {
                 self.graph
-                    .pass_thread_control(token, &page.id, psid, &page.bot_app_id, metadata)
-                    .await,
-            ),
-        }
+                    .pass_thread_control(token, &page.id, psid, &app_id, metadata)
+                    .await
+            }
+        };
+        (to, event, answer)
     }
 
     /// Meta's answer to a call made for a control action: its value, or the contract's
@@ -866,25 +891,10 @@ impl ControlService {
                 )
                 .await?;
         }
-        let reset = if request.reset_after {
-            match page.reset_action {
-                ResetAction::Release => Some((
-                    ThreadControl::Release,
-                    Owner::idle(),
-                    "release_thread_control",
-                )),
-                ResetAction::PassToBot if app.id != page.bot_app_id => Some((
-                    ThreadControl::Pass {
-                        app_id: page.bot_app_id.clone(),
-                    },
-                    Owner::app(&page.bot_app_id, OwnerRole::Bot),
-                    "pass_thread_control",
-                )),
-                ResetAction::PassToBot => None,
-            }
-        } else {
-            None
-        };
+        // Passing to the bot, by the bot itself, is nothing to do.
+        let bot_passes_to_itself =
+            page.reset_action == ResetAction::PassToBot && app.id == page.bot_app_id;
+        let reset = (request.reset_after && !bot_passes_to_itself).then(|| reset_move(page));
         let outgoing = OutgoingMessage {
             text: request.text.clone(),
             messaging_type,
