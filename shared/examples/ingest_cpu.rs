@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use routing_core::domain::SystemClock;
-use routing_core::ingest::WebhookIngest;
+use routing_core::services::ingest::WebhookIngest;
+use routing_core::services::records::Records;
 use routing_core::store::MemoryStore;
 use routing_core::testing::{config, envelope, message, BOT, BOT_SECRET};
 use routing_core::webhook::sign;
@@ -20,11 +21,11 @@ async fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
-    let ingest = WebhookIngest::new(
+    let ingest = WebhookIngest::new(Records::new(
         config(),
         Arc::new(MemoryStore::new()),
         Arc::new(SystemClock),
-    );
+    ));
     let bodies: Vec<(Vec<u8>, String)> = (0..events)
         .map(|i| {
             let psid = format!("5{:04}", i % 200);
@@ -46,7 +47,7 @@ async fn main() {
     let started = Instant::now();
     let mut ok = 0;
     for (body, signature) in &bodies {
-        if ingest.receive(BOT, Some(signature), body).await.status == 200 {
+        if ingest.receive(BOT, Some(signature), body).await.is_ok() {
             ok += 1;
         }
     }

@@ -1,30 +1,38 @@
-//! `routing-core`: the shared crate of the conversation-routing coordinator.
+//! `routing-core`: the shared crate of the conversation-routing coordinator. How the parts
+//! fit is in docs/architecture.md; each folder in one sentence:
 //!
-//! - [`domain`]: owners, roles, the conversation record, the timeline, the clock (pure).
-//! - [`config`]: the configuration document and its validation.
-//! - [`webhook`]: Messenger webhook parsing and signature verification.
-//! - [`transition`]: the event rules, a pure function over (record, event, Page config).
-//! - [`store`]: the `Store` trait, `DynamoStore` and `MemoryStore`.
-//! - [`ingest`]: the webhook-ingest service (handshake, verification, exactly-once apply).
-//! - [`handoff`]: the control-handoff service (the conversation API).
-//! - [`timed_reset`]: the timed reset (sweep over the lease index, TTL deletions).
-//! - [`resync`]: ask Meta who owns a thread and correct the record (on demand, batch).
-//! - [`http`]: the HTTP contract (error bodies, routing after any path prefix).
+//! - [`domain`]: pure types and rules: owners, the conversation record and its lease, the
+//!   timeline, the clock, webhook events and the transition rules.
+//! - [`config`]: the configuration document (apps, Pages, API tokens), its validation,
+//!   and its two sources (a file, a Secrets Manager secret).
+//! - [`settings`]: the typed settings read from the environment, in one place.
+//! - [`ports`]: the `Store` and `GraphApi` traits with the types and errors they speak.
+//! - [`store`]: the `Store` adapters: DynamoDB and in-memory, over one key layout.
+//! - [`graph`]: the `GraphApi` adapter: the reqwest client, Meta's wire shapes and errors,
+//!   retries.
+//! - [`webhook`]: Meta's webhook wire format: signatures and parsing into domain events.
+//! - [`services`]: the use cases (ingest, control, timed reset, re-sync) over one
+//!   load–decide–write kernel; they return their own errors and know nothing of HTTP.
+//! - [`http`]: the HTTP contract: routes, `ApiError` and the one mapping from service
+//!   errors, the JSON views, API-token authorization.
+//! - `lambda` (feature `lambda`): Lambda's event types ↔ the HTTP contract, the clients
+//!   every function builds once, scheduled runs' deadlines.
 //! - [`telemetry`]: tracing set-up (JSON in Lambda).
+//! - `testing` (feature `testing`): fixtures and a scripted `GraphApi` for tests.
 
+pub mod backoff;
 pub mod config;
 pub mod domain;
 pub mod graph;
-pub mod handoff;
 pub mod http;
-pub mod ingest;
 #[cfg(feature = "lambda")]
-pub mod lambda_adapter;
-pub mod resync;
+pub mod lambda;
+pub mod meta_json;
+pub mod ports;
+pub mod services;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod timed_reset;
-pub mod transition;
 pub mod webhook;

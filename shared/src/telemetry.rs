@@ -1,16 +1,25 @@
-//! Logging: JSON lines in Lambda (CloudWatch), compact text locally; level from `RUST_LOG`.
-//! Never log secrets, tokens or message text: log ids, kinds and counts.
+//! Logging: JSON lines in Lambda (CloudWatch), compact text locally; level from the
+//! settings' `RUST_LOG`. Never log secrets, tokens or message text: log ids, kinds and
+//! counts.
 
 use tracing_subscriber::EnvFilter;
 
+use crate::settings::Settings;
+
 /// Install the global subscriber once, at start-up.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+pub fn init(settings: &Settings) {
+    init_with(settings.log_filter.as_deref(), settings.in_lambda());
+}
+
+/// Install the global subscriber with a filter (default `info`), as JSON when `json`.
+pub fn init_with(filter: Option<&str>, json: bool) {
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let result = if in_lambda {
+    let result = if json {
         builder
             .json()
             .with_current_span(false)

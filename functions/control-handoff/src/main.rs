@@ -1,14 +1,16 @@
-//! Lambda entry point: read configuration and build clients once per container.
+//! Lambda entry point: read the settings and build clients once per container, then serve.
 
 use std::convert::Infallible;
 
 use lambda_http::{run, service_fn, Error};
-use routing_core::lambda_adapter::Services;
+use routing_core::lambda::Services;
+use routing_core::settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    routing_core::telemetry::init();
-    let service = Services::from_env().await?.control_service();
+    let settings = Settings::from_env()?;
+    routing_core::telemetry::init(&settings);
+    let service = Services::from_settings(&settings).await?.control_service();
     let service = &service;
     run(service_fn(move |request| async move {
         Ok::<_, Infallible>(control_handoff::handle(service, request).await)

@@ -9,7 +9,8 @@ use lambda_http::{Body, Request};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::SystemClock;
 use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::ControlService;
+use routing_core::services::control::ControlService;
+use routing_core::services::records::Records;
 use routing_core::store::MemoryStore;
 use serde_json::Value;
 
@@ -45,10 +46,8 @@ async fn sample_events_route_and_authenticate() {
     };
     let graph = GraphClient::new("http://127.0.0.1:9", "v23.0", policy).expect("client");
     let service = ControlService::new(
-        config,
-        Arc::new(MemoryStore::new()),
+        Records::new(config, Arc::new(MemoryStore::new()), Arc::new(SystemClock)),
         Arc::new(graph),
-        Arc::new(SystemClock),
     );
 
     let expectations = [

@@ -5,18 +5,16 @@
 
 use std::time::Instant;
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::header::{HeaderValue, CONTENT_TYPE};
-use base64::Engine;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_runtime::Diagnostic;
-use routing_core::http::Reply;
-use routing_core::lambda_adapter::api_credentials_in;
-use routing_core::resync::{Resync, ResyncLimits};
+use routing_core::http::{resync_api, Reply};
+use routing_core::lambda::{api_credentials, gateway_response, request_of_gateway_event};
+use routing_core::services::resync::{Resync, ResyncLimits};
 use serde_json::Value;
 
-/// Environment variables this function reads, beyond the common ones.
-pub const EXTRA_ENVIRONMENT: &[&str] = &["RESYNC_RATE_PER_SECOND", "RESYNC_LEASE_SLICE"];
+/// Environment variables this function reads, beyond the common ones
+/// (`routing_core::settings::COMMON_ENVIRONMENT`).
+pub const EXTRA_ENVIRONMENT: &[&str] = routing_core::settings::RESYNC_ENVIRONMENT;
 
 /// Every DynamoDB action this function performs on the table and its indexes.
 pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
@@ -61,7 +59,7 @@ pub async fn handle(
     if event.get("requestContext").is_some() {
         let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
             .map_err(|e| ResyncFnError::BadEvent(format!("API Gateway payload 2.0: {e}")))?;
-        let reply = on_request(resync, &request).await;
+        let reply = on_request(resync, request).await;
         return Ok(response(reply));
     }
     if event.get("Records").is_some() {
@@ -96,42 +94,21 @@ pub async fn handle(
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
 }
 
-/// The HTTP request through the contract's router.
-async fn on_request(resync: &Resync, request: &ApiGatewayV2httpRequest) -> Reply {
-    let method = request.request_context.http.method.as_str();
-    let path = request
-        .raw_path
-        .as_deref()
-        .or(request.request_context.http.path.as_deref())
-        .unwrap_or("/");
-    // `X-Api-Token` when the gateway's own authorization owns `Authorization`.
-    let authorization = api_credentials_in(&request.headers);
-    let body = match (&request.body, request.is_base64_encoded) {
-        (None, _) => Vec::new(),
-        (Some(text), false) => text.clone().into_bytes(),
-        (Some(text), true) => match base64::engine::general_purpose::STANDARD.decode(text) {
-            Ok(bytes) => bytes,
-            Err(_) => {
-                return routing_core::http::ApiError::bad_request(
-                    "bad_body",
-                    "body: not valid base64",
-                )
-                .reply()
-            }
-        },
-    };
-    resync
-        .handle(method, path, authorization.as_deref(), &body)
-        .await
+/// The HTTP request, decoded by `lambda_http` like the other HTTP functions' requests,
+/// through the contract's router.
+async fn on_request(resync: &Resync, request: ApiGatewayV2httpRequest) -> Reply {
+    let request = request_of_gateway_event(request);
+    resync_api::handle(
+        resync,
+        request.method().as_str(),
+        request.uri().path(),
+        api_credentials(&request).as_deref(),
+        request.body().as_ref(),
+    )
+    .await
 }
 
 /// A reply as an API Gateway payload 2.0 response.
 pub fn response(reply: Reply) -> Value {
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(reply.status);
-    response
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    response.body = Some(Body::Text(reply.body));
-    serde_json::to_value(&response).unwrap_or(Value::Null)
+    serde_json::to_value(gateway_response(reply)).unwrap_or(Value::Null)
 }

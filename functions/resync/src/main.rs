@@ -1,18 +1,20 @@
-//! Lambda entry point: read configuration and build clients once per container.
+//! Lambda entry point: read the settings and build clients once per container, then serve.
 
 use std::time::Instant;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use routing_core::lambda_adapter::{work_until, Services};
-use routing_core::resync::ResyncLimits;
+use routing_core::lambda::{work_until, Services};
+use routing_core::services::resync::ResyncLimits;
+use routing_core::settings::Settings;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    routing_core::telemetry::init();
-    // Validated at start-up; each invocation sets its own stopping time.
-    let limits = ResyncLimits::from_env(Instant::now())?;
-    let resync = Services::from_env().await?.resync();
+    let settings = Settings::from_env()?;
+    routing_core::telemetry::init(&settings);
+    // Each invocation sets its own stopping time.
+    let limits = ResyncLimits::new(Instant::now(), settings.resync);
+    let resync = Services::from_settings(&settings).await?.resync();
     let resync = &resync;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let stop_at = work_until(event.context.deadline);

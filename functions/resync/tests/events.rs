@@ -13,9 +13,11 @@ use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
 use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::ControlService;
-use routing_core::resync::{Resync, ResyncLimits};
-use routing_core::store::{ConversationWrite, LeaseChange, MemoryStore, Store};
+use routing_core::ports::{ConversationWrite, LeaseChange, Store};
+use routing_core::services::control::ControlService;
+use routing_core::services::records::Records;
+use routing_core::services::resync::{Resync, ResyncLimits};
+use routing_core::store::MemoryStore;
 use serde_json::{json, Value};
 
 /// The Page, apps and tokens of `config/local.json`, which the sample events use.
@@ -63,16 +65,14 @@ async fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).expect("graph");
     let control = ControlService::new(
-        Arc::new(config),
-        store.clone(),
+        Records::new(Arc::new(config), store.clone(), clock.clone()),
         Arc::new(graph),
-        clock.clone(),
     );
     Harness {
         store,
         clock,
         emulator,
-        resync: Resync::new(control),
+        resync: Resync::new(control.records().clone(), control.graph().clone()),
     }
 }
 

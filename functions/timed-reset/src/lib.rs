@@ -1,18 +1,22 @@
 //! timed-reset: returns control after a Page's window. Two triggers: an EventBridge
 //! Scheduler event (the every-minute sweep) and DynamoDB stream records (TTL deletions of
-//! lease items). A thin adapter: every decision is in `routing_core::timed_reset`.
+//! lease items). A thin adapter: every decision is in `routing_core::services::timed_reset`.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use futures::stream::{self, StreamExt};
 use lambda_runtime::Diagnostic;
-use routing_core::timed_reset::{
+use routing_core::services::timed_reset::{
     lease_of_stream_record, ResetError, ResetOutcome, SkipReason, SweepLimits, TimedReset,
 };
 use serde_json::{json, Value};
 
-/// Environment variables this function reads, beyond the common ones.
+/// The metrics' `Function` dimension outside Lambda.
+pub const LOCAL_NAME: &str = "timed-reset";
+
+/// Environment variables this function reads, beyond the common ones
+/// (`routing_core::settings::COMMON_ENVIRONMENT`).
 pub const EXTRA_ENVIRONMENT: &[&str] = &[];
 
 /// Every DynamoDB action this function performs on the table and its indexes
@@ -49,8 +53,20 @@ impl From<TimedResetError> for Diagnostic {
 
 /// Handle one invocation: stream records (`Records` with `eventSource` `aws:dynamodb`)
 /// or, for anything else, a scheduled sweep that starts no reset after `stop_at`
-/// (`routing_core::lambda_adapter::work_until` of the invocation's deadline).
+/// (`routing_core::lambda::work_until` of the invocation's deadline), named
+/// [`LOCAL_NAME`] in its metrics.
 pub async fn handle(
+    reset: &TimedReset,
+    event: Value,
+    stop_at: Instant,
+) -> Result<Value, TimedResetError> {
+    handle_as(LOCAL_NAME, reset, event, stop_at).await
+}
+
+/// [`handle`], with `function` (the Lambda function's name, so two stacks in one account
+/// keep their metrics apart) as the metrics' `Function` dimension.
+pub async fn handle_as(
+    function: &str,
     reset: &TimedReset,
     event: Value,
     stop_at: Instant,
@@ -83,19 +99,9 @@ pub async fn handle(
     );
     println!(
         "{}",
-        sweep_metrics(
-            &function_name(),
-            report.lag_secs.unwrap_or(0),
-            report.failed
-        )
+        sweep_metrics(function, report.lag_secs.unwrap_or(0), report.failed)
     );
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
-}
-
-/// This function's name in Lambda (`AWS_LAMBDA_FUNCTION_NAME`, so two stacks in one account
-/// keep their metrics apart), `timed-reset` elsewhere.
-fn function_name() -> String {
-    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "timed-reset".to_string())
 }
 
 /// The sweep's metrics as a CloudWatch embedded-metric-format line, with the dimension

@@ -1,17 +1,23 @@
-//! Lambda entry point: read configuration and build clients once per container.
+//! Lambda entry point: read the settings and build clients once per container, then serve.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use routing_core::lambda_adapter::{work_until, Services};
+use routing_core::lambda::{work_until, Services};
+use routing_core::settings::Settings;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    routing_core::telemetry::init();
-    let reset = Services::from_env().await?.timed_reset();
+    let settings = Settings::from_env()?;
+    routing_core::telemetry::init(&settings);
+    let reset = Services::from_settings(&settings).await?.timed_reset();
     let reset = &reset;
+    let name = settings
+        .function_name
+        .as_deref()
+        .unwrap_or(timed_reset::LOCAL_NAME);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let stop_at = work_until(event.context.deadline);
-        timed_reset::handle(reset, event.payload, stop_at).await
+        timed_reset::handle_as(name, reset, event.payload, stop_at).await
     }))
     .await
 }

@@ -14,9 +14,11 @@ use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
 use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::ControlService;
-use routing_core::store::{ConversationWrite, DynamoStore, LeaseChange, RequestCounter, Store};
-use routing_core::timed_reset::TimedReset;
+use routing_core::ports::{ConversationWrite, LeaseChange, Store};
+use routing_core::services::control::ControlService;
+use routing_core::services::records::Records;
+use routing_core::services::timed_reset::TimedReset;
+use routing_core::store::{DynamoStore, RequestCounter};
 use serde_json::{json, Value};
 
 const PAGE: &str = "111111111";
@@ -69,17 +71,15 @@ async fn harness() -> Harness {
     let clock = Arc::new(FixedClock::at(now));
     let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).expect("graph");
     let control = ControlService::new(
-        Arc::new(config),
-        Arc::new(store.clone()),
+        Records::new(Arc::new(config), Arc::new(store.clone()), clock.clone()),
         Arc::new(graph),
-        clock.clone(),
     );
     Harness {
         store,
         counter,
         clock,
         emulator,
-        reset: TimedReset::new(control),
+        reset: TimedReset::new(control.records().clone(), control.graph().clone()),
         window,
     }
 }

@@ -1,22 +1,17 @@
-//! Lambda entry point: read configuration and build clients once per container.
+//! Lambda entry point: read the settings and build clients once per container, then serve.
 
 use std::convert::Infallible;
 
 use lambda_http::{run, service_fn, Error};
-use routing_core::ingest::WebhookIngest;
-use routing_core::lambda_adapter::Services;
+use routing_core::lambda::Services;
+use routing_core::settings::Settings;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    routing_core::telemetry::init();
-    let services = Services::from_env().await?;
+    let settings = Settings::from_env()?;
+    routing_core::telemetry::init(&settings);
     // Trigger actions (handover payloads, keywords, granted requests) run inline.
-    let ingest = WebhookIngest::new(
-        services.config.clone(),
-        services.store.clone(),
-        services.clock.clone(),
-    )
-    .with_actions(services.control_service());
+    let ingest = Services::from_settings(&settings).await?.webhook_ingest();
     let ingest = &ingest;
     run(service_fn(move |request| async move {
         Ok::<_, Infallible>(webhook_ingest::handle(ingest, request).await)

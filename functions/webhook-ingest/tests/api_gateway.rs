@@ -10,8 +10,10 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{FixedClock, OwnerRole, TimelineRecord};
-use routing_core::ingest::WebhookIngest;
-use routing_core::store::{DynamoStore, MemoryStore, RequestCounter, Store, TimelineOrder};
+use routing_core::ports::{Store, TimelineOrder};
+use routing_core::services::ingest::WebhookIngest;
+use routing_core::services::records::Records;
+use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
 use routing_core::testing::*;
 use routing_core::webhook::sign;
 use serde_json::{json, Value};
@@ -86,7 +88,7 @@ fn post_event(app: &str, body: &[u8], signature: Option<&str>) -> Value {
 }
 
 fn ingest_with(config: Arc<CoordinatorConfig>, store: Arc<dyn Store>) -> WebhookIngest {
-    WebhookIngest::new(config, store, Arc::new(FixedClock::at(T0)))
+    WebhookIngest::new(Records::new(config, store, Arc::new(FixedClock::at(T0))))
 }
 
 async fn call(ingest: &WebhookIngest, event: Value) -> (u16, String) {

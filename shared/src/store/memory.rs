@@ -7,12 +7,15 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{
+use super::keys::{
     clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard_of, queue_pk, queue_sk,
-    resync_shard_of, timeline_sk, ConversationWrite, DueLease, LeaseChange, Page, QuarantinedBody,
-    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
+    resync_shard_of, timeline_sk,
 };
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
+use crate::ports::{
+    ConversationWrite, DueLease, LeaseChange, Listing, QuarantinedBody, QueueQuery, Store,
+    StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
+};
 
 #[derive(Default)]
 struct Tables {
@@ -111,7 +114,7 @@ impl Store for MemoryStore {
         order: TimelineOrder,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<Page<TimelineEntry>, StoreError> {
+    ) -> Result<Listing<TimelineEntry>, StoreError> {
         let after: Option<String> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
         let empty = BTreeMap::new();
@@ -131,7 +134,7 @@ impl Store for MemoryStore {
         paginate(remaining, limit, |(sk, e)| ((*sk).clone(), (*e).clone()))
     }
 
-    async fn queue(&self, query: &QueueQuery) -> Result<Page<Conversation>, StoreError> {
+    async fn queue(&self, query: &QueueQuery) -> Result<Listing<Conversation>, StoreError> {
         let after: Option<String> = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let tables = self.lock()?;
         let wanted = queue_pk(&query.page_id, query.role);
@@ -155,9 +158,9 @@ impl Store for MemoryStore {
         due: RangeInclusive<EpochSeconds>,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<Page<DueLease>, StoreError> {
+    ) -> Result<Listing<DueLease>, StoreError> {
         if shard >= LEASE_SHARDS {
-            return Ok(Page::empty());
+            return Ok(Listing::empty());
         }
         let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
@@ -179,9 +182,9 @@ impl Store for MemoryStore {
         shard: u32,
         limit: u32,
         cursor: Option<&str>,
-    ) -> Result<Page<Conversation>, StoreError> {
+    ) -> Result<Listing<Conversation>, StoreError> {
         if shard >= RESYNC_SHARDS {
-            return Ok(Page::empty());
+            return Ok(Listing::empty());
         }
         let after: Option<(i64, String)> = cursor.map(decode_cursor).transpose()?;
         let tables = self.lock()?;
@@ -217,7 +220,7 @@ impl Store for MemoryStore {
 }
 
 /// Take `limit` items; the cursor is the sort key of the last one when more may follow.
-fn paginate<I, S, K, T>(items: I, limit: u32, split: S) -> Result<Page<T>, StoreError>
+fn paginate<I, S, K, T>(items: I, limit: u32, split: S) -> Result<Listing<T>, StoreError>
 where
     I: Iterator,
     S: Fn(&I::Item) -> (K, T),
@@ -240,7 +243,7 @@ where
         (true, Some(key)) => Some(encode_cursor(&key)?),
         _ => None,
     };
-    Ok(Page {
+    Ok(Listing {
         items: out,
         next_cursor,
     })

@@ -16,16 +16,17 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
 use routing_core::domain::SystemClock;
 use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::handoff::ControlService;
-use routing_core::ingest::WebhookIngest;
-use routing_core::lambda_adapter::COMMON_ENVIRONMENT;
+use routing_core::services::control::ControlService;
+use routing_core::services::ingest::WebhookIngest;
+use routing_core::services::records::Records;
+use routing_core::settings::COMMON_ENVIRONMENT;
 use routing_core::store::MemoryStore;
 use routing_core::testing;
 use serde_json::{json, Value};
 
 const FUNCTION_CRATES: [&str; 4] = ["webhook-ingest", "control-handoff", "timed-reset", "resync"];
 
-/// The HTTP contract (DESIGN section 4): method, path, function.
+/// The HTTP contract (docs/architecture.md §7): method, path, function.
 const CONTRACT_ROUTES: [(&str, &str, &str); 9] = [
     ("GET", "/webhook/{app_id}", "webhook-ingest"),
     ("POST", "/webhook/{app_id}", "webhook-ingest"),
@@ -152,13 +153,13 @@ fn every_environment_variable_is_one_the_function_reads() {
         );
         assert_eq!(
             environment
-                .get(routing_core::config::CONFIG_SECRET_ENV)
+                .get(routing_core::settings::CONFIG_SECRET_ENV)
                 .and_then(ref_target),
             Some("ConfigSecret"),
             "{crate_name}: COORDINATOR_CONFIG_SECRET_ID is the secret's ARN"
         );
         assert!(
-            !environment.contains_key(routing_core::config::CONFIG_FILE_ENV),
+            !environment.contains_key(routing_core::settings::CONFIG_FILE_ENV),
             "{crate_name}: in AWS the configuration comes from the secret, not a file"
         );
     }
@@ -305,7 +306,7 @@ fn api_gateway_may_invoke_every_function_behind_a_route() {
 struct Handlers {
     ingest: WebhookIngest,
     control: ControlService,
-    resync: routing_core::resync::Resync,
+    resync: routing_core::services::resync::Resync,
 }
 
 impl Handlers {
@@ -319,14 +320,15 @@ impl Handlers {
         };
         let graph = GraphClient::new("http://127.0.0.1:9", "v23.0", policy).expect("client");
         let control = ControlService::new(
-            config.clone(),
-            store.clone(),
+            Records::new(config.clone(), store.clone(), clock.clone()),
             Arc::new(graph),
-            clock.clone(),
         );
         Handlers {
-            ingest: WebhookIngest::new(config, store, clock),
-            resync: routing_core::resync::Resync::new(control.clone()),
+            ingest: WebhookIngest::new(Records::new(config, store, clock)),
+            resync: routing_core::services::resync::Resync::new(
+                control.records().clone(),
+                control.graph().clone(),
+            ),
             control,
         }
     }
@@ -335,7 +337,7 @@ impl Handlers {
     async fn call(&self, crate_name: &str, event: Value) -> (u16, Value) {
         if crate_name == "resync" {
             // One binary for the route and the batch: it takes the raw event.
-            let limits = routing_core::resync::ResyncLimits {
+            let limits = routing_core::services::resync::ResyncLimits {
                 stop_at: std::time::Instant::now(),
                 rate_per_second: 1,
                 lease_slice: 1,
@@ -893,16 +895,14 @@ fn every_function_logs_to_its_own_log_group_with_retention() {
     }
 }
 
-/// `pub const NAME: &str = "value";` of `mod schema` in shared/src/store/dynamo.rs (the module
-/// is private to the crate, so its source is the reference).
+/// `pub const NAME: &str = "value";` of shared/src/store/dynamo/schema.rs (the store's
+/// own source is the reference).
 fn schema() -> BTreeMap<String, String> {
-    let path = workspace_root().join("shared/src/store/dynamo.rs");
-    let source = std::fs::read_to_string(&path).expect("shared/src/store/dynamo.rs");
-    let start = source
-        .find("mod schema {")
-        .expect("mod schema in dynamo.rs");
-    let body = &source[start..];
-    let body = &body[..body.find('}').expect("end of mod schema")];
+    let path = workspace_root().join("shared/src/store/dynamo/schema.rs");
+    let source = std::fs::read_to_string(&path).expect("shared/src/store/dynamo/schema.rs");
+    let body = &source[..source
+        .find("\nfn ")
+        .expect("the schema's constants come first")];
     let constants: BTreeMap<String, String> = body
         .lines()
         .filter_map(|line| {

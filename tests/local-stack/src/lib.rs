@@ -13,7 +13,8 @@ use lambda_host::{debug_binary, ApiGateway, FunctionSpec, HostedFunction, Route}
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::Conversation;
-use routing_core::store::{DynamoStore, Store};
+use routing_core::ports::Store;
+use routing_core::store::DynamoStore;
 use serde_json::{json, Value};
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;

@@ -23,7 +23,8 @@ use local_stack::{emulator_config, local_config_path, Cast, Failure, Stack};
 use messenger_emulator::Emulator;
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{rfc3339_millis, rfc3339_secs, Conversation, TimelineRecord};
-use routing_core::store::{DynamoStore, TimelineOrder};
+use routing_core::ports::TimelineOrder;
+use routing_core::store::DynamoStore;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -471,7 +472,7 @@ async fn timed_reset(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
 }
 
 async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
-    use routing_core::store::Store;
+    use routing_core::ports::Store;
     println!();
     println!("== timeline of {CUSTOMER} (from the coordinator's DynamoDB table)");
     let page = stack

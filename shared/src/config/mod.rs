@@ -1,0 +1,213 @@
+//! The configuration document (docs/architecture.md, "Configuration"): the apps the
+//! coordinator acts as, the Pages it routes, and the API tokens. Loaded once at start-up
+//! from one of its two sources ([`ConfigSource`]: a file, a Secrets Manager secret) and
+//! validated; an invalid document stops the function with a message naming the field.
+
+mod source;
+mod validate;
+
+pub use source::ConfigSource;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{OwnerRole, PAGE_INBOX_APP_ID};
+use crate::settings::{CONFIG_FILE_ENV, CONFIG_SECRET_ENV};
+
+/// Longest control window a Page may configure: Meta's extend limit (7 days).
+pub const MAX_RESET_AFTER_SECS: u64 = 7 * 24 * 3600;
+/// Shortest API token accepted (guards against placeholder tokens).
+pub const MIN_API_TOKEN_LEN: usize = 16;
+
+/// A secret string: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The role an app the coordinator acts as may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppRole {
+    Bot,
+    Inbox,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub id: String,
+    pub role: AppRole,
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+    #[serde(default)]
+    pub page_tokens: BTreeMap<String, Secret>,
+}
+
+/// What "reset" means for a Page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetAction {
+    /// Release the thread: it becomes idle and the default app answers next.
+    #[default]
+    Release,
+    /// Pass the thread back to the Page's bot.
+    PassToBot,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageMessages {
+    #[serde(default)]
+    pub to_human: Option<String>,
+    #[serde(default)]
+    pub to_bot: Option<String>,
+}
+
+fn default_reset_after_secs() -> u64 {
+    24 * 3600
+}
+
+/// `timeline_retention_days` when a Page does not set it.
+pub const DEFAULT_TIMELINE_RETENTION_DAYS: u64 = 90;
+
+fn default_timeline_retention_days() -> u64 {
+    DEFAULT_TIMELINE_RETENTION_DAYS
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageConfig {
+    pub id: String,
+    pub bot_app_id: String,
+    pub inbox_app_id: String,
+    #[serde(default = "default_reset_after_secs")]
+    pub reset_after_secs: u64,
+    #[serde(default)]
+    pub reset_action: ResetAction,
+    #[serde(default)]
+    pub handover_payloads: Vec<String>,
+    #[serde(default)]
+    pub return_payloads: Vec<String>,
+    #[serde(default)]
+    pub handover_keywords: Vec<String>,
+    #[serde(default)]
+    pub auto_grant_requests: bool,
+    #[serde(default)]
+    pub messages: PageMessages,
+    /// How long timeline entries are kept (DynamoDB TTL).
+    #[serde(default = "default_timeline_retention_days")]
+    pub timeline_retention_days: u64,
+}
+
+impl PageConfig {
+    /// The control window in seconds (validated to at most 7 days).
+    pub fn reset_after(&self) -> i64 {
+        i64::try_from(self.reset_after_secs.min(MAX_RESET_AFTER_SECS)).unwrap_or(i64::MAX / 2)
+    }
+
+    /// How long timeline entries are kept, in seconds.
+    pub fn timeline_retention_secs(&self) -> i64 {
+        i64::try_from(self.timeline_retention_days)
+            .unwrap_or(3650)
+            .saturating_mul(86_400)
+    }
+
+    /// The role an app plays on this Page.
+    pub fn role_of(&self, app_id: &str) -> OwnerRole {
+        if app_id == self.bot_app_id {
+            OwnerRole::Bot
+        } else if app_id == self.inbox_app_id {
+            OwnerRole::Inbox
+        } else if app_id == PAGE_INBOX_APP_ID {
+            OwnerRole::PageInbox
+        } else {
+            OwnerRole::Other
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    pub apps: Vec<AppConfig>,
+    pub pages: Vec<PageConfig>,
+    #[serde(default)]
+    pub api_tokens: Vec<Secret>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "configuration: neither {CONFIG_SECRET_ENV} (the Secrets Manager secret, in AWS) nor {CONFIG_FILE_ENV} (a file, locally) is set"
+    )]
+    NotConfigured,
+    #[error("configuration: {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("configuration: secret {id}: {message}")]
+    Secret { id: String, message: String },
+    #[error(
+        "configuration: set only one of {CONFIG_FILE_ENV} (local) and {CONFIG_SECRET_ENV} (AWS)"
+    )]
+    BothSources,
+    #[error("configuration: {field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+impl CoordinatorConfig {
+    /// Parse and validate a document; errors name the offending field.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let config: CoordinatorConfig =
+            serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+                path: err.path().to_string(),
+                message: err.inner().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+
+    pub fn app(&self, app_id: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|app| app.id == app_id)
+    }
+
+    pub fn page(&self, page_id: &str) -> Option<&PageConfig> {
+        self.pages.iter().find(|page| page.id == page_id)
+    }
+
+    /// One of our apps with its token for `page_id`: the coordinator can act as it there.
+    pub fn app_with_token(&self, app_id: &str, page_id: &str) -> Option<(&AppConfig, &Secret)> {
+        let app = self.app(app_id)?;
+        Some((app, app.page_tokens.get(page_id)?))
+    }
+}

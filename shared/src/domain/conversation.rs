@@ -1,0 +1,172 @@
+//! The one record of a conversation's control, its lease, and what is pending on it (a
+//! request for control, a trigger's action).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::owner::Owner;
+use super::time::{EpochMillis, EpochSeconds};
+
+/// An app that asked for control and has not got it yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRequest {
+    pub app_id: String,
+    pub at: EpochMillis,
+}
+
+/// A Graph action that a webhook event asked for (a trigger payload or keyword, or a
+/// request for control the Page grants automatically). Recorded by ingest; executed once
+/// by the control-handoff function.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestedAction {
+    pub action: ActionKind,
+    /// The app that must perform the Graph call (the one that received the event).
+    pub acting_app_id: String,
+    /// Where control should go (`pass` actions).
+    pub target_app_id: Option<String>,
+    /// What set it off: a payload, a keyword or `request_thread_control`.
+    pub source: String,
+    pub at: EpochMillis,
+    /// The dedupe key of the event that asked for it (executes exactly once per event).
+    pub event_key: String,
+    /// Set while an executor performs it (claimed with a conditional write), so that two
+    /// executors never both act.
+    #[serde(default)]
+    pub executing_since: Option<EpochMillis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Hand the conversation to the human inbox and send the `to_human` confirmation.
+    PassToInbox,
+    /// Hand the conversation back to the bot and send the `to_bot` confirmation.
+    PassToBot,
+    /// Grant a `request_thread_control` by passing to the requester.
+    GrantRequest,
+}
+
+/// The one record of a conversation's control, keyed by (page_id, psid).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub page_id: String,
+    pub psid: String,
+    pub owner: Owner,
+    /// The conversation needs a human and no agent has answered since.
+    pub unread: bool,
+    /// Increases by one on every write; every write is conditional on it.
+    pub version: u64,
+    /// Newest control event applied (ordering guard), with its key as a tie-break.
+    #[serde(default)]
+    pub last_control_event_at: Option<EpochMillis>,
+    #[serde(default)]
+    pub last_control_event_key: Option<String>,
+    /// Per app, the newest time a `standby` delivery proved it was *not* the owner.
+    #[serde(default)]
+    pub standby_seen_at: BTreeMap<String, EpochMillis>,
+    #[serde(default)]
+    pub last_customer_message_at: Option<EpochMillis>,
+    /// Time of the newest postback recorded (its `messaging` and `standby` copies share it).
+    #[serde(default)]
+    pub last_postback_at: Option<EpochMillis>,
+    /// When the timed reset is due (epoch seconds); `Some` exactly while control is away
+    /// from the bot.
+    #[serde(default)]
+    pub control_expires_at: Option<EpochSeconds>,
+    #[serde(default)]
+    pub pending_request: Option<PendingRequest>,
+    #[serde(default)]
+    pub pending_action: Option<RequestedAction>,
+    #[serde(default)]
+    pub needs_resync: bool,
+    /// Set while a timed reset acts on this conversation (claimed with a conditional
+    /// write, so the sweep and the stream path never both act).
+    #[serde(default)]
+    pub reset_claimed_at: Option<EpochMillis>,
+    /// Newest customer, agent or control activity: orders the queue.
+    pub last_activity_at: EpochMillis,
+    pub updated_at: EpochMillis,
+}
+
+impl Conversation {
+    /// A conversation we have never seen: idle, version 0 (not stored yet).
+    pub fn new(page_id: impl Into<String>, psid: impl Into<String>, now: EpochMillis) -> Self {
+        Conversation {
+            page_id: page_id.into(),
+            psid: psid.into(),
+            owner: Owner::idle(),
+            unread: false,
+            version: 0,
+            last_control_event_at: None,
+            last_control_event_key: None,
+            standby_seen_at: BTreeMap::new(),
+            last_customer_message_at: None,
+            last_postback_at: None,
+            control_expires_at: None,
+            pending_request: None,
+            pending_action: None,
+            needs_resync: false,
+            reset_claimed_at: None,
+            last_activity_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Record that `app_id` asked for control at `at`: never for the app that already
+    /// holds it, and an older request does not replace a newer one. Returns whether the
+    /// requester does not hold the thread (so the request is still open).
+    pub fn request_control(&mut self, app_id: &str, at: EpochMillis) -> bool {
+        if app_id.is_empty() || self.owner.is(app_id) {
+            return false;
+        }
+        if self.pending_request.as_ref().is_none_or(|p| p.at <= at) {
+            self.pending_request = Some(PendingRequest {
+                app_id: app_id.to_string(),
+                at,
+            });
+        }
+        true
+    }
+
+    /// Renew the lease to at least `at + window_secs`. A lease exists exactly while
+    /// control is away from the bot, and renewals only ever move it later.
+    pub fn renew_lease(&mut self, at: EpochMillis, window_secs: i64) {
+        if self.owner.role.holds_lease() {
+            let due = at.div_euclid(1000) + window_secs;
+            self.control_expires_at = Some(self.control_expires_at.map_or(due, |d| d.max(due)));
+        } else {
+            self.control_expires_at = None;
+        }
+    }
+
+    /// What a control event changes: the owner and the newest control event applied. When
+    /// it differs from what was read before a Graph call, a decision made on that read may
+    /// predate a newer event.
+    pub fn control_marker(&self) -> (&Owner, Option<EpochMillis>, Option<&str>) {
+        (
+            &self.owner,
+            self.last_control_event_at,
+            self.last_control_event_key.as_deref(),
+        )
+    }
+
+    /// The lease is past its deadline at `now` (whether or not TTL removed it yet).
+    pub fn lease_expired(&self, now: EpochMillis) -> bool {
+        matches!(self.control_expires_at, Some(due) if due * 1000 <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_expiry_is_judged_against_now() {
+        let mut c = Conversation::new("p", "u", 0);
+        assert!(!c.lease_expired(10_000));
+        c.control_expires_at = Some(10);
+        assert!(!c.lease_expired(9_999));
+        assert!(c.lease_expired(10_000));
+    }
+}

@@ -1,0 +1,156 @@
+//! The append-only timeline of a conversation: messages, changes of control, requests and
+//! actions, each with a deterministic key.
+
+use serde::{Deserialize, Serialize};
+
+use super::conversation::ActionKind;
+use super::owner::{Owner, OwnerRole};
+use super::time::EpochMillis;
+
+/// Why control changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Webhook,
+    Api,
+    Trigger,
+    Timeout,
+    Resync,
+}
+
+/// Who wrote a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Author {
+    Customer,
+    Bot,
+    Agent,
+    PageInbox,
+    Other,
+}
+
+impl Author {
+    pub fn for_role(role: OwnerRole) -> Self {
+        match role {
+            OwnerRole::Bot => Author::Bot,
+            OwnerRole::Inbox => Author::Agent,
+            OwnerRole::PageInbox => Author::PageInbox,
+            OwnerRole::Other | OwnerRole::Idle => Author::Other,
+        }
+    }
+
+    pub fn is_human_agent(self) -> bool {
+        matches!(self, Author::Agent | Author::PageInbox)
+    }
+}
+
+/// One append-only timeline entry. `key` is deterministic for the event that produced it,
+/// so writing the same entry twice leaves one entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: EpochMillis,
+    pub key: String,
+    #[serde(flatten)]
+    pub record: TimelineRecord,
+}
+
+impl TimelineEntry {
+    /// The entry `record` written for the event (or API call) keyed `event_key`. The key's
+    /// prefix sorts the entries of one millisecond: message (`0-message:`), change of
+    /// control (`1-control:`), request (`2-request:`), action (`3-action:`). (A postback's
+    /// message entry is keyed by its time instead, `0-postback:`, see `transition`.)
+    pub fn new(at: EpochMillis, event_key: &str, record: TimelineRecord) -> Self {
+        let prefix = match record {
+            TimelineRecord::Message { .. } => "0-message",
+            TimelineRecord::Control { .. } => "1-control",
+            TimelineRecord::ControlRequest { .. } => "2-request",
+            TimelineRecord::ActionRequested { .. } => "3-action",
+        };
+        TimelineEntry {
+            at,
+            key: format!("{prefix}:{event_key}"),
+            record,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TimelineRecord {
+    /// A change of control (or, with `late`, a control event that arrived after a newer one
+    /// and did not change the owner).
+    Control {
+        from: Owner,
+        to: Owner,
+        cause: Cause,
+        /// The app that acted, when known.
+        actor: Option<String>,
+        /// What happened: `pass_thread_control`, `take_thread_control`, `message`, ...
+        event: String,
+        metadata: Option<String>,
+        late: bool,
+    },
+    Message {
+        author: Author,
+        mid: Option<String>,
+        app_id: Option<String>,
+        text: Option<String>,
+        /// Postback or quick-reply payload, when the customer tapped one.
+        payload: Option<String>,
+        attachments: u32,
+    },
+    /// Another app asked for control.
+    ControlRequest {
+        requested_by: String,
+        metadata: Option<String>,
+    },
+    /// A trigger asked for an action (executed by the control-handoff function).
+    ActionRequested { action: ActionKind, source: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_keys_sort_message_control_request_action() {
+        // Stored keys: a change here would write second copies of entries already stored.
+        let key = |record| TimelineEntry::new(5, "e1", record).key;
+        let message = TimelineRecord::Message {
+            author: Author::Customer,
+            mid: None,
+            app_id: None,
+            text: None,
+            payload: None,
+            attachments: 0,
+        };
+        let control = TimelineRecord::Control {
+            from: Owner::idle(),
+            to: Owner::idle(),
+            cause: Cause::Api,
+            actor: None,
+            event: "release_thread_control".into(),
+            metadata: None,
+            late: false,
+        };
+        let request = TimelineRecord::ControlRequest {
+            requested_by: "1".into(),
+            metadata: None,
+        };
+        let action = TimelineRecord::ActionRequested {
+            action: ActionKind::PassToInbox,
+            source: "payload:x".into(),
+        };
+        let keys = [key(message), key(control), key(request), key(action)];
+        assert_eq!(
+            keys,
+            [
+                "0-message:e1",
+                "1-control:e1",
+                "2-request:e1",
+                "3-action:e1"
+            ]
+        );
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+}

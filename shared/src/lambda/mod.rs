@@ -1,0 +1,13 @@
+//! The Lambda adapter (feature `lambda`): Lambda's HTTP event types ↔ the HTTP contract,
+//! the clients every function builds once at start-up, and scheduled runs' deadlines.
+
+mod deadline;
+mod gateway;
+mod wiring;
+
+pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};
+pub use gateway::{
+    api_credentials, api_credentials_in, gateway_response, header, into_response, query_map,
+    request_of_gateway_event,
+};
+pub use wiring::Services;

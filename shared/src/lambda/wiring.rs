@@ -1,0 +1,69 @@
+//! What every function builds once per container, from its settings: the configuration
+//! document, the DynamoDB store, the Graph API client and the clock, and the services over
+//! them.
+
+use std::sync::Arc;
+
+use crate::config::CoordinatorConfig;
+use crate::domain::{Clock, SystemClock};
+use crate::graph::{GraphClient, RetryPolicy};
+use crate::ports::{GraphApi, Store};
+use crate::services::control::ControlService;
+use crate::services::ingest::WebhookIngest;
+use crate::services::records::Records;
+use crate::services::resync::Resync;
+use crate::services::timed_reset::TimedReset;
+use crate::settings::Settings;
+use crate::store::DynamoStore;
+
+/// The clients of one container.
+pub struct Services {
+    pub config: Arc<CoordinatorConfig>,
+    pub store: Arc<dyn Store>,
+    pub graph: Arc<dyn GraphApi>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Start-up: fails with a message naming what is missing or invalid.
+    pub async fn from_settings(settings: &Settings) -> Result<Self, lambda_http::Error> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = settings
+            .config_source
+            .load(&aws_sdk_secretsmanager::Client::new(&sdk))
+            .await?;
+        let client = DynamoStore::client(&sdk, None);
+        let graph = GraphClient::from_settings(&settings.graph, RetryPolicy::default())?;
+        Ok(Services {
+            config: Arc::new(config),
+            store: Arc::new(DynamoStore::new(client, settings.table_name.clone())),
+            graph: Arc::new(graph),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The conversation records over these clients.
+    pub fn records(&self) -> Records {
+        Records::new(self.config.clone(), self.store.clone(), self.clock.clone())
+    }
+
+    /// The control service over these clients.
+    pub fn control_service(&self) -> ControlService {
+        ControlService::new(self.records(), self.graph.clone())
+    }
+
+    /// The ingest service, executing trigger actions inline.
+    pub fn webhook_ingest(&self) -> WebhookIngest {
+        WebhookIngest::new(self.records()).with_actions(self.control_service())
+    }
+
+    /// The timed-reset service over these clients.
+    pub fn timed_reset(&self) -> TimedReset {
+        TimedReset::new(self.records(), self.graph.clone())
+    }
+
+    /// The re-sync service over these clients.
+    pub fn resync(&self) -> Resync {
+        Resync::new(self.records(), self.graph.clone())
+    }
+}

@@ -1,0 +1,413 @@
+//! The control service (docs/architecture.md, "control-handoff"): read a conversation, the
+//! queue and the timeline; pass, take, release, request, reset and extend control; send
+//! agent messages; mark read; and execute the actions that webhook triggers recorded. The
+//! record changes only after Meta confirms, with a conditional write.
+
+mod commands;
+mod messages;
+mod queries;
+mod triggers;
+
+pub use commands::ControlRequest;
+pub use messages::{MessageOutcome, MessageRequest};
+
+use std::sync::Arc;
+
+use crate::config::{AppConfig, PageConfig, Secret};
+use crate::domain::{Conversation, Owner, PAGE_INBOX_APP_ID};
+use crate::ports::{GraphApi, GraphError};
+use crate::services::records::{RecordError, Records};
+use crate::services::resync::Resync;
+
+/// The standard messaging window after the customer's last message.
+pub const RESPONSE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// The `HUMAN_AGENT` tag's window.
+pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Meta's limit on a text message.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// A claimed action not finished after this long is given up (and flagged for re-sync).
+pub const ACTION_CLAIM_TIMEOUT_MS: i64 = 5 * 60 * 1000;
+/// How long a refusal may wait for the inline re-sync that names Meta's owner.
+const INLINE_RESYNC_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a control action, a message or a query did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("page {0:?} is not configured")]
+    UnknownPage(String),
+    /// `as` names no app the coordinator acts as on the Page.
+    #[error("{0}")]
+    UnknownApp(String),
+    #[error("{0}")]
+    UnknownConversation(String),
+    /// A request field is not valid: `code` names the rule, the message the field.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// Meta allows no message now (24 h / 7 day windows).
+    #[error("{0}")]
+    WindowClosed(&'static str),
+    /// The bot never talks over another owner.
+    #[error("another app controls this conversation: the bot may not speak")]
+    BotMayNotSpeak { owner: Owner },
+    /// Meta refused or failed; `owner` is Meta's owner when a re-sync named it, else ours.
+    #[error("{error}")]
+    Graph { error: GraphError, owner: Owner },
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+impl ControlError {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ControlError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The control service: built once per container.
+#[derive(Clone)]
+pub struct ControlService {
+    records: Records,
+    graph: Arc<dyn GraphApi>,
+    resync: Resync,
+}
+
+impl ControlService {
+    pub fn new(records: Records, graph: Arc<dyn GraphApi>) -> Self {
+        let resync = Resync::new(records.clone(), graph.clone());
+        ControlService {
+            records,
+            graph,
+            resync,
+        }
+    }
+
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    pub fn graph(&self) -> &Arc<dyn GraphApi> {
+        &self.graph
+    }
+
+    pub(crate) fn page(&self, page_id: &str) -> Result<&PageConfig, ControlError> {
+        self.records
+            .config()
+            .page(page_id)
+            .ok_or_else(|| ControlError::UnknownPage(page_id.to_string()))
+    }
+
+    /// `as`: `inbox`, `bot` or an app id, which must be one of our apps with a token for
+    /// the page.
+    pub(crate) fn acting_app(
+        &self,
+        page: &PageConfig,
+        acting: &str,
+    ) -> Result<(&AppConfig, &Secret), ControlError> {
+        let app_id = match acting {
+            "inbox" => page.inbox_app_id.as_str(),
+            "bot" => page.bot_app_id.as_str(),
+            other if is_app_id(other) => other,
+            other => {
+                return Err(ControlError::invalid(
+                    "bad_as",
+                    format!("as: {other:?} is not inbox, bot or an app id"),
+                ))
+            }
+        };
+        let config = self.records.config();
+        if config.app(app_id).is_none() {
+            return Err(ControlError::UnknownApp(format!(
+                "as: app {app_id} is not one the coordinator acts as"
+            )));
+        }
+        config.app_with_token(app_id, &page.id).ok_or_else(|| {
+            ControlError::UnknownApp(format!(
+                "as: app {app_id} has no token for page {}",
+                page.id
+            ))
+        })
+    }
+
+    fn target_app(page: &PageConfig, target: Option<&str>) -> Result<String, ControlError> {
+        match target {
+            Some("inbox") => Ok(page.inbox_app_id.clone()),
+            Some("bot") => Ok(page.bot_app_id.clone()),
+            Some("page_inbox") => Ok(PAGE_INBOX_APP_ID.to_string()),
+            Some(id) if is_app_id(id) => Ok(id.to_string()),
+            Some(other) => Err(ControlError::invalid(
+                "bad_target",
+                format!("target: {other:?} is not inbox, bot, page_inbox or an app id"),
+            )),
+            None => Err(ControlError::invalid(
+                "missing_target",
+                "target is required for pass",
+            )),
+        }
+    }
+
+    /// The stored record, or 404.
+    async fn stored(
+        &self,
+        page_id: &str,
+        psid: &str,
+        why: &str,
+    ) -> Result<Conversation, ControlError> {
+        self.records.load(page_id, psid).await?.ok_or_else(|| {
+            ControlError::UnknownConversation(format!("no conversation with {psid}{why}"))
+        })
+    }
+
+    /// Meta's answer to a call made for a control action: its value, or the error (a
+    /// "not owner" also flags the record for re-sync and re-syncs it).
+    async fn confirmed<T>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        owner: &Owner,
+        answer: Result<T, GraphError>,
+    ) -> Result<T, ControlError> {
+        match answer {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.failure(page_id, psid, owner, error).await),
+        }
+    }
+
+    /// Meta's refusal or failure as the service's error; a "not owner" is re-synced.
+    async fn failure(
+        &self,
+        page_id: &str,
+        psid: &str,
+        owner: &Owner,
+        error: GraphError,
+    ) -> ControlError {
+        match error {
+            GraphError::NotOwner { .. } => self.refused(page_id, psid, error).await,
+            error => ControlError::Graph {
+                error,
+                owner: owner.clone(),
+            },
+        }
+    }
+
+    /// Meta said the acting app is not the owner (Send API 10/2018300, thread control
+    /// 100/2534037): flag the record for re-sync, then re-sync it right away (best effort:
+    /// when that fails it stays flagged for the scheduled batch); the error names the owner
+    /// Meta names, or else the owner we know.
+    async fn refused(&self, page_id: &str, psid: &str, error: GraphError) -> ControlError {
+        let flagged = self.records.flag_for_resync(page_id, psid).await;
+        tracing::warn!(page_id, error = %error, "Meta refused a control action; flagged for re-sync");
+        let known = match flagged {
+            Ok(record) if record.version > 0 => record.owner,
+            // No record (nothing to correct) or no store: the owner we know.
+            Ok(record) => {
+                return ControlError::Graph {
+                    error,
+                    owner: record.owner,
+                }
+            }
+            Err(_) => {
+                let owner = Owner::unknown_other();
+                return ControlError::Graph { error, owner };
+            }
+        };
+        // The re-sync only asks `thread_owner` and writes the record: it never comes back
+        // here. Bounded: the caller waits for this answer (API Gateway gives up after 30 s).
+        let resync = self.resync.resync(page_id, psid);
+        let owner = match tokio::time::timeout(INLINE_RESYNC_BUDGET, resync).await {
+            Ok(Ok(outcome)) => outcome.conversation.owner,
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(
+                    page_id,
+                    "inline re-sync did not finish; left flagged for the batch"
+                );
+                known
+            }
+        };
+        ControlError::Graph { error, owner }
+    }
+}
+
+/// Meta's app ids are numeric.
+fn is_app_id(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The control rules on `MemoryStore`, a fixed clock and a scripted Graph API.
+
+    use super::*;
+    use crate::domain::{FixedClock, OwnerRole, RequestedAction};
+    use crate::ports::{MessagingType, Store};
+    use crate::services::records::write_of;
+    use crate::store::MemoryStore;
+    use crate::testing::{config, ScriptedAnswer, ScriptedGraph, BOT, INBOX, PAGE};
+
+    const T0: i64 = 1_700_000_000_000;
+    const HOUR: i64 = 3600 * 1000;
+
+    struct Rig {
+        control: ControlService,
+        graph: Arc<ScriptedGraph>,
+        clock: Arc<FixedClock>,
+        store: Arc<MemoryStore>,
+    }
+
+    fn rig() -> Rig {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(FixedClock::at(T0));
+        let graph = Arc::new(ScriptedGraph::new());
+        let records = Records::new(config(), store.clone(), clock.clone());
+        Rig {
+            control: ControlService::new(records, graph.clone()),
+            graph,
+            clock,
+            store,
+        }
+    }
+
+    impl Rig {
+        /// A stored conversation held by `owner`, the customer's last message at `written`.
+        async fn held_by(&self, psid: &str, owner: Owner, written: i64) {
+            let mut record = Conversation::new(PAGE, psid, written);
+            record.owner = owner;
+            record.last_customer_message_at = Some(written);
+            record.renew_lease(written, 86_400);
+            record.version = 1;
+            let transition = crate::domain::transition::Transition {
+                expected_version: 0,
+                state: record,
+                timeline: Vec::new(),
+            };
+            let write = write_of(transition, None, 86_400, written);
+            self.store.write(write).await.unwrap();
+        }
+
+        async fn send(&self, psid: &str, acting: &str) -> Result<MessageOutcome, ControlError> {
+            let request = MessageRequest {
+                text: "hello".into(),
+                acting: Some(acting.into()),
+                take_control: false,
+                reset_after: false,
+            };
+            self.control.send_message(PAGE, psid, request).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_bot_never_talks_over_a_live_human_owner() {
+        let rig = rig();
+        rig.held_by("u1", Owner::app(INBOX, OwnerRole::Inbox), T0)
+            .await;
+        let err = rig.send("u1", "bot").await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::BotMayNotSpeak { .. }),
+            "{err:?}"
+        );
+        assert!(rig.graph.calls().is_empty(), "nothing reached Meta");
+        // Once the human's lease ran out, the bot may answer again.
+        rig.clock.set(T0 + 25 * HOUR);
+        rig.held_by("u2", Owner::app(INBOX, OwnerRole::Inbox), T0)
+            .await;
+        let err = rig.send("u2", "bot").await.unwrap_err();
+        assert!(
+            matches!(err, ControlError::WindowClosed(_)),
+            "past 24 h: {err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn humans_answer_for_seven_days_with_the_human_agent_tag() {
+        let rig = rig();
+        rig.held_by("u3", Owner::app(INBOX, OwnerRole::Inbox), T0)
+            .await;
+        let sent = rig.send("u3", "inbox").await.unwrap();
+        assert_eq!(sent.messaging_type, MessagingType::Response);
+        rig.clock.set(T0 + 48 * HOUR);
+        let sent = rig.send("u3", "inbox").await.unwrap();
+        assert_eq!(sent.messaging_type, MessagingType::HumanAgent);
+        rig.clock.set(T0 + 7 * 24 * HOUR + 1);
+        let err = rig.send("u3", "inbox").await.unwrap_err();
+        assert!(matches!(err, ControlError::WindowClosed(_)), "{err:?}");
+        assert_eq!(
+            rig.graph.calls().len(),
+            2,
+            "two sends, the third refused here"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claimed_action_is_not_run_twice_until_its_claim_times_out() {
+        let rig = rig();
+        rig.held_by("u4", Owner::app(BOT, OwnerRole::Bot), T0).await;
+        let records = rig.control.records();
+        records
+            .update(PAGE, "u4", |current| {
+                let mut next = crate::domain::transition::Transition::successor(current);
+                next.state.pending_action = Some(RequestedAction {
+                    action: crate::domain::ActionKind::PassToInbox,
+                    acting_app_id: BOT.into(),
+                    target_app_id: Some(INBOX.into()),
+                    source: "payload:TALK_TO_HUMAN".into(),
+                    at: T0,
+                    event_key: "e1".into(),
+                    executing_since: Some(T0),
+                });
+                Some(next)
+            })
+            .await
+            .unwrap();
+        let nothing = rig
+            .control
+            .execute_pending_action(PAGE, "u4")
+            .await
+            .unwrap();
+        assert!(nothing.is_none(), "another executor holds the claim");
+        rig.clock.set(T0 + ACTION_CLAIM_TIMEOUT_MS);
+        let dropped = rig
+            .control
+            .execute_pending_action(PAGE, "u4")
+            .await
+            .unwrap();
+        assert!(
+            dropped.is_none(),
+            "a dead executor's claim is not acted on twice"
+        );
+        let record = rig.store.conversation(PAGE, "u4").await.unwrap().unwrap();
+        assert!(record.pending_action.is_none() && record.needs_resync);
+        assert!(rig.graph.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn meta_refusing_a_pass_names_its_owner_after_an_inline_resync() {
+        let rig = rig();
+        rig.held_by("u5", Owner::app(BOT, OwnerRole::Bot), T0).await;
+        let not_owner = GraphError::NotOwner {
+            code: 100,
+            subcode: 2_534_037,
+        };
+        let inbox = crate::ports::ThreadOwner {
+            app_id: INBOX.into(),
+            expires_at: None,
+        };
+        rig.graph
+            .answer(ScriptedAnswer::Fail(not_owner))
+            .answer(ScriptedAnswer::Owner(Some(inbox)));
+        let request = ControlRequest {
+            action: "pass".into(),
+            acting: Some("bot".into()),
+            target: Some("inbox".into()),
+            metadata: None,
+            duration_secs: None,
+        };
+        let err = rig.control.control(PAGE, "u5", request).await.unwrap_err();
+        let ControlError::Graph { owner, .. } = err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(owner, Owner::app(INBOX, OwnerRole::Inbox));
+        let edges: Vec<&str> = rig.graph.calls().iter().map(|c| c.edge).collect();
+        assert_eq!(edges, ["pass_thread_control", "thread_owner"]);
+    }
+}

@@ -1,0 +1,288 @@
+//! Webhook ingest: the subscription handshake, signature check, quarantine of unparseable
+//! bodies, and applying every event exactly once, in timestamp order per conversation and
+//! concurrently across conversations; then the trigger actions the events recorded.
+
+mod apply;
+
+pub use apply::Applied;
+
+use std::collections::BTreeSet;
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::domain::EpochMillis;
+use crate::ports::{QuarantinedBody, StoreError};
+use crate::services::control::ControlService;
+use crate::services::records::{RecordError, Records, MAX_ATTEMPTS};
+use crate::webhook::{parse_webhook, verify_signature, SignatureError};
+
+/// How long an applied-event key is kept (Meta retries for about an hour).
+pub const DEDUPE_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// How long a quarantined body is kept.
+pub const QUARANTINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// Conversations applied at once within one delivery.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Events could not be stored (Meta retries the delivery).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the conversation kept changing; gave up after {MAX_ATTEMPTS} attempts")]
+    Contention,
+}
+
+impl From<RecordError> for IngestError {
+    fn from(err: RecordError) -> Self {
+        match err {
+            RecordError::Store(err) => IngestError::Store(err),
+            RecordError::Contention => IngestError::Contention,
+        }
+    }
+}
+
+/// Why the subscription handshake failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubscriptionError {
+    #[error("app {0:?} is not configured")]
+    UnknownApp(String),
+    #[error("hub.mode must be \"subscribe\"")]
+    BadMode,
+    #[error("hub.challenge is required")]
+    MissingChallenge,
+    #[error("hub.verify_token does not match")]
+    WrongVerifyToken,
+}
+
+/// Why a delivery was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("app {0:?} is not configured")]
+    UnknownApp(String),
+    #[error(transparent)]
+    BadSignature(#[from] SignatureError),
+    #[error("events not stored: {0}")]
+    NotStored(#[from] IngestError),
+}
+
+/// Counts for one delivery (also the POST's response body).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    pub events: usize,
+    pub written: usize,
+    pub duplicates: usize,
+    pub unchanged: usize,
+    pub unknown_kinds: usize,
+    pub unknown_pages: usize,
+    pub rejected: usize,
+    pub quarantined: bool,
+    /// Trigger actions executed after the events were stored.
+    pub actions_executed: usize,
+}
+
+/// The ingest service: built once per container.
+#[derive(Clone)]
+pub struct WebhookIngest {
+    records: Records,
+    concurrency: usize,
+    actions: Option<ControlService>,
+}
+
+impl WebhookIngest {
+    pub fn new(records: Records) -> Self {
+        WebhookIngest {
+            records,
+            concurrency: DEFAULT_CONCURRENCY,
+            actions: None,
+        }
+    }
+
+    /// Execute recorded trigger actions inline through this control service.
+    pub fn with_actions(mut self, actions: ControlService) -> Self {
+        self.actions = Some(actions);
+        self
+    }
+
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// `GET /webhook/{app_id}`: Meta's subscription handshake; the challenge to echo.
+    pub fn verify_subscription<'c>(
+        &self,
+        app_id: &str,
+        mode: Option<&str>,
+        verify_token: Option<&str>,
+        challenge: Option<&'c str>,
+    ) -> Result<&'c str, SubscriptionError> {
+        let app = self
+            .records
+            .config()
+            .app(app_id)
+            .ok_or_else(|| SubscriptionError::UnknownApp(app_id.to_string()))?;
+        if mode != Some("subscribe") {
+            return Err(SubscriptionError::BadMode);
+        }
+        let challenge = challenge.ok_or(SubscriptionError::MissingChallenge)?;
+        let expected = app.verify_token.expose().as_bytes();
+        let given = verify_token.unwrap_or_default().as_bytes();
+        if bool::from(expected.ct_eq(given)) {
+            tracing::info!(app_id, "webhook subscription verified");
+            Ok(challenge)
+        } else {
+            tracing::warn!(app_id, "webhook subscription refused: wrong verify token");
+            Err(SubscriptionError::WrongVerifyToken)
+        }
+    }
+
+    /// `POST /webhook/{app_id}`: verify, then apply every event of every entry.
+    pub async fn receive(
+        &self,
+        app_id: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<IngestReport, ReceiveError> {
+        let config = self.records.config();
+        let app = config
+            .app(app_id)
+            .ok_or_else(|| ReceiveError::UnknownApp(app_id.to_string()))?;
+        if let Err(err) = verify_signature(app.app_secret.expose().as_bytes(), body, signature) {
+            tracing::warn!(app_id, error = %err, "webhook refused");
+            return Err(err.into());
+        }
+        self.ingest(app_id, body).await.map_err(|err| {
+            tracing::error!(app_id, error = %err, "webhook not applied; Meta will retry");
+            ReceiveError::from(err)
+        })
+    }
+
+    /// Parse and apply a verified body. Unparseable bodies and bad events are quarantined.
+    pub async fn ingest(&self, app_id: &str, body: &[u8]) -> Result<IngestReport, IngestError> {
+        let now = self.records.now();
+        let parsed = match parse_webhook(body) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                tracing::warn!(app_id, error = %err, "unparseable webhook body quarantined");
+                self.quarantine(app_id, body, err.to_string(), now).await?;
+                return Ok(IngestReport {
+                    quarantined: true,
+                    ..IngestReport::default()
+                });
+            }
+        };
+        let mut report = IngestReport {
+            events: parsed.events.len() + parsed.rejected.len(),
+            rejected: parsed.rejected.len(),
+            unknown_kinds: parsed.unknown_count(),
+            ..IngestReport::default()
+        };
+        let mut problems: Vec<String> = parsed
+            .rejected
+            .iter()
+            .map(|r| format!("{}: {}", r.location, r.reason))
+            .collect();
+        let outcomes = self.apply_all(app_id, parsed.events).await?;
+        let pending = report.count(&outcomes, &mut problems);
+        // Triggers run inline, after every event is durable: see README ("Triggers").
+        report.actions_executed = self.execute_actions(pending).await;
+        if !problems.is_empty() {
+            problems.dedup();
+            self.quarantine(app_id, body, problems.join("; "), now)
+                .await?;
+            report.quarantined = true;
+        }
+        report.log(app_id);
+        Ok(report)
+    }
+
+    /// Execute the recorded trigger actions of these conversations (when this ingest
+    /// executes actions); how many were executed. A failure leaves the action for a retry
+    /// or a re-sync.
+    async fn execute_actions(&self, pending: BTreeSet<(String, String)>) -> usize {
+        let Some(actions) = &self.actions else {
+            return 0;
+        };
+        let executed = stream::iter(pending)
+            .map(|(page_id, psid)| async move {
+                match actions.execute_pending_action(&page_id, &psid).await {
+                    Ok(Some(_)) => 1,
+                    Ok(None) => 0,
+                    Err(err) => {
+                        tracing::warn!(%page_id, error = %err, "trigger not executed; left for retry or re-sync");
+                        0
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<usize>>()
+            .await;
+        executed.into_iter().sum()
+    }
+
+    async fn quarantine(
+        &self,
+        app_id: &str,
+        body: &[u8],
+        reason: String,
+        now: EpochMillis,
+    ) -> Result<(), StoreError> {
+        self.records
+            .store()
+            .quarantine(QuarantinedBody {
+                app_id: app_id.to_string(),
+                received_at: now,
+                body: body.to_vec(),
+                reason,
+                expires_at: now / 1000 + QUARANTINE_RETENTION_SECS,
+            })
+            .await
+    }
+}
+
+impl IngestReport {
+    /// Count each event's outcome; the conversations whose trigger action is now pending.
+    fn count(
+        &mut self,
+        outcomes: &[(crate::domain::WebhookEvent, Applied)],
+        problems: &mut Vec<String>,
+    ) -> BTreeSet<(String, String)> {
+        let mut pending = BTreeSet::new();
+        for (event, outcome) in outcomes {
+            match outcome {
+                Applied::Written => self.written += 1,
+                Applied::WrittenActionPending => {
+                    self.written += 1;
+                    let psid = event.psid.clone().unwrap_or_default();
+                    pending.insert((event.page_id.clone(), psid));
+                }
+                Applied::Duplicate => self.duplicates += 1,
+                Applied::Unchanged => self.unchanged += 1,
+                Applied::UnknownPage => {
+                    self.unknown_pages += 1;
+                    problems.push(format!("page {} is not configured", event.page_id));
+                }
+            }
+        }
+        pending
+    }
+
+    fn log(&self, app_id: &str) {
+        tracing::info!(
+            app_id,
+            events = self.events,
+            written = self.written,
+            duplicates = self.duplicates,
+            unchanged = self.unchanged,
+            unknown_kinds = self.unknown_kinds,
+            rejected = self.rejected,
+            "webhook applied"
+        );
+    }
+}

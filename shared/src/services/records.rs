@@ -1,0 +1,242 @@
+//! The load–decide–write kernel every service uses: read a conversation's record, decide
+//! on it, write conditionally on the version read; on a version conflict wait a little
+//! (backoff with jitter), read again and decide again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::config::{CoordinatorConfig, PageConfig, DEFAULT_TIMELINE_RETENTION_DAYS};
+use crate::domain::transition::Transition;
+use crate::domain::{Clock, Conversation, EpochMillis};
+use crate::ports::{ConversationWrite, LeaseChange, Store, StoreError, WriteOutcome};
+
+/// Attempts at one decision when other writers keep changing the record.
+pub const MAX_ATTEMPTS: u32 = 12;
+/// The waits between attempts: 2–4 ms at first, at most 128–256 ms.
+const CONFLICT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(4),
+    max: Duration::from_millis(256),
+};
+
+/// Why a load–decide–write did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the conversation kept changing; gave up after {MAX_ATTEMPTS} attempts")]
+    Contention,
+}
+
+/// What one load–decide–write did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// The record as written.
+    Written(Conversation),
+    /// The write's applied-event key existed: applied before, nothing written.
+    Duplicate,
+    /// The decision was to write nothing; the record as read (`None`: not stored).
+    Unchanged(Option<Conversation>),
+}
+
+/// The conversation records: configuration, store and clock, shared by every service.
+#[derive(Clone)]
+pub struct Records {
+    config: Arc<CoordinatorConfig>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Records {
+    pub fn new(
+        config: Arc<CoordinatorConfig>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Records {
+            config,
+            store,
+            clock,
+        }
+    }
+
+    pub fn config(&self) -> &Arc<CoordinatorConfig> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn now(&self) -> EpochMillis {
+        self.clock.now_millis()
+    }
+
+    /// The record, read strongly consistently.
+    pub async fn load(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Option<Conversation>, RecordError> {
+        Ok(self.store.conversation(page_id, psid).await?)
+    }
+
+    /// The kernel: read (the first time, `first` instead when given), decide the write,
+    /// write it conditionally; on a version conflict back off, read and decide again.
+    pub async fn commit<F>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        mut first: Option<Conversation>,
+        mut decide: F,
+    ) -> Result<Committed, RecordError>
+    where
+        F: FnMut(Option<&Conversation>, EpochMillis) -> Option<ConversationWrite> + Send,
+    {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let now = self.now();
+            let current = match first.take() {
+                Some(known) => Some(known),
+                None => self.store.conversation(page_id, psid).await?,
+            };
+            let Some(write) = decide(current.as_ref(), now) else {
+                return Ok(Committed::Unchanged(current));
+            };
+            let state = write.state.clone();
+            match self.store.write(write).await {
+                Ok(WriteOutcome::Written) => return Ok(Committed::Written(state)),
+                Ok(WriteOutcome::Duplicate) => return Ok(Committed::Duplicate),
+                Err(StoreError::VersionConflict) => {
+                    tracing::debug!(attempt, "version conflict; reading again");
+                    tokio::time::sleep(CONFLICT_BACKOFF.jittered(attempt)).await;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(RecordError::Contention)
+    }
+
+    /// Read, decide a transition, write; a conversation never stored is decided on as new
+    /// (version 0). The record as it is afterwards.
+    pub async fn update<F>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        decide: F,
+    ) -> Result<Conversation, RecordError>
+    where
+        F: FnMut(&Conversation) -> Option<Transition> + Send,
+    {
+        self.update_from(page_id, psid, None, decide).await
+    }
+
+    /// [`Records::update`], deciding the first time on `first` (a record read or written
+    /// earlier) instead of reading it again: the write is conditional on its version, so a
+    /// record that changed since is read and decided again like any conflict. A `None`
+    /// decision on `first` itself returns `first` unchecked: hand in a record on which
+    /// `decide` writes (the timed reset's own claim), or one whose staleness is harmless.
+    pub async fn update_from<F>(
+        &self,
+        page_id: &str,
+        psid: &str,
+        first: Option<Conversation>,
+        mut decide: F,
+    ) -> Result<Conversation, RecordError>
+    where
+        F: FnMut(&Conversation) -> Option<Transition> + Send,
+    {
+        let retention = self.retention_secs(page_id);
+        let committed = self
+            .commit(page_id, psid, first, |current, now| {
+                let fresh;
+                let record = match current {
+                    Some(record) => record,
+                    None => {
+                        fresh = Conversation::new(page_id, psid, now);
+                        &fresh
+                    }
+                };
+                let transition = decide(record)?;
+                Some(write_of(transition, current, retention, now))
+            })
+            .await?;
+        Ok(match committed {
+            Committed::Written(record) | Committed::Unchanged(Some(record)) => record,
+            Committed::Unchanged(None) | Committed::Duplicate => {
+                Conversation::new(page_id, psid, self.now())
+            }
+        })
+    }
+
+    /// Flag a stored conversation `needs_resync` (the scheduled batch finds it through the
+    /// `resync` index); the record as it is afterwards.
+    pub async fn flag_for_resync(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Conversation, RecordError> {
+        self.update(page_id, psid, |current| {
+            if current.needs_resync || current.version == 0 {
+                return None;
+            }
+            let mut next = Transition::successor(current);
+            next.state.needs_resync = true;
+            Some(next)
+        })
+        .await
+    }
+
+    /// How long a Page's timeline entries are kept; a Page no longer configured (a re-sync
+    /// moving its flag) keeps the default.
+    pub fn retention_secs(&self, page_id: &str) -> i64 {
+        self.config.page(page_id).map_or(
+            DEFAULT_TIMELINE_RETENTION_DAYS as i64 * 86_400,
+            PageConfig::timeline_retention_secs,
+        )
+    }
+}
+
+/// The store write of `transition`, decided on `before` (`None`: nothing stored yet), its
+/// timeline entries kept `timeline_retention_secs` from `now`. The lease item follows the
+/// record's lease; taking or dropping a timed reset's claim rewrites it as it is, so a
+/// lease TTL deleted meanwhile is back in the `leases` index and the sweep finds it again
+/// if that reset never finishes (a crash, a timeout, a Graph outage).
+pub fn write_of(
+    transition: Transition,
+    before: Option<&Conversation>,
+    timeline_retention_secs: i64,
+    now: EpochMillis,
+) -> ConversationWrite {
+    let before_lease = before.and_then(|c| c.control_expires_at);
+    let claim_changed =
+        transition.state.reset_claimed_at != before.and_then(|c| c.reset_claimed_at);
+    let lease = match transition.state.control_expires_at {
+        Some(due) if claim_changed => LeaseChange::Set { due },
+        after => LeaseChange::between(before_lease, after),
+    };
+    ConversationWrite {
+        expected_version: transition.expected_version,
+        lease,
+        state: transition.state,
+        timeline: transition.timeline,
+        dedupe_key: None,
+        timeline_expires_at: now / 1000 + timeline_retention_secs,
+        dedupe_expires_at: 0,
+    }
+}
+
+static CHANGE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The unique key of a change the coordinator makes itself (an API call, a trigger, a
+/// timed reset, a re-sync): its timeline entry's key and its ordering tie-break.
+pub fn change_key(kind: &str, now: EpochMillis) -> String {
+    format!(
+        "api:{kind}:{now}:{}",
+        CHANGE_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,168 @@
+//! One conversation write as one `TransactWriteItems`: the record (conditional on its
+//! version), the applied-event key (conditional on its absence), the timeline entries and
+//! the lease item, all or nothing.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+
+use super::items::{backend, s, state_item, to_item, DedupeItem, Item, LeaseItem, TimelineItem};
+use super::schema::{LEASE_SK, PK, SK};
+use super::DynamoStore;
+use crate::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
+use crate::store::keys::{conversation_pk, lease_shard, timeline_sk};
+
+/// The transaction's items, and where the applied-event key is among them.
+struct Transaction {
+    items: Vec<TransactWriteItem>,
+    dedupe_index: Option<usize>,
+}
+
+impl DynamoStore {
+    pub(super) async fn transact(
+        &self,
+        write: ConversationWrite,
+    ) -> Result<WriteOutcome, StoreError> {
+        let transaction = self.transaction(&write)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(transaction.items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(SdkError::ServiceError(err)) => refusal(err.into_err(), transaction.dedupe_index),
+            Err(other) => Err(backend(other)),
+        }
+    }
+
+    fn transaction(&self, write: &ConversationWrite) -> Result<Transaction, StoreError> {
+        let pk = conversation_pk(&write.state.page_id, &write.state.psid);
+        let mut items = Vec::with_capacity(write.timeline.len() + 3);
+        items.push(
+            TransactWriteItem::builder()
+                .put(self.state_put(write)?)
+                .build(),
+        );
+        let mut dedupe_index = None;
+        if let Some(key) = &write.dedupe_key {
+            let item = to_item(&DedupeItem {
+                pk: pk.clone(),
+                sk: format!("DEDUPE#{key}"),
+                ttl: write.dedupe_expires_at,
+            })?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(backend)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            dedupe_index = Some(items.len() - 1);
+        }
+        for entry in &write.timeline {
+            let item = to_item(&TimelineItem {
+                pk: pk.clone(),
+                sk: timeline_sk(entry),
+                ttl: write.timeline_expires_at,
+                entry: entry.clone(),
+            })?;
+            items.push(TransactWriteItem::builder().put(self.put(item)?).build());
+        }
+        if let Some(lease) = self.lease_item(write, &pk)? {
+            items.push(lease);
+        }
+        Ok(Transaction {
+            items,
+            dedupe_index,
+        })
+    }
+
+    /// The record, conditional on the version read (absent when that was 0).
+    fn state_put(&self, write: &ConversationWrite) -> Result<Put, StoreError> {
+        let state = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&state_item(&write.state))?));
+        let state = if write.expected_version == 0 {
+            state.condition_expression("attribute_not_exists(pk)")
+        } else {
+            state
+                .condition_expression("version = :expected")
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N(write.expected_version.to_string()),
+                )
+        };
+        state.build().map_err(backend)
+    }
+
+    /// The lease item's put or delete, when the lease changes.
+    fn lease_item(
+        &self,
+        write: &ConversationWrite,
+        pk: &str,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        Ok(match write.lease {
+            LeaseChange::Unchanged => None,
+            LeaseChange::Set { due } => {
+                let item = to_item(&LeaseItem {
+                    pk: pk.to_string(),
+                    sk: LEASE_SK.to_string(),
+                    page_id: write.state.page_id.clone(),
+                    psid: write.state.psid.clone(),
+                    lease_shard: lease_shard(&write.state.psid),
+                    lease_due: due,
+                    ttl: due,
+                })?;
+                Some(TransactWriteItem::builder().put(self.put(item)?).build())
+            }
+            LeaseChange::Remove => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key(PK, s(pk))
+                    .key(SK, s(LEASE_SK))
+                    .build()
+                    .map_err(backend)?;
+                Some(TransactWriteItem::builder().delete(delete).build())
+            }
+        })
+    }
+
+    pub(super) fn put(&self, item: Item) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(backend)
+    }
+}
+
+/// A refused transaction: a duplicate when the applied-event key's condition failed; else
+/// a version change, or a concurrent transaction on the same items: either way, read
+/// again and decide again.
+fn refusal(
+    err: TransactWriteItemsError,
+    dedupe_index: Option<usize>,
+) -> Result<WriteOutcome, StoreError> {
+    match err {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            let failed = |i: usize| {
+                cancelled
+                    .cancellation_reasons()
+                    .get(i)
+                    .and_then(|r| r.code())
+                    .is_some_and(|code| code == "ConditionalCheckFailed")
+            };
+            if dedupe_index.is_some_and(failed) {
+                Ok(WriteOutcome::Duplicate)
+            } else {
+                Err(StoreError::VersionConflict)
+            }
+        }
+        TransactWriteItemsError::TransactionInProgressException(_) => {
+            Err(StoreError::VersionConflict)
+        }
+        other => Err(backend(other)),
+    }
+}

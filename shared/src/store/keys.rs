@@ -1,0 +1,116 @@
+//! The key layout both stores share: partition and sort keys, index partitions and
+//! shards, and opaque cursors.
+//!
+//! Single-table layout (attribute names in docs/architecture.md):
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | conversation record | `CONV#<page>#<psid>` | `STATE` |
+//! | timeline entry | `CONV#<page>#<psid>` | `TL#<at ms, 13 digits>#<key>` |
+//! | applied-event key | `CONV#<page>#<psid>` | `DEDUPE#<key>` |
+//! | lease (timed reset) | `CONV#<page>#<psid>` | `LEASE` |
+//! | quarantined body | `QUARANTINE#<app>` | `<received ms>#<sha256>` |
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Conversation, OwnerRole, TimelineEntry};
+use crate::ports::store::{StoreError, LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS};
+
+pub(crate) fn conversation_pk(page_id: &str, psid: &str) -> String {
+    format!("CONV#{page_id}#{psid}")
+}
+
+pub(crate) fn timeline_sk(entry: &TimelineEntry) -> String {
+    format!("TL#{:013}#{}", entry.at.max(0), entry.key)
+}
+
+pub(crate) fn queue_pk(page_id: &str, role: OwnerRole) -> String {
+    format!("{page_id}#{}", role.as_str())
+}
+
+pub(crate) fn queue_sk(conversation: &Conversation) -> String {
+    format!(
+        "{:013}#{}",
+        conversation.last_activity_at.max(0),
+        conversation.psid
+    )
+}
+
+fn shard_of(psid: &str, shards: u32) -> u32 {
+    // FNV-1a: stable across processes and releases.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in psid.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % shards
+}
+
+/// The `leases` index partition of shard `shard` (stored: `LEASE#<n>`).
+pub(crate) fn lease_partition(shard: u32) -> String {
+    format!("LEASE#{shard}")
+}
+
+/// The `resync` index partition of shard `shard` (stored: `RESYNC#<n>`).
+pub(crate) fn resync_partition(shard: u32) -> String {
+    format!("RESYNC#{shard}")
+}
+
+pub(crate) fn lease_shard_of(psid: &str) -> u32 {
+    shard_of(psid, LEASE_SHARDS)
+}
+
+pub(crate) fn resync_shard_of(psid: &str) -> u32 {
+    shard_of(psid, RESYNC_SHARDS)
+}
+
+/// The `leases` index partition of a conversation's lease item.
+pub fn lease_shard(psid: &str) -> String {
+    lease_partition(lease_shard_of(psid))
+}
+
+/// The `resync` index partition of a conversation flagged `needs_resync`.
+pub fn resync_shard(psid: &str) -> String {
+    resync_partition(resync_shard_of(psid))
+}
+
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    limit.clamp(1, MAX_PAGE_SIZE)
+}
+
+/// Cursors are opaque to clients: base64url of a small JSON object.
+pub(crate) fn encode_cursor<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    let json = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+pub(crate) fn decode_cursor<T: for<'de> Deserialize<'de>>(cursor: &str) -> Result<T, StoreError> {
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    serde_json::from_slice(&json).map_err(|_| StoreError::InvalidCursor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        assert_eq!(lease_shard("1234"), lease_shard("1234"));
+        for psid in ["1", "22", "333", "4444", "55555"] {
+            assert!(shard_of(psid, LEASE_SHARDS) < LEASE_SHARDS);
+        }
+    }
+
+    #[test]
+    fn bad_cursors_are_refused() {
+        assert!(matches!(
+            decode_cursor::<String>("%%%"),
+            Err(StoreError::InvalidCursor)
+        ));
+        let good = encode_cursor(&"x".to_string()).unwrap();
+        assert_eq!(decode_cursor::<String>(&good).unwrap(), "x");
+    }
+}

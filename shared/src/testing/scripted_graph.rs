@@ -1,0 +1,182 @@
+//! A scripted `GraphApi`: answers queued by the test (success by default), every call
+//! recorded, so the services' rules can be tested without a network.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::config::Secret;
+use crate::ports::{GraphApi, GraphError, OutgoingMessage, SentMessage, ThreadOwner};
+
+/// One call the service made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphCall {
+    /// `pass_thread_control`, `take_thread_control`, ..., `thread_owner`, `messages`.
+    pub edge: &'static str,
+    pub page_id: String,
+    pub psid: String,
+    /// The pass target, or the message text.
+    pub detail: Option<String>,
+}
+
+/// An answer for the next call.
+#[derive(Clone, Debug)]
+pub enum ScriptedAnswer {
+    /// Success (for `thread_owner`: the thread is idle).
+    Ok,
+    /// `thread_owner`'s answer.
+    Owner(Option<ThreadOwner>),
+    /// An error.
+    Fail(GraphError),
+}
+
+/// Queued answers, recorded calls.
+#[derive(Debug, Default)]
+pub struct ScriptedGraph {
+    answers: Mutex<VecDeque<ScriptedAnswer>>,
+    calls: Mutex<Vec<GraphCall>>,
+}
+
+impl ScriptedGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The answer to the next call (calls with nothing queued succeed).
+    pub fn answer(&self, answer: ScriptedAnswer) -> &Self {
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push_back(answer);
+        }
+        self
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<GraphCall> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn next(
+        &self,
+        edge: &'static str,
+        page_id: &str,
+        psid: &str,
+        detail: Option<String>,
+    ) -> ScriptedAnswer {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(GraphCall {
+                edge,
+                page_id: page_id.to_string(),
+                psid: psid.to_string(),
+                detail,
+            });
+        }
+        let queued = self.answers.lock().ok().and_then(|mut a| a.pop_front());
+        queued.unwrap_or(ScriptedAnswer::Ok)
+    }
+
+    fn done(
+        &self,
+        edge: &'static str,
+        page_id: &str,
+        psid: &str,
+        detail: Option<String>,
+    ) -> Result<(), GraphError> {
+        match self.next(edge, page_id, psid, detail) {
+            ScriptedAnswer::Fail(err) => Err(err),
+            ScriptedAnswer::Ok | ScriptedAnswer::Owner(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl GraphApi for ScriptedGraph {
+    async fn pass_thread_control(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        target_app_id: &str,
+        _metadata: Option<&str>,
+    ) -> Result<(), GraphError> {
+        self.done(
+            "pass_thread_control",
+            page_id,
+            psid,
+            Some(target_app_id.to_string()),
+        )
+    }
+
+    async fn take_thread_control(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        _metadata: Option<&str>,
+    ) -> Result<(), GraphError> {
+        self.done("take_thread_control", page_id, psid, None)
+    }
+
+    async fn request_thread_control(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        _metadata: Option<&str>,
+    ) -> Result<(), GraphError> {
+        self.done("request_thread_control", page_id, psid, None)
+    }
+
+    async fn release_thread_control(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        _metadata: Option<&str>,
+    ) -> Result<(), GraphError> {
+        self.done("release_thread_control", page_id, psid, None)
+    }
+
+    async fn extend_thread_control(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        duration_secs: u64,
+    ) -> Result<(), GraphError> {
+        self.done(
+            "extend_thread_control",
+            page_id,
+            psid,
+            Some(duration_secs.to_string()),
+        )
+    }
+
+    async fn thread_owner(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Option<ThreadOwner>, GraphError> {
+        match self.next("thread_owner", page_id, psid, None) {
+            ScriptedAnswer::Fail(err) => Err(err),
+            ScriptedAnswer::Owner(owner) => Ok(owner),
+            ScriptedAnswer::Ok => Ok(None),
+        }
+    }
+
+    async fn send_message(
+        &self,
+        _token: &Secret,
+        page_id: &str,
+        psid: &str,
+        message: &OutgoingMessage,
+    ) -> Result<SentMessage, GraphError> {
+        let n = self.calls().len();
+        self.done("messages", page_id, psid, Some(message.text.clone()))?;
+        Ok(SentMessage {
+            message_id: format!("m_scripted_{n}"),
+            recipient_id: Some(psid.to_string()),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The envelope `{"object":"page","entry":[...]}`: every entry's `messaging`, `standby`
+//! and (the dashboard's test button) `changes` lists.
+
+use serde_json::{Map, Value};
+
+use super::event::parse_event;
+use crate::domain::{normalise_timestamp, Channel, EpochMillis, EventKind, WebhookEvent};
+use crate::meta_json;
+
+/// An event that could not be understood (for example a message without `mid`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedEvent {
+    /// Where it was: `entry[0].messaging[2]`.
+    pub location: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParsedWebhook {
+    pub events: Vec<WebhookEvent>,
+    pub rejected: Vec<RejectedEvent>,
+}
+
+impl ParsedWebhook {
+    pub fn unknown_count(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Unknown { .. }))
+            .count()
+    }
+
+    fn push(&mut self, location: String, result: Result<WebhookEvent, String>) {
+        match result {
+            Ok(event) => self.events.push(event),
+            Err(reason) => self.rejected.push(RejectedEvent { location, reason }),
+        }
+    }
+}
+
+/// The body as a whole is not a Messenger webhook.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("body is not a JSON object")]
+    NotAnObject,
+    #[error("object is {0:?}, expected \"page\"")]
+    WrongObject(String),
+    #[error("entry is missing or not an array")]
+    NoEntries,
+}
+
+/// Parse a webhook body (the exact bytes received).
+pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, EnvelopeError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+    let root = value.as_object().ok_or(EnvelopeError::NotAnObject)?;
+    match root.get("object").and_then(Value::as_str) {
+        Some("page") => {}
+        Some(other) => return Err(EnvelopeError::WrongObject(other.to_string())),
+        None => return Err(EnvelopeError::WrongObject(String::new())),
+    }
+    let entries = root
+        .get("entry")
+        .and_then(Value::as_array)
+        .ok_or(EnvelopeError::NoEntries)?;
+    let mut parsed = ParsedWebhook::default();
+    for (i, entry) in entries.iter().enumerate() {
+        match entry.as_object() {
+            Some(entry) => parse_entry(&mut parsed, i, entry),
+            None => parsed.rejected.push(RejectedEvent {
+                location: format!("entry[{i}]"),
+                reason: "entry is not an object".into(),
+            }),
+        }
+    }
+    Ok(parsed)
+}
+
+/// What an entry says about all its events: the Page and the entry's time.
+#[derive(Clone, Copy)]
+pub(super) struct EntryContext<'a> {
+    pub page_id: Option<&'a str>,
+    pub time: Option<EpochMillis>,
+}
+
+fn parse_entry(parsed: &mut ParsedWebhook, i: usize, entry: &Map<String, Value>) {
+    let page_id = entry.get("id").and_then(meta_json::id);
+    let context = EntryContext {
+        page_id: page_id.as_deref(),
+        time: entry
+            .get("time")
+            .and_then(meta_json::integer)
+            .map(normalise_timestamp),
+    };
+    for (list, channel) in [
+        ("messaging", Channel::Messaging),
+        ("standby", Channel::Standby),
+    ] {
+        let Some(events) = entry.get(list) else {
+            continue;
+        };
+        let Some(events) = events.as_array() else {
+            parsed.rejected.push(RejectedEvent {
+                location: format!("entry[{i}].{list}"),
+                reason: format!("{list} is not an array"),
+            });
+            continue;
+        };
+        for (j, event) in events.iter().enumerate() {
+            let location = format!("entry[{i}].{list}[{j}]");
+            parsed.push(location, parse_event(event, context, channel));
+        }
+    }
+    if let Some(changes) = entry.get("changes").and_then(Value::as_array) {
+        for (j, change) in changes.iter().enumerate() {
+            let location = format!("entry[{i}].changes[{j}]");
+            parsed.push(location, parse_change(change, context));
+        }
+    }
+}
+
+/// A dashboard test sample (`changes[]`): parsed like an event, never applied.
+fn parse_change(change: &Value, context: EntryContext<'_>) -> Result<WebhookEvent, String> {
+    let value = change.get("value").unwrap_or(&Value::Null);
+    if value.is_object() {
+        return parse_event(value, context, Channel::DashboardTest);
+    }
+    let field = change
+        .get("field")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    Ok(WebhookEvent {
+        page_id: context.page_id.unwrap_or_default().to_string(),
+        psid: None,
+        channel: Channel::DashboardTest,
+        timestamp: context.time,
+        kind: EventKind::Unknown {
+            kind: field.to_string(),
+        },
+    })
+}

@@ -1,0 +1,11 @@
+//! routing-core's integration tests, one binary: the stores, the event rules, webhook parsing,
+//! the Graph client, the configuration source, the timed reset and the re-sync.
+
+mod config_source;
+mod graph_client;
+mod resync;
+mod store_scenarios;
+mod support;
+mod timed_reset;
+mod transition_rules;
+mod webhook_fixtures;

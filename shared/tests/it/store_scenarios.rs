@@ -1,0 +1,603 @@
+//! One scenario suite, run against both stores: `memory_store::*` and
+//! `dynamodb_on_moto::*` (a real DynamoDB API server: moto, started by the harness, with a
+//! fresh table per test). The in-memory store can never drift from DynamoDB's semantics.
+
+use std::sync::Arc;
+
+use routing_core::domain::{
+    Author, Conversation, EpochSeconds, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
+};
+use routing_core::ports::{
+    ConversationWrite, LeaseChange, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder,
+    WriteOutcome, LEASE_SHARDS,
+};
+use routing_core::services::ingest::{IngestReport, WebhookIngest};
+use routing_core::services::records::Records;
+use routing_core::store::{MemoryStore, RequestCounter};
+use routing_core::testing::*;
+use serde_json::Value;
+
+use crate::support::{all_pages, dynamo_store};
+
+const T0: i64 = 1_700_000_000_000;
+
+struct Harness {
+    store: Arc<dyn Store>,
+    ingest: WebhookIngest,
+}
+
+fn harness_with(store: Arc<dyn Store>) -> Harness {
+    let clock = Arc::new(FixedClock::at(T0 + 60_000));
+    let ingest = WebhookIngest::new(Records::new(config(), store.clone(), clock));
+    Harness { store, ingest }
+}
+
+fn memory() -> Harness {
+    harness_with(Arc::new(MemoryStore::new()))
+}
+
+/// The prefix of the moto tables' names.
+const TABLES: &str = "scenario";
+
+async fn dynamo() -> Harness {
+    harness_with(Arc::new(dynamo_store(TABLES, None).await))
+}
+
+async fn post(h: &Harness, app: &str, body: Value) -> IngestReport {
+    h.ingest
+        .ingest(app, &bytes(&body))
+        .await
+        .expect("ingest succeeds")
+}
+
+/// One event, delivered alone on `list` to `app`.
+async fn deliver(h: &Harness, app: &str, list: &str, event: Value) -> IngestReport {
+    post(h, app, envelope(list, vec![event])).await
+}
+
+async fn state(h: &Harness, psid: &str) -> Conversation {
+    h.store
+        .conversation(PAGE, psid)
+        .await
+        .expect("read")
+        .expect("conversation exists")
+}
+
+async fn all_timeline(h: &Harness, psid: &str) -> Vec<TimelineEntry> {
+    all_pages(|cursor| async move {
+        h.store
+            .timeline(PAGE, psid, TimelineOrder::OldestFirst, 7, cursor.as_deref())
+            .await
+            .expect("timeline")
+    })
+    .await
+}
+
+fn messages(timeline: &[TimelineEntry]) -> usize {
+    timeline
+        .iter()
+        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .count()
+}
+
+// ---- scenarios ---------------------------------------------------------------------------
+
+async fn duplicate_delivery_is_applied_once(h: Harness) {
+    let body = envelope(
+        "messaging",
+        vec![
+            message("u1", T0, "m-1", "hello"),
+            pass("u1", T0 + 5, Some(BOT), INBOX),
+        ],
+    );
+    let first = post(&h, BOT, body.clone()).await;
+    assert_eq!((first.written, first.duplicates), (2, 0));
+    let after_first = state(&h, "u1").await;
+
+    let second = post(&h, BOT, body).await;
+    assert_eq!((second.written, second.duplicates), (0, 2));
+    let after_second = state(&h, "u1").await;
+    assert_eq!(after_first, after_second, "a duplicate changes nothing");
+    assert_eq!(after_second.version, 2);
+    let timeline = all_timeline(&h, "u1").await;
+    assert_eq!(messages(&timeline), 1);
+    assert_eq!(
+        timeline.len(),
+        3,
+        "one message and two control changes (idle to bot, bot to inbox)"
+    );
+}
+
+async fn out_of_order_control_events_keep_the_newest(h: Harness) {
+    // Meta passed to the bot at T0+1000 and later to the inbox at T0+2000; the inbox's
+    // event arrives first.
+    deliver(
+        &h,
+        INBOX,
+        "messaging",
+        pass("u2", T0 + 2000, Some(BOT), INBOX),
+    )
+    .await;
+    deliver(&h, BOT, "messaging", pass("u2", T0 + 1000, None, BOT)).await;
+    let conversation = state(&h, "u2").await;
+    assert_eq!(conversation.owner.app_id.as_deref(), Some(INBOX));
+    assert_eq!(conversation.owner.role, OwnerRole::Inbox);
+    assert!(conversation.unread);
+    let timeline = all_timeline(&h, "u2").await;
+    let late: Vec<_> = timeline
+        .iter()
+        .filter(|e| matches!(e.record, TimelineRecord::Control { late: true, .. }))
+        .collect();
+    assert_eq!(
+        late.len(),
+        1,
+        "the older event is kept as late: {timeline:?}"
+    );
+    assert_eq!(late[0].at, T0 + 1000);
+}
+
+async fn batch_of_100_events_over_20_conversations(h: Harness) {
+    // Per conversation: customer message, pass to inbox, customer message, agent echo,
+    // pass back to the bot; shuffled across entries and within the body.
+    let mut entries = Vec::new();
+    for c in 0..20 {
+        let psid = format!("batch-{c}");
+        let t = T0 + i64::from(c) * 10;
+        let events = vec![
+            (
+                message(&psid, t + 4, &format!("{psid}-m2"), "thanks"),
+                "messaging",
+            ),
+            (pass(&psid, t + 5, Some(INBOX), BOT), "messaging"),
+            (
+                message(&psid, t + 1, &format!("{psid}-m1"), "help"),
+                "messaging",
+            ),
+            (
+                echo(&psid, t + 3, &format!("{psid}-e1"), INBOX, "hi, agent here"),
+                "messaging",
+            ),
+            (pass(&psid, t + 2, Some(BOT), INBOX), "messaging"),
+        ];
+        for (event, list) in events {
+            entries.push(entry(list, vec![event]));
+        }
+    }
+    entries.reverse();
+    // The whole batch goes to the bot app; ownership evidence comes from the events.
+    let report = post(&h, BOT, envelope_of_entries(entries)).await;
+    assert_eq!(report.events, 100);
+    assert_eq!(report.written, 100);
+    for c in 0..20 {
+        let psid = format!("batch-{c}");
+        let conversation = state(&h, &psid).await;
+        assert_eq!(conversation.owner.role, OwnerRole::Bot, "{psid}");
+        assert_eq!(conversation.version, 5, "{psid}: every event written once");
+        assert!(!conversation.unread);
+        assert_eq!(
+            conversation.control_expires_at, None,
+            "no lease with the bot"
+        );
+        let timeline = all_timeline(&h, &psid).await;
+        assert_eq!(messages(&timeline), 3, "{psid}");
+        let order: Vec<i64> = timeline.iter().map(|e| e.at).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted);
+        assert!(
+            timeline
+                .iter()
+                .all(|e| !matches!(e.record, TimelineRecord::Control { late: true, .. })),
+            "{psid}: events applied in timestamp order, none late"
+        );
+    }
+}
+
+async fn concurrent_writers_lose_no_update(h: Harness) {
+    let h = Arc::new(h);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = envelope(
+                "messaging",
+                vec![message("hot", T0 + i, &format!("hot-{i}"), "ping")],
+            );
+            post(&h, BOT, body).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task").written, 1);
+    }
+    let conversation = state(&h, "hot").await;
+    assert_eq!(
+        conversation.version, 12,
+        "every writer's update is in the record"
+    );
+    assert_eq!(conversation.last_customer_message_at, Some(T0 + 11));
+    assert_eq!(messages(&all_timeline(&h, "hot").await), 12);
+}
+
+async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
+    deliver(&h, BOT, "messaging", message("u3", T0, "m-u3", "hi")).await;
+    let current = state(&h, "u3").await;
+    let mut stale = current.clone();
+    stale.unread = true;
+    stale.version = current.version; // pretends to be based on version - 1
+    let write = ConversationWrite {
+        expected_version: current.version - 1,
+        state: stale,
+        timeline: Vec::new(),
+        dedupe_key: Some("stale-write".into()),
+        lease: LeaseChange::Unchanged,
+        timeline_expires_at: 0,
+        dedupe_expires_at: 0,
+    };
+    assert!(matches!(
+        h.store.write(write).await,
+        Err(StoreError::VersionConflict)
+    ));
+    assert_eq!(state(&h, "u3").await, current);
+
+    // Creating a record that already exists is a conflict too.
+    let write = ConversationWrite {
+        expected_version: 0,
+        state: Conversation::new(PAGE, "u3", T0),
+        timeline: Vec::new(),
+        dedupe_key: None,
+        lease: LeaseChange::Unchanged,
+        timeline_expires_at: 0,
+        dedupe_expires_at: 0,
+    };
+    assert!(matches!(
+        h.store.write(write).await,
+        Err(StoreError::VersionConflict)
+    ));
+}
+
+async fn a_duplicate_write_writes_nothing(h: Harness) {
+    let mut conversation = Conversation::new(PAGE, "u4", T0);
+    conversation.version = 1;
+    let write = |c: Conversation, expected: u64| ConversationWrite {
+        expected_version: expected,
+        state: c,
+        timeline: Vec::new(),
+        dedupe_key: Some("event-1".into()),
+        lease: LeaseChange::Set { due: 100 },
+        timeline_expires_at: 0,
+        dedupe_expires_at: 0,
+    };
+    assert_eq!(
+        h.store.write(write(conversation.clone(), 0)).await.unwrap(),
+        WriteOutcome::Written
+    );
+    let mut again = conversation.clone();
+    again.version = 2;
+    again.unread = true;
+    assert_eq!(
+        h.store.write(write(again, 1)).await.unwrap(),
+        WriteOutcome::Duplicate
+    );
+    assert_eq!(state(&h, "u4").await, conversation);
+}
+
+async fn the_queue_lists_inbox_conversations_newest_first(h: Harness) {
+    for i in 0..9 {
+        let psid = format!("q-{i}");
+        deliver(
+            &h,
+            INBOX,
+            "messaging",
+            pass(&psid, T0 + i * 100, Some(BOT), INBOX),
+        )
+        .await;
+    }
+    // q-0 gets an agent reply (read); q-1 goes back to the bot.
+    deliver(
+        &h,
+        INBOX,
+        "messaging",
+        echo("q-0", T0 + 5000, "q0-e", INBOX, "on it"),
+    )
+    .await;
+    deliver(
+        &h,
+        BOT,
+        "messaging",
+        pass("q-1", T0 + 6000, Some(INBOX), BOT),
+    )
+    .await;
+
+    let seen: Vec<String> = all_pages(|cursor| async {
+        let page = h
+            .store
+            .queue(&QueueQuery {
+                page_id: PAGE.into(),
+                role: OwnerRole::Inbox,
+                unread_only: true,
+                limit: 3,
+                cursor,
+            })
+            .await
+            .expect("queue");
+        assert!(page.items.len() <= 3);
+        page
+    })
+    .await
+    .into_iter()
+    .map(|c| c.psid)
+    .collect();
+    let expected: Vec<String> = (2..9).rev().map(|i| format!("q-{i}")).collect();
+    assert_eq!(seen, expected, "unread inbox queue, newest activity first");
+
+    let all = h
+        .store
+        .queue(&QueueQuery {
+            page_id: PAGE.into(),
+            role: OwnerRole::Inbox,
+            unread_only: false,
+            limit: 50,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 8, "q-1 left the inbox");
+    assert_eq!(
+        all.items[0].psid, "q-0",
+        "the agent's reply is the newest activity"
+    );
+
+    let bots = h
+        .store
+        .queue(&QueueQuery {
+            page_id: PAGE.into(),
+            role: OwnerRole::Bot,
+            unread_only: false,
+            limit: 50,
+            cursor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        bots.items
+            .iter()
+            .map(|c| c.psid.as_str())
+            .collect::<Vec<_>>(),
+        vec!["q-1"]
+    );
+    assert!(matches!(
+        h.store
+            .queue(&QueueQuery {
+                page_id: PAGE.into(),
+                role: OwnerRole::Inbox,
+                unread_only: false,
+                limit: 5,
+                cursor: Some("not-a-cursor!".into()),
+            })
+            .await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+async fn leases_follow_control_and_are_found_when_due(h: Harness) {
+    // Three conversations go to the inbox at different times; one comes back to the bot.
+    for (psid, t) in [("l-1", T0), ("l-2", T0 + 10_000), ("l-3", T0 + 20_000)] {
+        deliver(&h, INBOX, "messaging", pass(psid, t, Some(BOT), INBOX)).await;
+    }
+    deliver(
+        &h,
+        BOT,
+        "messaging",
+        pass("l-3", T0 + 30_000, Some(INBOX), BOT),
+    )
+    .await;
+    let window = 86_400;
+    assert_eq!(
+        state(&h, "l-1").await.control_expires_at,
+        Some(T0 / 1000 + window)
+    );
+    assert_eq!(state(&h, "l-3").await.control_expires_at, None);
+
+    let due_at = |now: i64| {
+        let store = &h.store;
+        async move {
+            let mut found = Vec::new();
+            for shard in 0..LEASE_SHARDS {
+                let due = all_pages(|cursor| async move {
+                    store
+                        .due_leases(shard, EpochSeconds::MIN..=now, 1, cursor.as_deref())
+                        .await
+                        .expect("due leases")
+                })
+                .await;
+                found.extend(due.into_iter().map(|l| l.psid));
+            }
+            found.sort();
+            found
+        }
+    };
+    assert!(due_at(T0 / 1000 + window - 1).await.is_empty());
+    assert_eq!(due_at(T0 / 1000 + window).await, vec!["l-1"]);
+    assert_eq!(due_at(T0 / 1000 + window + 60).await, vec!["l-1", "l-2"]);
+
+    // A customer message renews the lease.
+    deliver(
+        &h,
+        INBOX,
+        "messaging",
+        message("l-1", T0 + 50_000, "l1-m", "still there?"),
+    )
+    .await;
+    assert_eq!(due_at(T0 / 1000 + window + 10).await, vec!["l-2"]);
+}
+
+async fn quarantine_keeps_the_exact_body(h: Harness) {
+    let body =
+        "{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"message\":\"\\u00e4\"}]}]".as_bytes();
+    h.store
+        .quarantine(QuarantinedBody {
+            app_id: BOT.into(),
+            received_at: T0,
+            body: body.to_vec(),
+            reason: "body is not JSON".into(),
+            expires_at: T0 / 1000 + 10,
+        })
+        .await
+        .unwrap();
+    let kept = h.store.quarantined(BOT).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].body, body);
+    assert_eq!(kept[0].reason, "body is not JSON");
+    assert!(h.store.quarantined(INBOX).await.unwrap().is_empty());
+}
+
+async fn timeline_pages_both_ways_and_keeps_text(h: Harness) {
+    let events: Vec<Value> = (0..10)
+        .map(|i| message("t-1", T0 + i, &format!("t1-{i}"), &format!("Grüße {i}")))
+        .collect();
+    post(&h, BOT, envelope("messaging", events)).await;
+    let oldest: Vec<TimelineEntry> = all_timeline(&h, "t-1")
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .collect();
+    assert_eq!(oldest.len(), 10);
+    match &oldest[0].record {
+        TimelineRecord::Message { author, text, .. } => {
+            assert_eq!(*author, Author::Customer);
+            assert_eq!(text.as_deref(), Some("Grüße 0"));
+        }
+        other => panic!("expected a message, got {other:?}"),
+    }
+    let newest = h
+        .store
+        .timeline(PAGE, "t-1", TimelineOrder::NewestFirst, 4, None)
+        .await
+        .unwrap();
+    assert_eq!(newest.items.len(), 4);
+    assert_eq!(newest.items[0].at, T0 + 9);
+    assert_eq!(newest.items[3].at, T0 + 6);
+    let next = h
+        .store
+        .timeline(
+            PAGE,
+            "t-1",
+            TimelineOrder::NewestFirst,
+            4,
+            newest.next_cursor.as_deref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.items[0].at, T0 + 5);
+}
+
+async fn messaging_and_standby_copies_make_one_message(h: Harness) {
+    // Meta delivers a customer message to the owner on messaging and to the other app on
+    // standby; both reach us.
+    deliver(&h, BOT, "messaging", message("s-1", T0, "s1-m", "hi")).await;
+    deliver(&h, INBOX, "standby", message("s-1", T0, "s1-m", "hi")).await;
+    let conversation = state(&h, "s-1").await;
+    assert_eq!(conversation.owner.app_id.as_deref(), Some(BOT));
+    assert!(!conversation.needs_resync);
+    assert_eq!(messages(&all_timeline(&h, "s-1").await), 1);
+}
+
+async fn postback_copies_make_one_entry_keeping_the_payload(h: Harness) {
+    // The messaging copy (with payload and mid) and the standby copy (title only) of one
+    // tap, in both orders: one timeline entry, with the payload.
+    for (psid, order) in [
+        ("pb-1", ["messaging", "standby"]),
+        ("pb-2", ["standby", "messaging"]),
+    ] {
+        for list in order {
+            let (app, value) = if list == "messaging" {
+                (
+                    BOT,
+                    postback(psid, T0, "Talk to human", Some("TALK_TO_HUMAN")),
+                )
+            } else {
+                let mut copy = postback(psid, T0, "Talk to human", None);
+                copy["postback"].as_object_mut().unwrap().remove("mid");
+                (INBOX, copy)
+            };
+            deliver(&h, app, list, value).await;
+        }
+        let timeline = all_timeline(&h, psid).await;
+        let taps: Vec<_> = timeline
+            .iter()
+            .filter_map(|e| match &e.record {
+                TimelineRecord::Message { payload, .. } => Some(payload.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(taps, vec![Some("TALK_TO_HUMAN".to_string())], "{psid}");
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod memory_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::memory()).await;
+                }
+            )*
+        }
+        mod dynamodb_on_moto {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::dynamo().await).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(
+    duplicate_delivery_is_applied_once,
+    out_of_order_control_events_keep_the_newest,
+    batch_of_100_events_over_20_conversations,
+    concurrent_writers_lose_no_update,
+    stale_writes_are_refused_and_change_nothing,
+    a_duplicate_write_writes_nothing,
+    the_queue_lists_inbox_conversations_newest_first,
+    leases_follow_control_and_are_found_when_due,
+    quarantine_keeps_the_exact_body,
+    timeline_pages_both_ways_and_keeps_text,
+    messaging_and_standby_copies_make_one_message,
+    postback_copies_make_one_entry_keeping_the_payload,
+);
+
+/// DynamoDB requests per event, counted by an SDK interceptor: the budget is one read and
+/// one write per event in the common case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_on_moto_requests_per_event() {
+    let counter = RequestCounter::new();
+    let h = harness_with(Arc::new(dynamo_store(TABLES, Some(counter.clone())).await));
+    counter.reset();
+    deliver(&h, BOT, "messaging", message("r-1", T0, "r1-m", "hello")).await;
+    let message_ops = counter.by_operation();
+    counter.reset();
+    deliver(
+        &h,
+        INBOX,
+        "messaging",
+        pass("r-1", T0 + 10, Some(BOT), INBOX),
+    )
+    .await;
+    let handover_ops = counter.by_operation();
+    counter.reset();
+    deliver(&h, INBOX, "messaging", read("r-1", T0 + 20)).await;
+    let read_total = counter.total();
+    eprintln!(
+        "dynamodb requests per event: message {message_ops:?}; handover {handover_ops:?}; read {read_total}"
+    );
+    for ops in [&message_ops, &handover_ops] {
+        assert_eq!(ops.get("GetItem"), Some(&1), "{ops:?}");
+        assert_eq!(ops.get("TransactWriteItems"), Some(&1), "{ops:?}");
+        assert_eq!(ops.values().sum::<u64>(), 2, "{ops:?}");
+    }
+    assert_eq!(read_total, 0, "a read receipt touches nothing");
+}
