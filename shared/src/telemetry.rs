@@ -8,18 +8,13 @@ use crate::settings::Settings;
 
 /// Install the global subscriber once, at start-up.
 pub fn init(settings: &Settings) {
-    init_with(settings.log_filter.as_deref(), settings.in_lambda());
-}
-
-/// Install the global subscriber with a filter (default `info`), as JSON when `json`.
-pub fn init_with(filter: Option<&str>, json: bool) {
-    let filter = filter
+    let filter = (settings.log_filter.as_deref())
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let result = if json {
+    let result = if settings.in_lambda() {
         builder
             .json()
             .with_current_span(false)

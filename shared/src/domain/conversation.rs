@@ -129,6 +129,15 @@ impl Conversation {
         true
     }
 
+    /// A request for control is answered once its requester owns the thread.
+    pub fn settle_request(&mut self) {
+        if let Some(pending) = &self.pending_request {
+            if self.owner.is(&pending.app_id) {
+                self.pending_request = None;
+            }
+        }
+    }
+
     /// Renew the lease to at least `at + window_secs`. A lease exists exactly while
     /// control is away from the bot, and renewals only ever move it later.
     pub fn renew_lease(&mut self, at: EpochMillis, window_secs: i64) {

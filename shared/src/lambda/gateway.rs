@@ -31,26 +31,16 @@ pub fn query_map(request: &Request) -> HashMap<String, String> {
 
 /// A header's value, when it is text.
 pub fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
-    header_in(request.headers(), name)
-}
-
-fn header_in<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The API credentials of a request, as an `Authorization` value for the services:
 /// `X-Api-Token: <token>` when present (the gateway's own IAM or JWT authorization then
 /// owns `Authorization`), else `Authorization: Bearer <token>` itself.
 pub fn api_credentials(request: &Request) -> Option<String> {
-    api_credentials_in(request.headers())
-}
-
-/// [`api_credentials`] from the headers alone (for functions that read the API Gateway
-/// event themselves).
-pub fn api_credentials_in(headers: &lambda_http::http::HeaderMap) -> Option<String> {
-    match header_in(headers, "x-api-token") {
+    match header(request, "x-api-token") {
         Some(token) => Some(format!("Bearer {}", token.trim())),
-        None => header_in(headers, "authorization").map(str::to_string),
+        None => header(request, "authorization").map(str::to_string),
     }
 }
 

@@ -7,7 +7,6 @@ mod wiring;
 
 pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};
 pub use gateway::{
-    api_credentials, api_credentials_in, gateway_response, header, into_response, query_map,
-    request_of_gateway_event,
+    api_credentials, gateway_response, header, into_response, query_map, request_of_gateway_event,
 };
 pub use wiring::Services;

@@ -69,10 +69,6 @@ impl Records {
         &self.store
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
     pub fn now(&self) -> EpochMillis {
         self.clock.now_millis()
     }

@@ -172,7 +172,7 @@ impl GraphApi for ScriptedGraph {
         psid: &str,
         message: &OutgoingMessage,
     ) -> Result<SentMessage, GraphError> {
-        let n = self.calls().len();
+        let n = self.calls.lock().map_or(0, |calls| calls.len());
         self.done("messages", page_id, psid, Some(message.text.clone()))?;
         Ok(SentMessage {
             message_id: format!("m_scripted_{n}"),

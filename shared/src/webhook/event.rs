@@ -39,9 +39,11 @@ pub(super) fn parse_event(
     } else {
         (sender, recipient)
     };
-    let psid = (!matches!(kind, EventKind::AppRoles { .. }))
-        .then_some(customer)
-        .flatten();
+    // `app_roles` is Page-level: no customer.
+    let psid = match kind {
+        EventKind::AppRoles { .. } => None,
+        _ => customer,
+    };
     let needs_customer = !matches!(kind, EventKind::AppRoles { .. } | EventKind::Unknown { .. });
     if needs_customer && psid.is_none() {
         let field = if customer_is_recipient {

@@ -49,11 +49,7 @@ pub fn apply_control_change(
     next.last_activity_at = next.last_activity_at.max(at);
     next.updated_at = at;
     next.unread = change.to.role.is_human() && change.event == "pass_thread_control";
-    if let Some(pending) = &next.pending_request {
-        if next.owner.is(&pending.app_id) {
-            next.pending_request = None;
-        }
-    }
+    next.settle_request();
     if before != next.owner {
         // A new owner starts a fresh window (an extended lease does not carry over).
         next.control_expires_at = None;

@@ -32,12 +32,7 @@ pub(super) struct Rules<'s, 'c> {
 impl Rules<'_, '_> {
     /// The entries to append; a request for control the new owner made is answered.
     pub(super) fn finish(self) -> Vec<TimelineEntry> {
-        let state = self.state;
-        if let Some(pending) = &state.pending_request {
-            if state.owner.is(&pending.app_id) {
-                state.pending_request = None;
-            }
-        }
+        self.state.settle_request();
         self.timeline
     }
 

@@ -116,18 +116,18 @@ impl ControlService {
                 ))
             }
         };
-        let config = self.records.config();
-        if config.app(app_id).is_none() {
-            return Err(ControlError::UnknownApp(format!(
+        let app = self.records.config().app(app_id).ok_or_else(|| {
+            ControlError::UnknownApp(format!(
                 "as: app {app_id} is not one the coordinator acts as"
-            )));
-        }
-        config.app_with_token(app_id, &page.id).ok_or_else(|| {
+            ))
+        })?;
+        let token = app.page_tokens.get(&page.id).ok_or_else(|| {
             ControlError::UnknownApp(format!(
                 "as: app {app_id} has no token for page {}",
                 page.id
             ))
-        })
+        })?;
+        Ok((app, token))
     }
 
     fn target_app(page: &PageConfig, target: Option<&str>) -> Result<String, ControlError> {

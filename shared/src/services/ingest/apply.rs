@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{IngestError, WebhookIngest, DEDUPE_RETENTION_SECS};
+use super::{WebhookIngest, DEDUPE_RETENTION_SECS};
 use crate::domain::transition::{apply_event, Decision, EventContext};
 use crate::domain::WebhookEvent;
-use crate::services::records::{write_of, Committed};
+use crate::services::records::{write_of, Committed, RecordError};
 
 /// What happened to one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl WebhookIngest {
         &self,
         app_id: &str,
         events: Vec<WebhookEvent>,
-    ) -> Result<Vec<(WebhookEvent, Applied)>, IngestError> {
+    ) -> Result<Vec<(WebhookEvent, Applied)>, RecordError> {
         let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
         for (index, event) in events.into_iter().enumerate() {
             let key = (
@@ -58,7 +58,7 @@ impl WebhookIngest {
         &self,
         app_id: &str,
         mut group: Group,
-    ) -> Result<Vec<(usize, WebhookEvent, Applied)>, IngestError> {
+    ) -> Result<Vec<(usize, WebhookEvent, Applied)>, RecordError> {
         group.sort_by_key(|(index, event)| (event.timestamp.unwrap_or(i64::MAX), *index));
         let mut done = Vec::with_capacity(group.len());
         for (index, event) in group {
@@ -70,7 +70,7 @@ impl WebhookIngest {
 
     /// Apply one event: read, decide, write conditionally with its applied-event key; on a
     /// version conflict read again and decide again.
-    pub async fn apply(&self, app_id: &str, event: &WebhookEvent) -> Result<Applied, IngestError> {
+    pub async fn apply(&self, app_id: &str, event: &WebhookEvent) -> Result<Applied, RecordError> {
         if !event.kind.touches_conversation() || event.psid.is_none() {
             return Ok(Applied::Unchanged);
         }

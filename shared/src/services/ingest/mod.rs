@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::EpochMillis;
 use crate::ports::{QuarantinedBody, StoreError};
 use crate::services::control::ControlService;
-use crate::services::records::{RecordError, Records, MAX_ATTEMPTS};
+use crate::services::records::{RecordError, Records};
 use crate::webhook::{parse_webhook, verify_signature, SignatureError};
 
 /// How long an applied-event key is kept (Meta retries for about an hour).
@@ -24,24 +24,6 @@ pub const DEDUPE_RETENTION_SECS: i64 = 7 * 24 * 3600;
 pub const QUARANTINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// Conversations applied at once within one delivery.
 pub const DEFAULT_CONCURRENCY: usize = 16;
-
-/// Events could not be stored (Meta retries the delivery).
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the conversation kept changing; gave up after {MAX_ATTEMPTS} attempts")]
-    Contention,
-}
-
-impl From<RecordError> for IngestError {
-    fn from(err: RecordError) -> Self {
-        match err {
-            RecordError::Store(err) => IngestError::Store(err),
-            RecordError::Contention => IngestError::Contention,
-        }
-    }
-}
 
 /// Why the subscription handshake failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,7 +46,8 @@ pub enum ReceiveError {
     #[error(transparent)]
     BadSignature(#[from] SignatureError),
     #[error("events not stored: {0}")]
-    NotStored(#[from] IngestError),
+    /// Events could not be stored (Meta retries the delivery).
+    NotStored(#[from] RecordError),
 }
 
 /// Counts for one delivery (also the POST's response body).
@@ -164,7 +147,7 @@ impl WebhookIngest {
     }
 
     /// Parse and apply a verified body. Unparseable bodies and bad events are quarantined.
-    pub async fn ingest(&self, app_id: &str, body: &[u8]) -> Result<IngestReport, IngestError> {
+    pub async fn ingest(&self, app_id: &str, body: &[u8]) -> Result<IngestReport, RecordError> {
         let now = self.records.now();
         let parsed = match parse_webhook(body) {
             Ok(parsed) => parsed,

@@ -27,6 +27,7 @@ pub use batch::{ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
 
 use std::sync::Arc;
 
+use crate::config::PageConfig;
 use crate::domain::{Conversation, EpochMillis, Owner};
 use crate::ports::{GraphApi, GraphError, ThreadOwner};
 use crate::services::records::{change_key, RecordError, Records};
@@ -111,13 +112,18 @@ impl Resync {
         mut pacer: Option<&mut Pacer>,
         graph_calls: &mut u32,
     ) -> Result<ResyncOutcome, ResyncError> {
+        let page = self
+            .records
+            .config()
+            .page(page_id)
+            .ok_or_else(|| ResyncError::UnknownPage(page_id.to_string()))?;
         let mut before = match first {
             Some(record) => record,
             None => self.stored(page_id, psid).await?,
         };
         for _ in 0..MAX_ROUNDS {
             let (record, verdict, asked_as) = self
-                .round(page_id, psid, &before, pacer.as_deref_mut(), graph_calls)
+                .round(page, psid, &before, pacer.as_deref_mut(), graph_calls)
                 .await?;
             if verdict == Verdict::Stale {
                 tracing::info!(page_id, "control changed while asking Meta; asking again");
@@ -146,9 +152,6 @@ impl Resync {
     }
 
     async fn stored(&self, page_id: &str, psid: &str) -> Result<Conversation, ResyncError> {
-        if self.records.config().page(page_id).is_none() {
-            return Err(ResyncError::UnknownPage(page_id.to_string()));
-        }
         self.records
             .load(page_id, psid)
             .await?
@@ -162,17 +165,12 @@ impl Resync {
     /// was read (then the verdict is `Stale` and the record is the newer one).
     async fn round(
         &self,
-        page_id: &str,
+        page: &PageConfig,
         psid: &str,
         before: &Conversation,
         pacer: Option<&mut Pacer>,
         graph_calls: &mut u32,
     ) -> Result<(Conversation, Verdict, String), ResyncError> {
-        let page = self
-            .records
-            .config()
-            .page(page_id)
-            .ok_or_else(|| ResyncError::UnknownPage(page_id.to_string()))?;
         // The answer holds from the moment Meta is asked: a webhook event stamped later
         // than this is newer than the answer and may still change the owner.
         let at = self.now();
@@ -195,7 +193,7 @@ impl Resync {
         };
         let record = self
             .records
-            .update_from(page_id, psid, Some(before.clone()), |current| {
+            .update_from(&page.id, psid, Some(before.clone()), |current| {
                 if current.control_marker() != before.control_marker() {
                     // A control event landed after the record was read: Meta's answer
                     // may be older than it. Never overwrite it; ask again.

@@ -137,7 +137,7 @@ impl TimedReset {
 
     /// Reset one conversation if its lease is due; safe to call any number of times.
     pub async fn reset(&self, page_id: &str, psid: &str) -> Result<ResetOutcome, ResetError> {
-        let config = self.records.config().clone();
+        let config = self.records.config();
         let Some(page) = config.page(page_id) else {
             tracing::warn!(
                 page_id,
