@@ -34,6 +34,12 @@ pub struct RequestedAction {
     /// executors never both act.
     #[serde(default)]
     pub executing_since: Option<EpochMillis>,
+    /// Recording this action flagged the conversation `needs_resync` (it was not flagged
+    /// before): a pending action keeps its conversation in the re-sync index, so that the
+    /// batch finds an action no delivery executed; finishing the action takes the flag
+    /// back.
+    #[serde(default)]
+    pub flagged: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

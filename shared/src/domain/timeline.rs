@@ -57,7 +57,8 @@ pub struct TimelineEntry {
 impl TimelineEntry {
     /// The entry `record` written for the event (or API call) keyed `event_key`. The key's
     /// prefix sorts the entries of one millisecond: message (`0-message:`), change of
-    /// control (`1-control:`), request (`2-request:`), action (`3-action:`). (A postback's
+    /// control (`1-control:`), request (`2-request:`), action (`3-action:`), failed action
+    /// (`4-action-failed:`). (A postback's
     /// message entry is keyed by its time instead, `0-postback:`, see `transition`.)
     pub fn new(at: EpochMillis, event_key: &str, record: TimelineRecord) -> Self {
         let prefix = match record {
@@ -65,6 +66,7 @@ impl TimelineEntry {
             TimelineRecord::Control { .. } => "1-control",
             TimelineRecord::ControlRequest { .. } => "2-request",
             TimelineRecord::ActionRequested { .. } => "3-action",
+            TimelineRecord::ActionFailed { .. } => "4-action-failed",
         };
         TimelineEntry {
             at,
@@ -106,6 +108,13 @@ pub enum TimelineRecord {
     },
     /// A trigger asked for an action (executed by the control-handoff function).
     ActionRequested { action: ActionKind, source: String },
+    /// A trigger's action that could not be done (Meta refused it, or control had moved
+    /// on): `reason` says why, in our words.
+    ActionFailed {
+        action: ActionKind,
+        source: String,
+        reason: String,
+    },
 }
 
 #[cfg(test)]

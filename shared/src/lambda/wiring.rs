@@ -13,6 +13,7 @@ use crate::services::ingest::WebhookIngest;
 use crate::services::records::Records;
 use crate::services::resync::Resync;
 use crate::services::timed_reset::TimedReset;
+use crate::services::triggers::Triggers;
 use crate::settings::Settings;
 use crate::store::DynamoStore;
 
@@ -54,7 +55,8 @@ impl Services {
 
     /// The ingest service, executing trigger actions inline.
     pub fn webhook_ingest(&self) -> WebhookIngest {
-        WebhookIngest::new(self.records()).with_actions(self.control_service())
+        WebhookIngest::new(self.records())
+            .with_triggers(Triggers::new(self.records(), self.graph.clone()))
     }
 
     /// The timed-reset service over these clients.

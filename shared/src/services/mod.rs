@@ -8,3 +8,4 @@ pub mod page_reset;
 pub mod records;
 pub mod resync;
 pub mod timed_reset;
+pub mod triggers;

@@ -8,4 +8,5 @@ mod store_scenarios;
 mod support;
 mod timed_reset;
 mod transition_rules;
+mod triggers;
 mod webhook_fixtures;

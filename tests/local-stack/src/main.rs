@@ -520,6 +520,9 @@ async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
             TimelineRecord::ActionRequested { action, source } => {
                 format!("{:<10} {action:?} requested by {source}", "trigger")
             }
+            TimelineRecord::ActionFailed { action, reason, .. } => {
+                format!("{:<10} {action:?} failed: {reason}", "trigger")
+            }
         };
         println!("   {}  {line}", rfc3339_millis(entry.at));
     }

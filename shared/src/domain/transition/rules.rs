@@ -289,6 +289,8 @@ impl Rules<'_, '_> {
         target: Option<String>,
         source: String,
     ) {
+        let flagged = !self.state.needs_resync;
+        self.state.needs_resync = true;
         self.state.pending_action = Some(RequestedAction {
             action,
             acting_app_id: self.ctx.receiving_app.to_string(),
@@ -297,6 +299,7 @@ impl Rules<'_, '_> {
             at: self.at,
             event_key: self.key.to_string(),
             executing_since: None,
+            flagged,
         });
         self.timeline.push(TimelineEntry::new(
             self.at,

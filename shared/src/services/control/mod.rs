@@ -1,12 +1,11 @@
 //! The control service (docs/architecture.md, "control-handoff"): read a conversation, the
 //! queue and the timeline; pass, take, release, request, reset and extend control; send
-//! agent messages; mark read; and execute the actions that webhook triggers recorded. The
-//! record changes only after Meta confirms, with a conditional write.
+//! agent messages; mark read. The record changes only after Meta confirms, with a
+//! conditional write.
 
 mod commands;
 mod messages;
 mod queries;
-mod triggers;
 
 pub use commands::ControlRequest;
 pub use messages::{MessageOutcome, MessageRequest};
@@ -25,8 +24,6 @@ pub const RESPONSE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Meta's limit on a text message.
 pub const MAX_TEXT_CHARS: usize = 2000;
-/// A claimed action not finished after this long is given up (and flagged for re-sync).
-pub const ACTION_CLAIM_TIMEOUT_MS: i64 = 5 * 60 * 1000;
 /// How long a refusal may wait for the inline re-sync that names Meta's owner.
 const INLINE_RESYNC_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -239,7 +236,7 @@ mod tests {
     //! The control rules on `MemoryStore`, a fixed clock and a scripted Graph API.
 
     use super::*;
-    use crate::domain::{FixedClock, OwnerRole, RequestedAction};
+    use crate::domain::{FixedClock, OwnerRole};
     use crate::ports::{MessagingType, Store};
     use crate::services::records::write_of;
     use crate::store::MemoryStore;
@@ -336,48 +333,6 @@ mod tests {
             2,
             "two sends, the third refused here"
         );
-    }
-
-    #[tokio::test]
-    async fn a_claimed_action_is_not_run_twice_until_its_claim_times_out() {
-        let rig = rig();
-        rig.held_by("u4", Owner::app(BOT, OwnerRole::Bot), T0).await;
-        let records = rig.control.records();
-        records
-            .update(PAGE, "u4", |current| {
-                let mut next = crate::domain::transition::Transition::successor(current);
-                next.state.pending_action = Some(RequestedAction {
-                    action: crate::domain::ActionKind::PassToInbox,
-                    acting_app_id: BOT.into(),
-                    target_app_id: Some(INBOX.into()),
-                    source: "payload:TALK_TO_HUMAN".into(),
-                    at: T0,
-                    event_key: "e1".into(),
-                    executing_since: Some(T0),
-                });
-                Some(next)
-            })
-            .await
-            .unwrap();
-        let nothing = rig
-            .control
-            .execute_pending_action(PAGE, "u4")
-            .await
-            .unwrap();
-        assert!(nothing.is_none(), "another executor holds the claim");
-        rig.clock.set(T0 + ACTION_CLAIM_TIMEOUT_MS);
-        let dropped = rig
-            .control
-            .execute_pending_action(PAGE, "u4")
-            .await
-            .unwrap();
-        assert!(
-            dropped.is_none(),
-            "a dead executor's claim is not acted on twice"
-        );
-        let record = rig.store.conversation(PAGE, "u4").await.unwrap().unwrap();
-        assert!(record.pending_action.is_none() && record.needs_resync);
-        assert!(rig.graph.calls().is_empty());
     }
 
     #[tokio::test]

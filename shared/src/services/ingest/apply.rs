@@ -4,19 +4,21 @@
 
 use std::collections::BTreeMap;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use super::{WebhookIngest, DEDUPE_RETENTION_SECS};
 use crate::domain::transition::{apply_event, Decision, EventContext};
 use crate::domain::WebhookEvent;
 use crate::services::records::{write_of, Committed, RecordError};
+use crate::services::triggers::Triggers;
+
+/// An event applied, with its place in the delivery.
+type Done = (usize, WebhookEvent, EventOutcome);
 
 /// What happened to one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Written,
-    /// Written, and the record now holds a trigger's action waiting to be executed.
-    WrittenActionPending,
     Duplicate,
     /// Nothing to write (reads, deliveries, unknown kinds, dashboard test samples).
     Unchanged,
@@ -27,14 +29,26 @@ pub enum Applied {
 /// A conversation's events with their places in the delivery.
 type Group = Vec<(usize, WebhookEvent)>;
 
+/// One event's outcome, and whether its conversation may now hold a trigger's action that
+/// an executor can run (recorded now or earlier: a redelivery, a later event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventOutcome {
+    pub applied: Applied,
+    pub action_runnable: bool,
+}
+
+/// The outcomes of the events stored, and the first failure (its conversation's events
+/// from the failed one on were not stored; other conversations' were).
+pub struct Delivery {
+    pub outcomes: Vec<(WebhookEvent, EventOutcome)>,
+    pub failure: Option<RecordError>,
+}
+
 impl WebhookIngest {
     /// Apply events: grouped by conversation, in timestamp order within one, groups
-    /// concurrently (bounded). Returns only when every event is durable (or one failed).
-    pub async fn apply_all(
-        &self,
-        app_id: &str,
-        events: Vec<WebhookEvent>,
-    ) -> Result<Vec<(WebhookEvent, Applied)>, RecordError> {
+    /// concurrently (bounded). Returns when every conversation is done: each either fully
+    /// stored or stopped at its first failure, which does not stop the others.
+    pub async fn apply_all(&self, app_id: &str, events: Vec<WebhookEvent>) -> Delivery {
         let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
         for (index, event) in events.into_iter().enumerate() {
             let key = (
@@ -43,45 +57,61 @@ impl WebhookIngest {
             );
             groups.entry(key).or_default().push((index, event));
         }
-        let results: Vec<Vec<(usize, WebhookEvent, Applied)>> = stream::iter(groups.into_values())
+        let results: Vec<(Vec<Done>, Option<RecordError>)> = stream::iter(groups.into_values())
             .map(|group| self.apply_group(app_id, group))
             .buffer_unordered(self.concurrency)
-            .try_collect()
-            .await?;
-        let mut flat: Vec<(usize, WebhookEvent, Applied)> = results.into_iter().flatten().collect();
+            .collect()
+            .await;
+        let mut failure = None;
+        let mut flat = Vec::new();
+        for (done, failed) in results {
+            flat.extend(done);
+            failure = failure.or(failed);
+        }
         flat.sort_by_key(|(index, _, _)| *index);
-        Ok(flat.into_iter().map(|(_, e, a)| (e, a)).collect())
+        let outcomes = flat.into_iter().map(|(_, e, a)| (e, a)).collect();
+        Delivery { outcomes, failure }
     }
 
-    /// One conversation's events, oldest first (ties in delivery order).
+    /// One conversation's events, oldest first (ties in delivery order), up to the first
+    /// that could not be stored.
     async fn apply_group(
         &self,
         app_id: &str,
         mut group: Group,
-    ) -> Result<Vec<(usize, WebhookEvent, Applied)>, RecordError> {
+    ) -> (Vec<Done>, Option<RecordError>) {
         group.sort_by_key(|(index, event)| (event.timestamp.unwrap_or(i64::MAX), *index));
         let mut done = Vec::with_capacity(group.len());
         for (index, event) in group {
-            let outcome = self.apply(app_id, &event).await?;
-            done.push((index, event, outcome));
+            match self.apply(app_id, &event).await {
+                Ok(outcome) => done.push((index, event, outcome)),
+                Err(err) => return (done, Some(err)),
+            }
         }
-        Ok(done)
+        (done, None)
     }
 
     /// Apply one event: read, decide, write conditionally with its applied-event key; on a
     /// version conflict read again and decide again.
-    pub async fn apply(&self, app_id: &str, event: &WebhookEvent) -> Result<Applied, RecordError> {
+    pub async fn apply(
+        &self,
+        app_id: &str,
+        event: &WebhookEvent,
+    ) -> Result<EventOutcome, RecordError> {
+        let outcome = |applied, action_runnable| EventOutcome {
+            applied,
+            action_runnable,
+        };
         if !event.kind.touches_conversation() || event.psid.is_none() {
-            return Ok(Applied::Unchanged);
+            return Ok(outcome(Applied::Unchanged, false));
         }
         let Some(page) = self.records.config().page(&event.page_id) else {
             tracing::warn!(app_id, page_id = %event.page_id, "event for a page that is not configured");
-            return Ok(Applied::UnknownPage);
+            return Ok(outcome(Applied::UnknownPage, false));
         };
         let psid = event.psid.as_deref().unwrap_or_default();
         let key = event.dedupe_key(app_id);
         let retention = page.timeline_retention_secs();
-        let mut action_pending = false;
         let committed = self
             .records
             .commit(&event.page_id, psid, None, |current, now| {
@@ -94,11 +124,6 @@ impl WebhookIngest {
                     return None;
                 };
                 let write = write_of(*transition, current, retention, now);
-                action_pending = write
-                    .state
-                    .pending_action
-                    .as_ref()
-                    .is_some_and(|a| a.executing_since.is_none());
                 Some(crate::ports::ConversationWrite {
                     dedupe_key: Some(key.clone()),
                     dedupe_expires_at: now / 1000 + DEDUPE_RETENTION_SECS,
@@ -106,12 +131,12 @@ impl WebhookIngest {
                 })
             })
             .await?;
+        let now = self.records.now();
         Ok(match committed {
-            Committed::Written(_) if action_pending => Applied::WrittenActionPending,
-            Committed::Written(_) => {
+            Committed::Written(record) => {
                 let (kind, channel) = (event.kind.name(), event.channel.as_str());
                 tracing::debug!(app_id, kind, channel, "event applied");
-                Applied::Written
+                outcome(Applied::Written, Triggers::is_runnable(&record, now))
             }
             Committed::Duplicate => {
                 tracing::info!(
@@ -119,9 +144,14 @@ impl WebhookIngest {
                     kind = event.kind.name(),
                     "duplicate delivery ignored"
                 );
-                Applied::Duplicate
+                // Its first delivery may have stopped before the action ran: the executor's
+                // claim reads the record and decides.
+                outcome(Applied::Duplicate, true)
             }
-            Committed::Unchanged(_) => Applied::Unchanged,
+            Committed::Unchanged(record) => {
+                let runnable = record.is_some_and(|r| Triggers::is_runnable(&r, now));
+                outcome(Applied::Unchanged, runnable)
+            }
         })
     }
 }

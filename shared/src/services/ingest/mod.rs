@@ -4,7 +4,7 @@
 
 mod apply;
 
-pub use apply::Applied;
+pub use apply::{Applied, Delivery, EventOutcome};
 
 use std::collections::BTreeSet;
 
@@ -14,8 +14,8 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::EpochMillis;
 use crate::ports::{QuarantinedBody, StoreError};
-use crate::services::control::ControlService;
 use crate::services::records::{RecordError, Records};
+use crate::services::triggers::Triggers;
 use crate::webhook::{parse_webhook, verify_signature, SignatureError};
 
 /// How long an applied-event key is kept (Meta retries for about an hour).
@@ -70,7 +70,7 @@ pub struct IngestReport {
 pub struct WebhookIngest {
     records: Records,
     concurrency: usize,
-    actions: Option<ControlService>,
+    triggers: Option<Triggers>,
 }
 
 impl WebhookIngest {
@@ -78,13 +78,13 @@ impl WebhookIngest {
         WebhookIngest {
             records,
             concurrency: DEFAULT_CONCURRENCY,
-            actions: None,
+            triggers: None,
         }
     }
 
-    /// Execute recorded trigger actions inline through this control service.
-    pub fn with_actions(mut self, actions: ControlService) -> Self {
-        self.actions = Some(actions);
+    /// Execute the trigger actions of the conversations a delivery touched, inline.
+    pub fn with_triggers(mut self, triggers: Triggers) -> Self {
+        self.triggers = Some(triggers);
         self
     }
 
@@ -171,10 +171,14 @@ impl WebhookIngest {
             .iter()
             .map(|r| format!("{}: {}", r.location, r.reason))
             .collect();
-        let outcomes = self.apply_all(app_id, parsed.events).await?;
-        let pending = report.count(&outcomes, &mut problems);
-        // Triggers run inline, after every event is durable: see README ("Triggers").
-        report.actions_executed = self.execute_actions(pending).await;
+        let delivery = self.apply_all(app_id, parsed.events).await;
+        let runnable = report.count(&delivery.outcomes, &mut problems);
+        // Triggers run inline, once their events are durable, also when another
+        // conversation of the delivery failed: see README ("Triggers").
+        report.actions_executed = self.execute_actions(runnable).await;
+        if let Some(failure) = delivery.failure {
+            return Err(failure);
+        }
         if !problems.is_empty() {
             problems.dedup();
             self.quarantine(app_id, body, problems.join("; "), now)
@@ -185,16 +189,16 @@ impl WebhookIngest {
         Ok(report)
     }
 
-    /// Execute the recorded trigger actions of these conversations (when this ingest
-    /// executes actions); how many were executed. A failure leaves the action for a retry
-    /// or a re-sync.
-    async fn execute_actions(&self, pending: BTreeSet<(String, String)>) -> usize {
-        let Some(actions) = &self.actions else {
+    /// Execute the pending trigger actions of these conversations (when this ingest
+    /// executes triggers); how many were executed. A failure leaves the action for a
+    /// redelivery, a later event or the re-sync batch.
+    async fn execute_actions(&self, runnable: BTreeSet<(String, String)>) -> usize {
+        let Some(triggers) = &self.triggers else {
             return 0;
         };
-        let executed = stream::iter(pending)
+        let executed = stream::iter(runnable)
             .map(|(page_id, psid)| async move {
-                match actions.execute_pending_action(&page_id, &psid).await {
+                match triggers.execute(&page_id, &psid).await {
                     Ok(Some(_)) => 1,
                     Ok(None) => 0,
                     Err(err) => {
@@ -230,21 +234,20 @@ impl WebhookIngest {
 }
 
 impl IngestReport {
-    /// Count each event's outcome; the conversations whose trigger action is now pending.
+    /// Count each event's outcome; the conversations that may hold a runnable action.
     fn count(
         &mut self,
-        outcomes: &[(crate::domain::WebhookEvent, Applied)],
+        outcomes: &[(crate::domain::WebhookEvent, EventOutcome)],
         problems: &mut Vec<String>,
     ) -> BTreeSet<(String, String)> {
-        let mut pending = BTreeSet::new();
+        let mut runnable = BTreeSet::new();
         for (event, outcome) in outcomes {
-            match outcome {
+            if outcome.action_runnable {
+                let psid = event.psid.clone().unwrap_or_default();
+                runnable.insert((event.page_id.clone(), psid));
+            }
+            match outcome.applied {
                 Applied::Written => self.written += 1,
-                Applied::WrittenActionPending => {
-                    self.written += 1;
-                    let psid = event.psid.clone().unwrap_or_default();
-                    pending.insert((event.page_id.clone(), psid));
-                }
                 Applied::Duplicate => self.duplicates += 1,
                 Applied::Unchanged => self.unchanged += 1,
                 Applied::UnknownPage => {
@@ -253,7 +256,7 @@ impl IngestReport {
                 }
             }
         }
-        pending
+        runnable
     }
 
     fn log(&self, app_id: &str) {

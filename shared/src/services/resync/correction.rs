@@ -33,7 +33,7 @@ pub(super) fn describe(owner: &Owner) -> String {
 
 impl Resync {
     /// The record corrected to Meta's answer; `None` when it already says so. The flag is
-    /// always cleared.
+    /// cleared, unless a trigger's action is still pending.
     pub(super) fn correct(
         &self,
         current: &Conversation,
@@ -57,12 +57,14 @@ impl Resync {
             answer.at,
             page,
         );
-        if expires == current.control_expires_at && !current.needs_resync {
+        // A pending trigger action keeps the flag until it is done.
+        let flagged = current.pending_action.is_some();
+        if expires == current.control_expires_at && current.needs_resync == flagged {
             return (None, Verdict::Unchanged);
         }
         let mut next = Transition::successor(current);
         next.state.control_expires_at = expires;
-        next.state.needs_resync = false;
+        next.state.needs_resync = flagged;
         next.state.updated_at = answer.at;
         (Some(next), Verdict::Unchanged)
     }
@@ -105,7 +107,7 @@ fn corrected(
     if role == OwnerRole::Inbox {
         state.unread = current.unread || !current.owner.role.is_human();
     }
-    state.needs_resync = false;
+    state.needs_resync = state.pending_action.is_some();
     next
 }
 

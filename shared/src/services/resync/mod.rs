@@ -31,6 +31,7 @@ use crate::config::PageConfig;
 use crate::domain::{Conversation, EpochMillis, Owner};
 use crate::ports::{GraphApi, GraphError, ThreadOwner};
 use crate::services::records::{change_key, RecordError, Records};
+use crate::services::triggers::Triggers;
 use batch::Pacer;
 use correction::Verdict;
 
@@ -81,11 +82,17 @@ pub enum ResyncError {
 pub struct Resync {
     records: Records,
     graph: Arc<dyn GraphApi>,
+    triggers: Triggers,
 }
 
 impl Resync {
     pub fn new(records: Records, graph: Arc<dyn GraphApi>) -> Self {
-        Resync { records, graph }
+        let triggers = Triggers::new(records.clone(), graph.clone());
+        Resync {
+            records,
+            graph,
+            triggers,
+        }
     }
 
     pub fn records(&self) -> &Records {
@@ -121,6 +128,9 @@ impl Resync {
             Some(record) => record,
             None => self.stored(page_id, psid).await?,
         };
+        if Triggers::is_runnable(&before, self.now()) {
+            before = self.finish_trigger(page_id, psid, before).await?;
+        }
         for _ in 0..MAX_ROUNDS {
             let (record, verdict, asked_as) = self
                 .round(page, psid, &before, pacer.as_deref_mut(), graph_calls)
@@ -149,6 +159,24 @@ impl Resync {
         // Control kept changing: leave it (or keep it) flagged for the batch.
         self.records.flag_for_resync(page_id, psid).await?;
         Err(ResyncError::KeptChanging)
+    }
+
+    /// A trigger's action no delivery executed (a failure, a dead executor): execute it
+    /// before asking Meta; the record afterwards. A failure leaves it pending and flagged.
+    async fn finish_trigger(
+        &self,
+        page_id: &str,
+        psid: &str,
+        before: Conversation,
+    ) -> Result<Conversation, ResyncError> {
+        match self.triggers.execute(page_id, psid).await {
+            Ok(Some(record)) => return Ok(record),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(page_id, error = %err, "pending trigger not executed by the re-sync")
+            }
+        }
+        Ok(self.records.load(page_id, psid).await?.unwrap_or(before))
     }
 
     async fn stored(&self, page_id: &str, psid: &str) -> Result<Conversation, ResyncError> {
