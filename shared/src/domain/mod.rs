@@ -13,7 +13,7 @@ pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction
 pub use event::{Channel, EventKind, WebhookEvent};
 pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};
 pub use time::{
-    normalise_expiry, normalise_timestamp, rfc3339_millis, rfc3339_secs, Clock, EpochMillis,
-    EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS,
+    normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,
+    EpochMillis, EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS, PLAUSIBLE_MILLIS,
 };
 pub use timeline::{Author, Cause, TimelineEntry, TimelineRecord};

@@ -49,6 +49,10 @@ impl Clock for FixedClock {
     }
 }
 
+/// The times an event may carry: from 2004-01-01 up to (not including) 2100-01-01 UTC.
+/// Anything else is not a time Meta sends (a hostile or broken body).
+pub const PLAUSIBLE_MILLIS: std::ops::Range<EpochMillis> = 1_072_915_200_000..4_102_444_800_000;
+
 /// Timestamps below this are taken to be seconds (it is 2001-09-09 in milliseconds, and
 /// year 33658 in seconds).
 const SECONDS_THRESHOLD: i64 = 1_000_000_000_000;
@@ -63,10 +67,16 @@ pub fn normalise_timestamp(value: i64) -> EpochMillis {
     }
 }
 
+/// A time from input (seconds or milliseconds), when it is a plausible one.
+pub fn plausible_time(value: i64) -> Option<EpochMillis> {
+    Some(normalise_timestamp(value)).filter(|at| PLAUSIBLE_MILLIS.contains(at))
+}
+
 /// An expiry Meta gives in seconds or milliseconds, as epoch seconds (the same rule as
-/// [`normalise_timestamp`]); 0 or less means none.
+/// [`normalise_timestamp`]); 0 or less, or a time outside [`PLAUSIBLE_MILLIS`], means
+/// none.
 pub fn normalise_expiry(value: i64) -> Option<EpochSeconds> {
-    (value > 0).then(|| normalise_timestamp(value).div_euclid(1000))
+    plausible_time(value).map(|at| at.div_euclid(1000))
 }
 
 /// RFC 3339 UTC with milliseconds, as the HTTP contract requires.
@@ -89,6 +99,15 @@ mod tests {
     fn timestamps_in_seconds_become_milliseconds() {
         assert_eq!(normalise_timestamp(1_458_692_752), 1_458_692_752_000);
         assert_eq!(normalise_timestamp(1_458_692_752_478), 1_458_692_752_478);
+    }
+
+    #[test]
+    fn only_plausible_times_are_times() {
+        assert_eq!(plausible_time(1_458_692_752), Some(1_458_692_752_000));
+        for hostile in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX, 999_999_999_999] {
+            assert_eq!(plausible_time(hostile), None, "{hostile}");
+        }
+        assert_eq!(normalise_expiry(i64::MIN), None);
     }
 
     #[test]

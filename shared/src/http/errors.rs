@@ -32,19 +32,42 @@ pub fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
         GraphError::AutomatedFlowInControl => {
             ApiError::new(409, "automated_flow_in_control", err.to_string())
         }
-        GraphError::Unavailable(_) | GraphError::RateLimited { .. } => {
-            ApiError::new(502, "graph_unavailable", err.to_string())
+        GraphError::Unavailable(detail) => {
+            tracing::warn!(error = %detail, "Graph API unavailable");
+            ApiError::new(
+                502,
+                "graph_unavailable",
+                "the Graph API did not answer; try again",
+            )
         }
+        GraphError::RateLimited { .. } => ApiError::new(502, "graph_unavailable", err.to_string()),
         GraphError::TokenInvalid => ApiError::new(502, "graph_token_invalid", err.to_string()),
-        GraphError::Other { .. } => ApiError::new(502, "graph_error", err.to_string()),
+        GraphError::Other { code, subcode, .. } => {
+            tracing::warn!(error = %err, "Graph API error");
+            let subcode = subcode.map_or(String::new(), |s| format!("/{s}"));
+            ApiError::new(
+                502,
+                "graph_error",
+                format!("Meta refused the call (error {code}{subcode})"),
+            )
+        }
     }
 }
 
 impl From<&StoreError> for ApiError {
     fn from(err: &StoreError) -> Self {
         match err {
-            StoreError::InvalidCursor => ApiError::bad_request("bad_cursor", "cursor is not valid"),
-            other => ApiError::new(503, "store_unavailable", other.to_string()),
+            StoreError::InvalidCursor => {
+                ApiError::bad_request("bad_cursor", "cursor is not one this listing gave out")
+            }
+            other => {
+                tracing::error!(error = %other, "storage request failed");
+                ApiError::new(
+                    503,
+                    "store_unavailable",
+                    "the conversation store is unavailable; try again",
+                )
+            }
         }
     }
 }
@@ -113,7 +136,7 @@ impl From<&SubscriptionError> for ApiError {
     fn from(err: &SubscriptionError) -> Self {
         match err {
             SubscriptionError::UnknownApp(_) => ApiError::not_found("unknown_app", err.to_string()),
-            SubscriptionError::BadMode => ApiError::bad_request("bad_hub_mode", err.to_string()),
+            SubscriptionError::BadMode => ApiError::forbidden("bad_hub_mode", err.to_string()),
             SubscriptionError::MissingChallenge => {
                 ApiError::bad_request("missing_hub_challenge", err.to_string())
             }
@@ -131,7 +154,9 @@ impl From<&ReceiveError> for ApiError {
             ReceiveError::BadSignature(inner) => {
                 ApiError::unauthorized("bad_signature", inner.to_string())
             }
-            ReceiveError::NotStored(_) => ApiError::internal(err.to_string()),
+            ReceiveError::NotStored(_) => {
+                ApiError::internal("the events could not be stored; Meta will deliver them again")
+            }
         }
     }
 }

@@ -79,17 +79,57 @@ pub(crate) fn clamp_limit(limit: u32) -> u32 {
     limit.clamp(1, MAX_PAGE_SIZE)
 }
 
-/// Cursors are opaque to clients: base64url of a small JSON object.
-pub(crate) fn encode_cursor<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    let json = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+/// A cursor names the listing that gave it out, so one handed to another listing (another
+/// conversation's timeline, the queue instead of the timeline) is refused, not read.
+#[derive(Serialize, Deserialize)]
+struct BoundCursor<T> {
+    listing: String,
+    after: T,
+}
+
+/// The listing of a conversation's timeline.
+pub(crate) fn timeline_listing(page_id: &str, psid: &str) -> String {
+    format!("timeline:{}", conversation_pk(page_id, psid))
+}
+
+/// The listing of a queue (all of a role's conversations, or only the unread).
+pub(crate) fn queue_listing(page_id: &str, role: OwnerRole, unread_only: bool) -> String {
+    let index = if unread_only { "unread" } else { "queue" };
+    format!("{index}:{}", queue_pk(page_id, role))
+}
+
+pub(crate) fn lease_listing(shard: u32) -> String {
+    format!("leases:{}", lease_partition(shard))
+}
+
+pub(crate) fn resync_listing(shard: u32) -> String {
+    format!("resync:{}", resync_partition(shard))
+}
+
+/// Cursors are opaque to clients: base64url of a small JSON object naming its listing.
+pub(crate) fn encode_cursor<T: Serialize>(listing: &str, after: &T) -> Result<String, StoreError> {
+    let bound = BoundCursor {
+        listing: listing.to_string(),
+        after,
+    };
+    let json = serde_json::to_vec(&bound).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
 }
 
-pub(crate) fn decode_cursor<T: for<'de> Deserialize<'de>>(cursor: &str) -> Result<T, StoreError> {
+/// The position a cursor of `listing` carries; `InvalidCursor` for anything else.
+pub(crate) fn decode_cursor<T: for<'de> Deserialize<'de>>(
+    listing: &str,
+    cursor: &str,
+) -> Result<T, StoreError> {
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::InvalidCursor)?;
-    serde_json::from_slice(&json).map_err(|_| StoreError::InvalidCursor)
+    let bound: BoundCursor<T> =
+        serde_json::from_slice(&json).map_err(|_| StoreError::InvalidCursor)?;
+    if bound.listing != listing {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(bound.after)
 }
 
 #[cfg(test)]
@@ -107,10 +147,14 @@ mod tests {
     #[test]
     fn bad_cursors_are_refused() {
         assert!(matches!(
-            decode_cursor::<String>("%%%"),
+            decode_cursor::<String>("a", "%%%"),
             Err(StoreError::InvalidCursor)
         ));
-        let good = encode_cursor(&"x".to_string()).unwrap();
-        assert_eq!(decode_cursor::<String>(&good).unwrap(), "x");
+        let good = encode_cursor("a", &"x".to_string()).unwrap();
+        assert_eq!(decode_cursor::<String>("a", &good).unwrap(), "x");
+        assert!(matches!(
+            decode_cursor::<String>("b", &good),
+            Err(StoreError::InvalidCursor)
+        ));
     }
 }

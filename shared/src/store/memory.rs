@@ -8,8 +8,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::keys::{
-    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_shard_of, queue_pk, queue_sk,
-    resync_shard_of, timeline_sk,
+    clamp_limit, conversation_pk, decode_cursor, encode_cursor, lease_listing, lease_shard_of,
+    queue_listing, queue_pk, queue_sk, resync_listing, resync_shard_of, timeline_listing,
+    timeline_sk,
 };
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
 use crate::ports::{
@@ -115,7 +116,8 @@ impl Store for MemoryStore {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Listing<TimelineEntry>, StoreError> {
-        let after: Option<String> = cursor.map(decode_cursor).transpose()?;
+        let listing = timeline_listing(page_id, psid);
+        let after: Option<String> = cursor.map(|c| decode_cursor(&listing, c)).transpose()?;
         let tables = self.lock()?;
         let empty = BTreeMap::new();
         let entries = tables
@@ -131,11 +133,18 @@ impl Store for MemoryStore {
             (Some(a), TimelineOrder::OldestFirst) => sk.as_str() > a.as_str(),
             (Some(a), TimelineOrder::NewestFirst) => sk.as_str() < a.as_str(),
         });
-        paginate(remaining, limit, |(sk, e)| ((*sk).clone(), (*e).clone()))
+        paginate(&listing, remaining, limit, |(sk, e)| {
+            ((*sk).clone(), (*e).clone())
+        })
     }
 
     async fn queue(&self, query: &QueueQuery) -> Result<Listing<Conversation>, StoreError> {
-        let after: Option<String> = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let listing = queue_listing(&query.page_id, query.role, query.unread_only);
+        let after: Option<String> = query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(&listing, c))
+            .transpose()?;
         let tables = self.lock()?;
         let wanted = queue_pk(&query.page_id, query.role);
         let mut items: Vec<(String, &Conversation)> = tables
@@ -149,7 +158,9 @@ impl Store for MemoryStore {
         let remaining = items
             .into_iter()
             .filter(|(sk, _)| after.as_ref().is_none_or(|a| sk < a));
-        paginate(remaining, query.limit, |(sk, c)| (sk.clone(), (*c).clone()))
+        paginate(&listing, remaining, query.limit, |(sk, c)| {
+            (sk.clone(), (*c).clone())
+        })
     }
 
     async fn due_leases(
@@ -162,7 +173,9 @@ impl Store for MemoryStore {
         if shard >= LEASE_SHARDS {
             return Ok(Listing::empty());
         }
-        let after: Option<(EpochSeconds, String)> = cursor.map(decode_cursor).transpose()?;
+        let listing = lease_listing(shard);
+        let after: Option<(EpochSeconds, String)> =
+            cursor.map(|c| decode_cursor(&listing, c)).transpose()?;
         let tables = self.lock()?;
         let mut found: Vec<((EpochSeconds, String), &DueLease)> = tables
             .leases
@@ -174,7 +187,9 @@ impl Store for MemoryStore {
         let remaining = found
             .into_iter()
             .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
-        paginate(remaining, limit, |(key, l)| (key.clone(), (*l).clone()))
+        paginate(&listing, remaining, limit, |(key, l)| {
+            (key.clone(), (*l).clone())
+        })
     }
 
     async fn flagged_for_resync(
@@ -186,7 +201,9 @@ impl Store for MemoryStore {
         if shard >= RESYNC_SHARDS {
             return Ok(Listing::empty());
         }
-        let after: Option<(i64, String)> = cursor.map(decode_cursor).transpose()?;
+        let listing = resync_listing(shard);
+        let after: Option<(i64, String)> =
+            cursor.map(|c| decode_cursor(&listing, c)).transpose()?;
         let tables = self.lock()?;
         let mut flagged: Vec<((i64, String), &Conversation)> = tables
             .conversations
@@ -198,7 +215,9 @@ impl Store for MemoryStore {
         let remaining = flagged
             .into_iter()
             .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a));
-        paginate(remaining, limit, |(key, c)| (key.clone(), (*c).clone()))
+        paginate(&listing, remaining, limit, |(key, c)| {
+            (key.clone(), (*c).clone())
+        })
     }
 
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {
@@ -220,7 +239,12 @@ impl Store for MemoryStore {
 }
 
 /// Take `limit` items; the cursor is the sort key of the last one when more may follow.
-fn paginate<I, S, K, T>(items: I, limit: u32, split: S) -> Result<Listing<T>, StoreError>
+fn paginate<I, S, K, T>(
+    listing: &str,
+    items: I,
+    limit: u32,
+    split: S,
+) -> Result<Listing<T>, StoreError>
 where
     I: Iterator,
     S: Fn(&I::Item) -> (K, T),
@@ -240,7 +264,7 @@ where
         last_key = Some(key);
     }
     let next_cursor = match (more, last_key) {
-        (true, Some(key)) => Some(encode_cursor(&key)?),
+        (true, Some(key)) => Some(encode_cursor(listing, &key)?),
         _ => None,
     };
     Ok(Listing {

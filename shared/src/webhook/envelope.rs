@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::event::parse_event;
-use crate::domain::{normalise_timestamp, Channel, EpochMillis, EventKind, WebhookEvent};
+use super::event::{parse_event, time_field};
+use crate::domain::{Channel, EpochMillis, EventKind, WebhookEvent};
 use crate::meta_json;
 
 /// An event that could not be understood (for example a message without `mid`).
@@ -77,21 +77,22 @@ pub fn parse_webhook(body: &[u8]) -> Result<ParsedWebhook, EnvelopeError> {
     Ok(parsed)
 }
 
-/// What an entry says about all its events: the Page and the entry's time.
+/// What an entry says about all its events: the Page and the entry's time (or why its
+/// `time` is not one: events that carry no timestamp of their own are then rejected).
 #[derive(Clone, Copy)]
 pub(super) struct EntryContext<'a> {
     pub page_id: Option<&'a str>,
-    pub time: Option<EpochMillis>,
+    pub time: Option<Result<EpochMillis, &'a str>>,
 }
 
 fn parse_entry(parsed: &mut ParsedWebhook, i: usize, entry: &Map<String, Value>) {
     let page_id = entry.get("id").and_then(meta_json::id);
+    let time = entry.get("time").map(|t| time_field(t, "entry time"));
     let context = EntryContext {
         page_id: page_id.as_deref(),
-        time: entry
-            .get("time")
-            .and_then(meta_json::integer)
-            .map(normalise_timestamp),
+        time: time
+            .as_ref()
+            .map(|t| t.as_ref().copied().map_err(String::as_str)),
     };
     for (list, channel) in [
         ("messaging", Channel::Messaging),
@@ -134,7 +135,7 @@ fn parse_change(change: &Value, context: EntryContext<'_>) -> Result<WebhookEven
         page_id: context.page_id.unwrap_or_default().to_string(),
         psid: None,
         channel: Channel::DashboardTest,
-        timestamp: context.time,
+        timestamp: context.time.and_then(Result::ok),
         kind: EventKind::Unknown {
             kind: field.to_string(),
         },

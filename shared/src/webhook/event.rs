@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::envelope::EntryContext;
-use crate::domain::{normalise_timestamp, Channel, EpochMillis, EventKind, WebhookEvent};
+use crate::domain::{plausible_time, Channel, EpochMillis, EventKind, WebhookEvent};
 use crate::meta_json;
 
 type Object = Map<String, Value>;
@@ -26,11 +26,10 @@ pub(super) fn parse_event(
             .and_then(meta_json::id)
     };
     let (sender, recipient) = (party("sender"), party("recipient"));
-    let timestamp = event
-        .get("timestamp")
-        .and_then(meta_json::integer)
-        .map(normalise_timestamp)
-        .or(entry.time);
+    let timestamp = match event.get("timestamp") {
+        Some(value) => Some(time_field(value, "timestamp")?),
+        None => entry.time.transpose().map_err(str::to_string)?,
+    };
     let kind = parse_kind(event)?;
     // For echoes the customer is the recipient, for everything else the sender.
     let customer_is_recipient = matches!(kind, EventKind::Echo { .. });
@@ -193,11 +192,18 @@ fn parse_app_roles(roles: &Object) -> Result<EventKind, String> {
     })
 }
 
+/// A watermark (informational only): none when it is not a plausible time.
 fn watermark(value: &Value) -> Option<EpochMillis> {
     value
         .get("watermark")
-        .and_then(meta_json::integer)
-        .map(normalise_timestamp)
+        .and_then(|w| time_field(w, "watermark").ok())
+}
+
+/// A time field of the body (seconds or milliseconds), or why it is not a time.
+pub(super) fn time_field(value: &Value, name: &str) -> Result<EpochMillis, String> {
+    meta_json::integer(value)
+        .and_then(plausible_time)
+        .ok_or_else(|| format!("{name} {value} is not a plausible time (2004-2099, in s or ms)"))
 }
 
 fn object<'a>(value: &'a Value, name: &str) -> Result<&'a Object, String> {

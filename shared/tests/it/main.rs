@@ -2,7 +2,9 @@
 //! the Graph client, the configuration source, the timed reset and the re-sync.
 
 mod config_source;
+mod contract;
 mod graph_client;
+mod hostile_input;
 mod resync;
 mod store_scenarios;
 mod support;

@@ -750,7 +750,11 @@ fn build(index: usize, kind: &Kind, receiver: usize, offset: i64) -> (String, We
     (receiver_app.to_string(), event(list, value))
 }
 
-fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Owner {
+/// What the final record shows: the owner, and what the agents' queue index is built from
+/// (the owner's role, unread, the newest activity).
+type Outcome = (Owner, bool, i64);
+
+fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Outcome {
     let page = page();
     let mut state: Option<Conversation> = None;
     let mut seen = std::collections::HashSet::new();
@@ -768,7 +772,10 @@ fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Owner {
             state = Some(t.state);
         }
     }
-    state.map_or_else(Owner::idle, |s| s.owner)
+    state.map_or_else(
+        || (Owner::idle(), false, 0),
+        |s| (s.owner, s.unread, s.last_activity_at),
+    )
 }
 
 /// An event with the app it was delivered to.
@@ -804,9 +811,81 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn any_permutation_or_duplication_gives_the_same_owner((original, replayed) in scenario()) {
+    fn any_permutation_or_duplication_gives_the_same_owner_unread_and_queue((original, replayed) in scenario()) {
         let expected = final_owner(&original, true);
         prop_assert_eq!(&final_owner(&replayed, true), &expected, "with dedupe");
         prop_assert_eq!(&final_owner(&replayed, false), &expected, "without dedupe");
     }
+}
+
+// ---- unread from ordered facts -------------------------------------------------------------
+
+/// `current` with an event applied; the record afterwards.
+fn then(current: &Conversation, receiver: &str, list: &str, value: Value) -> Conversation {
+    step(Some(current), receiver, list, value).0
+}
+
+#[test]
+fn an_agent_reply_older_than_a_customer_message_leaves_it_unread() {
+    let passed = passed_to_inbox(T0);
+    let asked = then(
+        &passed,
+        INBOX,
+        "messaging",
+        message("u", T0 + 20, "m-q", "still there?"),
+    );
+    // The agent's reply was sent before the customer wrote again; its echo arrives late.
+    let replied = then(
+        &asked,
+        INBOX,
+        "messaging",
+        echo("u", T0 + 10, "m-a", INBOX, "hello"),
+    );
+    assert!(replied.unread, "the customer's newer message is unanswered");
+}
+
+#[test]
+fn a_late_customer_message_older_than_the_agent_reply_stays_read() {
+    let passed = passed_to_inbox(T0);
+    let replied = then(
+        &passed,
+        INBOX,
+        "messaging",
+        echo("u", T0 + 20, "m-a", INBOX, "hello"),
+    );
+    assert!(!replied.unread);
+    let late = then(
+        &replied,
+        INBOX,
+        "messaging",
+        message("u", T0 + 10, "m-q", "hi"),
+    );
+    assert!(!late.unread, "the agent answered after this message");
+}
+
+// ---- an extension does not carry over to a new owner ---------------------------------------
+
+#[test]
+fn an_extended_lease_does_not_carry_over_to_a_new_owner_seen_by_webhook() {
+    let passed = passed_to_inbox(T0);
+    let change = ControlChange {
+        to: Owner::app(INBOX, OwnerRole::Inbox),
+        cause: Cause::Api,
+        actor: Some(INBOX),
+        event: "extend_thread_control",
+        metadata: None,
+        at: T0 + 1000,
+        key: "api:extend:1".into(),
+    };
+    let mut extended = apply_control_change(&passed, &change, &page()).state;
+    extended.control_expires_at = Some(T0 / 1000 + 7 * 86_400);
+    // Meta's Page Inbox takes the thread: a fresh window, not the inbox app's 7 days.
+    let taken = then(
+        &extended,
+        INBOX,
+        "messaging",
+        take("u", T0 + 2000, INBOX, Some(PAGE_INBOX_APP_ID)),
+    );
+    assert_eq!(taken.owner.role, OwnerRole::PageInbox);
+    assert_eq!(taken.control_expires_at, Some((T0 + 2000) / 1000 + WINDOW));
 }

@@ -25,9 +25,10 @@ use crate::ports::{
     TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
 use crate::store::keys::{
-    clamp_limit, conversation_pk, lease_partition, queue_pk, resync_partition,
+    clamp_limit, conversation_pk, lease_listing, lease_partition, queue_listing, queue_pk,
+    resync_listing, resync_partition, timeline_listing,
 };
-use cursor::{cursor_from_key, key_from_cursor};
+use cursor::{cursor_from_key, key_from_cursor, CursorKey};
 use items::TimelineItem;
 use items::{backend, from_item, s, to_item, Item, LeaseItem, QuarantineItem, StateItem};
 use schema::*;
@@ -89,8 +90,9 @@ impl DynamoStore {
         values: Item,
         forward: bool,
         limit: u32,
-        cursor: Option<&str>,
+        cursor: (Option<&str>, &CursorKey<'_>),
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let (cursor, key) = cursor;
         let out = self
             .client
             .query()
@@ -100,11 +102,11 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(forward)
             .limit(clamp_limit(limit) as i32)
-            .set_exclusive_start_key(key_from_cursor(cursor)?)
+            .set_exclusive_start_key(key_from_cursor(cursor, key)?)
             .send()
             .await
             .map_err(backend)?;
-        let next = cursor_from_key(out.last_evaluated_key())?;
+        let next = cursor_from_key(key.listing, out.last_evaluated_key())?;
         Ok((out.items.unwrap_or_default(), next))
     }
 }
@@ -144,20 +146,28 @@ impl Store for DynamoStore {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Listing<TimelineEntry>, StoreError> {
+        let pk = conversation_pk(page_id, psid);
+        let listing = timeline_listing(page_id, psid);
+        let key = CursorKey {
+            listing: &listing,
+            names: &[PK, SK],
+            partition: (PK, &pk),
+            sort_prefix: Some((SK, "TL#")),
+        };
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :tl)")
-            .expression_attribute_values(":pk", s(conversation_pk(page_id, psid)))
+            .expression_attribute_values(":pk", s(pk.clone()))
             .expression_attribute_values(":tl", s("TL#"))
             .scan_index_forward(order == TimelineOrder::OldestFirst)
             .limit(clamp_limit(limit) as i32)
-            .set_exclusive_start_key(key_from_cursor(cursor)?)
+            .set_exclusive_start_key(key_from_cursor(cursor, &key)?)
             .send()
             .await
             .map_err(backend)?;
-        let next_cursor = cursor_from_key(out.last_evaluated_key())?;
+        let next_cursor = cursor_from_key(&listing, out.last_evaluated_key())?;
         let items = out
             .items
             .unwrap_or_default()
@@ -174,16 +184,18 @@ impl Store for DynamoStore {
             (QUEUE_INDEX, QUEUE_PK)
         };
         let condition = format!("{key_attr} = :q");
-        let values = HashMap::from([(":q".to_string(), s(queue_pk(&query.page_id, query.role)))]);
+        let partition = queue_pk(&query.page_id, query.role);
+        let values = HashMap::from([(":q".to_string(), s(partition.clone()))]);
+        let listing = queue_listing(&query.page_id, query.role, query.unread_only);
+        let key = CursorKey {
+            listing: &listing,
+            names: &[PK, SK, key_attr, QUEUE_SK],
+            partition: (key_attr, &partition),
+            sort_prefix: None,
+        };
+        let cursor = (query.cursor.as_deref(), &key);
         let (items, next_cursor) = self
-            .query_index(
-                index,
-                &condition,
-                values,
-                false,
-                query.limit,
-                query.cursor.as_deref(),
-            )
+            .query_index(index, &condition, values, false, query.limit, cursor)
             .await?;
         let items = items
             .into_iter()
@@ -202,8 +214,16 @@ impl Store for DynamoStore {
         if shard >= LEASE_SHARDS {
             return Ok(Listing::empty());
         }
+        let partition = lease_partition(shard);
+        let listing = lease_listing(shard);
+        let key = CursorKey {
+            listing: &listing,
+            names: &[PK, SK, LEASE_SHARD, LEASE_DUE],
+            partition: (LEASE_SHARD, &partition),
+            sort_prefix: None,
+        };
         let values = HashMap::from([
-            (":shard".to_string(), s(lease_partition(shard))),
+            (":shard".to_string(), s(partition.clone())),
             (
                 ":from".to_string(),
                 AttributeValue::N(due.start().to_string()),
@@ -220,7 +240,7 @@ impl Store for DynamoStore {
                 values,
                 true,
                 limit,
-                cursor,
+                (cursor, &key),
             )
             .await?;
         let items = items
@@ -245,7 +265,15 @@ impl Store for DynamoStore {
         if shard >= RESYNC_SHARDS {
             return Ok(Listing::empty());
         }
-        let values = HashMap::from([(":shard".to_string(), s(resync_partition(shard)))]);
+        let partition = resync_partition(shard);
+        let listing = resync_listing(shard);
+        let key = CursorKey {
+            listing: &listing,
+            names: &[PK, SK, RESYNC_PK, RESYNC_SK],
+            partition: (RESYNC_PK, &partition),
+            sort_prefix: None,
+        };
+        let values = HashMap::from([(":shard".to_string(), s(partition.clone()))]);
         let (items, next_cursor) = self
             .query_index(
                 RESYNC_INDEX,
@@ -253,7 +281,7 @@ impl Store for DynamoStore {
                 values,
                 true,
                 limit,
-                cursor,
+                (cursor, &key),
             )
             .await?;
         let items = items
