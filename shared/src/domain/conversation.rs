@@ -59,7 +59,8 @@ pub struct Conversation {
     pub page_id: String,
     pub psid: String,
     pub owner: Owner,
-    /// The conversation needs a human and no agent has answered since.
+    /// The conversation needs a human and no agent has answered since: derived from the
+    /// ordered facts below (see [`Conversation::derive_unread`]), stored for the queue index.
     pub unread: bool,
     /// Increases by one on every write; every write is conditional on it.
     pub version: u64,
@@ -73,6 +74,12 @@ pub struct Conversation {
     pub standby_seen_at: BTreeMap<String, EpochMillis>,
     #[serde(default)]
     pub last_customer_message_at: Option<EpochMillis>,
+    /// Newest hand-over to a human owner (a pass to the inbox or Meta's Page Inbox).
+    #[serde(default)]
+    pub handed_to_humans_at: Option<EpochMillis>,
+    /// Newest time an agent answered: a reply, a take through the API, or marking it read.
+    #[serde(default)]
+    pub answered_at: Option<EpochMillis>,
     /// Time of the newest postback recorded (its `messaging` and `standby` copies share it).
     #[serde(default)]
     pub last_postback_at: Option<EpochMillis>,
@@ -108,6 +115,8 @@ impl Conversation {
             last_control_event_key: None,
             standby_seen_at: BTreeMap::new(),
             last_customer_message_at: None,
+            handed_to_humans_at: None,
+            answered_at: None,
             last_postback_at: None,
             control_expires_at: None,
             pending_request: None,
@@ -142,6 +151,41 @@ impl Conversation {
                 self.pending_request = None;
             }
         }
+    }
+
+    /// Unread, from ordered facts whatever order they arrived in: a human holds the thread,
+    /// and the customer's newest message or the newest hand-over to humans is newer than
+    /// the newest answer.
+    pub fn derive_unread(&mut self) {
+        let waiting_since = self.last_customer_message_at.max(self.handed_to_humans_at);
+        self.unread = self.owner.role.is_human() && waiting_since > self.answered_at;
+    }
+
+    /// The customer wrote at `at`.
+    pub fn note_customer_message(&mut self, at: EpochMillis) {
+        self.last_customer_message_at = self.last_customer_message_at.max(Some(at));
+        self.derive_unread();
+    }
+
+    /// The thread was handed to humans at `at`.
+    pub fn note_handover_to_humans(&mut self, at: EpochMillis) {
+        self.handed_to_humans_at = self.handed_to_humans_at.max(Some(at));
+        self.derive_unread();
+    }
+
+    /// An agent answered at `at`.
+    pub fn note_answered(&mut self, at: EpochMillis) {
+        self.answered_at = self.answered_at.max(Some(at));
+        self.derive_unread();
+    }
+
+    /// A new owner starts a fresh window at `at`: an extension granted to the previous
+    /// owner does not carry over (the one rule for webhooks and the control API). A
+    /// customer message newer than the change (delivered before it) still counts.
+    pub fn start_lease(&mut self, at: EpochMillis, window_secs: i64) {
+        self.control_expires_at = None;
+        let newest = self.last_customer_message_at.map_or(at, |m| m.max(at));
+        self.renew_lease(newest, window_secs);
     }
 
     /// Renew the lease to at least `at + window_secs`. A lease exists exactly while

@@ -47,13 +47,16 @@ pub fn config() -> Arc<CoordinatorConfig> {
     }
 }
 
+/// The entry time of bodies whose events carry no timestamp (2023-11-14).
+pub const ENTRY_TIME: i64 = 1_700_000_000_000;
+
 /// `{"object":"page","entry":[{"id":PAGE,"time":t,"<list>":[events]}]}`
 pub fn envelope(list: &str, events: Vec<Value>) -> Value {
     let time = events
         .iter()
         .filter_map(|e| e["timestamp"].as_i64())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(ENTRY_TIME);
     json!({"object": "page", "entry": [{"id": PAGE, "time": time, list: events}]})
 }
 
@@ -63,7 +66,7 @@ pub fn envelope_of_entries(entries: Vec<Value>) -> Value {
 }
 
 pub fn entry(list: &str, events: Vec<Value>) -> Value {
-    json!({"id": PAGE, "time": 1, list: events})
+    json!({"id": PAGE, "time": ENTRY_TIME, list: events})
 }
 
 pub fn message(psid: &str, ts: i64, mid: &str, text: &str) -> Value {

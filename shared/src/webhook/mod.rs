@@ -64,23 +64,23 @@ mod tests {
     fn malformed_events_are_rejected_alone() {
         let parsed = parse(
             json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"text":"no mid"}},
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"m2","text":"ok"}}]}]}),
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_005_i64,"message":"not an object"},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_005_i64,"message":{"mid":"m2","text":"ok"}}]}]}),
         );
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.rejected.len(), 1);
         assert_eq!(parsed.rejected[0].location, "entry[0].messaging[0]");
-        assert!(parsed.rejected[0].reason.contains("mid"));
+        assert!(parsed.rejected[0].reason.contains("message"));
     }
 
     #[test]
     fn dedupe_keys_use_mid_or_a_stable_hash() {
         let parsed = parse(
             json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,"message":{"mid":"m2","text":"ok"}},
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":5,
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_005_i64,"message":{"mid":"m2","text":"ok"}},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_005_i64,
              "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}},
-            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":6,
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_006_i64,
              "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}}]}]}),
         );
         let keys: Vec<String> = parsed.events.iter().map(|e| e.dedupe_key("9")).collect();

@@ -24,8 +24,9 @@ pub struct ControlChange<'a> {
     pub key: String,
 }
 
-/// Apply a confirmed change: the owner, unread (a pass to humans makes it unread; a take,
-/// a release or a return to the bot makes it read), the lease and the ordering guard.
+/// Apply a confirmed change: the owner, unread (a pass to humans is a hand-over, a take by
+/// a human an answer; a release or a return to the bot makes it read), the lease (a new
+/// owner starts a fresh window) and the ordering guard.
 pub fn apply_control_change(
     current: &Conversation,
     change: &ControlChange<'_>,
@@ -48,13 +49,17 @@ pub fn apply_control_change(
     next.last_control_event_key = Some(format!("~{}", change.key));
     next.last_activity_at = next.last_activity_at.max(at);
     next.updated_at = at;
-    next.unread = change.to.role.is_human() && change.event == "pass_thread_control";
+    match change.event {
+        "pass_thread_control" if change.to.role.is_human() => next.note_handover_to_humans(at),
+        "take_thread_control" if change.to.role.is_human() => next.note_answered(at),
+        _ => next.derive_unread(),
+    }
     next.settle_request();
     if before != next.owner {
-        // A new owner starts a fresh window (an extended lease does not carry over).
-        next.control_expires_at = None;
+        next.start_lease(at, page.reset_after());
+    } else {
+        next.renew_lease(at, page.reset_after());
     }
-    next.renew_lease(at, page.reset_after());
     let timeline = vec![TimelineEntry::new(
         at,
         &change.key,

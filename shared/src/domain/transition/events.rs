@@ -132,29 +132,27 @@ impl Rules<'_, '_> {
             None => self.channel_evidence(channel, "echo"),
         }
         if author.is_human_agent() {
-            self.state.unread = false;
+            self.state.note_answered(self.at);
             self.renew_lease();
         }
     }
 
     /// `pass_thread_control`: the new owner (the receiver when unnamed) claims the thread.
-    /// Passing to an inbox makes the conversation unread; to the bot keeps it read.
+    /// Passing to humans is a hand-over (unread until an agent answers); to the bot, read.
     fn on_pass(&mut self, previous: Option<&str>, new_owner: Option<&str>, metadata: Option<&str>) {
         let new_owner = new_owner.unwrap_or(self.ctx.receiving_app);
         let kind = ClaimKind::Explicit { actor: previous };
-        if self.claim(
+        self.claim(
             new_owner,
             "pass_thread_control",
             metadata,
             Cause::Webhook,
             kind,
-        ) {
-            let role = self.state.owner.role;
-            if role.is_human() {
-                self.state.unread = true;
-            } else if role == OwnerRole::Bot {
-                self.state.unread = false;
-            }
+        );
+        // A hand-over to humans is a fact whether or not it still names the owner: unread
+        // compares it with the answers, whatever order they arrived in.
+        if self.ctx.page.role_of(new_owner).is_human() {
+            self.state.note_handover_to_humans(self.at);
         }
     }
 
@@ -170,11 +168,8 @@ impl Rules<'_, '_> {
         let kind = ClaimKind::Explicit {
             actor: Some(new_owner),
         };
-        if self.claim(new_owner, event, metadata, Cause::Webhook, kind)
-            && self.state.owner.role == OwnerRole::Bot
-        {
-            self.state.unread = false;
-        }
+        self.claim(new_owner, event, metadata, Cause::Webhook, kind);
+        self.state.derive_unread();
     }
 
     /// `request_thread_control`: recorded; the request is sent to the owner, which grants

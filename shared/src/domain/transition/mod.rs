@@ -91,6 +91,9 @@ pub fn apply_event(
         at,
         key: event_key,
     };
+    // Every event about the conversation is activity (whether or not it changes anything):
+    // the queue's order then does not depend on the order events arrived in.
+    rules.activity();
     rules.apply(event);
     let timeline = rules.finish();
     let expected_version = current.map_or(0, |c| c.version);

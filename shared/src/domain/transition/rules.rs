@@ -155,17 +155,9 @@ impl Rules<'_, '_> {
     }
 
     pub(super) fn customer_activity(&mut self, channel: Channel, event: &str) {
-        let at = self.at;
-        self.state.last_customer_message_at = Some(
-            self.state
-                .last_customer_message_at
-                .map_or(at, |t| t.max(at)),
-        );
         self.activity();
         self.channel_evidence(channel, event);
-        if self.state.owner.role.is_human() {
-            self.state.unread = true;
-        }
+        self.state.note_customer_message(self.at);
         self.renew_lease();
     }
 
@@ -177,13 +169,11 @@ impl Rules<'_, '_> {
         self.state.renew_lease(self.at, self.ctx.page.reset_after());
     }
 
+    /// A new owner: unread follows the facts, and a fresh window starts (an extension
+    /// granted to the previous owner does not carry over).
     pub(super) fn on_owner_changed(&mut self) {
-        match self.state.owner.role {
-            OwnerRole::Idle => self.state.unread = false,
-            OwnerRole::Bot => self.state.unread = false,
-            _ => {}
-        }
-        self.renew_lease();
+        self.state.derive_unread();
+        self.state.start_lease(self.at, self.ctx.page.reset_after());
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -214,7 +214,7 @@ fn activity(
     state.updated_at = at;
     state.last_activity_at = state.last_activity_at.max(at);
     if author.is_human_agent() {
-        state.unread = false;
+        state.note_answered(at);
         state.renew_lease(at, page.reset_after());
     }
     next

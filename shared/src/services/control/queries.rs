@@ -65,7 +65,13 @@ impl ControlService {
                     return None;
                 }
                 let mut next = Transition::successor(current);
-                next.state.unread = false;
+                // Seen everything so far, also what Meta stamped ahead of this clock.
+                let seen = [
+                    current.last_customer_message_at,
+                    current.handed_to_humans_at,
+                ];
+                let through = seen.into_iter().flatten().fold(now, i64::max);
+                next.state.note_answered(through);
                 next.state.updated_at = now;
                 Some(next)
             })

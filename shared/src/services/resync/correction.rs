@@ -104,8 +104,9 @@ fn corrected(
         answer.at,
         page,
     );
-    if role == OwnerRole::Inbox {
-        state.unread = current.unread || !current.owner.role.is_human();
+    if role.is_human() && !current.owner.role.is_human() {
+        // A hand-over to humans we missed.
+        state.note_handover_to_humans(answer.at);
     }
     state.needs_resync = state.pending_action.is_some();
     next
