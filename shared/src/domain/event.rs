@@ -44,6 +44,11 @@ pub enum EventKind {
         metadata: Option<String>,
         attachments: u32,
     },
+    /// A message Meta itself writes into the thread, with no `mid` (Meta Business AI's
+    /// hand-back, carrying `admin_text`): who holds the thread is Meta's to say.
+    SystemMessage {
+        text: Option<String>,
+    },
     /// A postback button tap; on `standby` it carries no payload.
     Postback {
         mid: Option<String>,
@@ -99,6 +104,7 @@ impl EventKind {
         match self {
             EventKind::Message { .. } => "message",
             EventKind::Echo { .. } => "echo",
+            EventKind::SystemMessage { .. } => "system_message",
             EventKind::Postback { .. } => "postback",
             EventKind::Read { .. } => "read",
             EventKind::Delivery { .. } => "delivery",
@@ -181,6 +187,7 @@ fn app_ids_of(kind: &EventKind) -> String {
             requested_owner_app_id.as_deref().unwrap_or(""),
             metadata.as_deref().unwrap_or("")
         ),
+        EventKind::SystemMessage { text } => text.clone().unwrap_or_default(),
         EventKind::Postback { title, payload, .. } => format!(
             "{}|{}",
             title.as_deref().unwrap_or(""),

@@ -63,6 +63,7 @@ impl TimelineEntry {
     pub fn new(at: EpochMillis, event_key: &str, record: TimelineRecord) -> Self {
         let prefix = match record {
             TimelineRecord::Message { .. } => "0-message",
+            TimelineRecord::System { .. } => "0-system",
             TimelineRecord::Control { .. } => "1-control",
             TimelineRecord::ControlRequest { .. } => "2-request",
             TimelineRecord::ActionRequested { .. } => "3-action",
@@ -101,6 +102,9 @@ pub enum TimelineRecord {
         payload: Option<String>,
         attachments: u32,
     },
+    /// A message Meta wrote into the thread itself (no `mid`), e.g. Meta Business AI
+    /// handing the conversation back; `event` is where it came from.
+    System { event: String, text: Option<String> },
     /// Another app asked for control.
     ControlRequest {
         requested_by: String,

@@ -101,10 +101,14 @@ fn parse_kind(event: &Object) -> Result<EventKind, String> {
     Ok(EventKind::Unknown { kind })
 }
 
-/// A customer message or the echo of one the Page sent.
+/// A customer message or the echo of one the Page sent; without a `mid`, a message Meta
+/// wrote itself.
 fn parse_message(message: &Object) -> Result<EventKind, String> {
-    let mid = str_field(message, "mid").ok_or_else(|| "message without mid".to_string())?;
     let text = str_field(message, "text");
+    let Some(mid) = str_field(message, "mid") else {
+        let text = str_field(message, "admin_text").or(text);
+        return Ok(EventKind::SystemMessage { text });
+    };
     let attachments = message
         .get("attachments")
         .and_then(Value::as_array)

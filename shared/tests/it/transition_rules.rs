@@ -889,3 +889,35 @@ fn an_extended_lease_does_not_carry_over_to_a_new_owner_seen_by_webhook() {
     assert_eq!(taken.owner.role, OwnerRole::PageInbox);
     assert_eq!(taken.control_expires_at, Some((T0 + 2000) / 1000 + WINDOW));
 }
+
+// ---- messages without mid: Meta's system messages ------------------------------------------
+
+#[test]
+fn a_message_without_mid_is_a_system_event_that_flags_a_resync() {
+    // Meta Business AI hands the conversation back: a `message` with `admin_text`, no mid.
+    let hand_back = json!({"sender": {"id": "u"}, "recipient": {"id": PAGE}, "timestamp": T0 + 5,
+        "message": {"admin_text": "Meta Business AI passed this conversation to the Page"}});
+    let parsed = parse_webhook(&bytes(&envelope("messaging", vec![hand_back]))).unwrap();
+    assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+    let bot = owned_by(BOT);
+    let (next, timeline) = step(
+        Some(&bot),
+        BOT,
+        "messaging",
+        json!({"sender": {"id": "u"},
+        "recipient": {"id": PAGE}, "timestamp": T0 + 5,
+        "message": {"admin_text": "Meta Business AI passed this conversation to the Page"}}),
+    );
+    assert_eq!(
+        next.owner, bot.owner,
+        "the owner is Meta's to name: re-sync"
+    );
+    assert!(next.needs_resync);
+    assert!(
+        matches!(
+            timeline.as_slice(),
+            [TimelineRecord::System { text: Some(t), .. }] if t.contains("Business AI")
+        ),
+        "{timeline:?}"
+    );
+}

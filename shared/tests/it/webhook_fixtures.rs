@@ -596,6 +596,17 @@ fn cases() -> Vec<Case> {
                         0,
                     ),
                 ),
+                // No mid: a message Meta wrote itself, a system event (not rejected).
+                ev(
+                    Messaging,
+                    "system_message",
+                    PAGE,
+                    Some(PSID),
+                    Some(1_761_909_300_402),
+                    EventKind::SystemMessage {
+                        text: Some("this one lost its mid".into()),
+                    },
+                ),
                 ev(
                     Standby,
                     "read",
@@ -620,7 +631,21 @@ fn cases() -> Vec<Case> {
                     ),
                 ),
             ],
-            rejected: vec![("entry[1].messaging[0]", "mid")],
+            rejected: vec![],
+        },
+        Case {
+            file: "business_ai_hand_back.json",
+            events: vec![ev(
+                Messaging,
+                "system_message",
+                PAGE,
+                Some(PSID),
+                Some(1_761_909_412_006),
+                EventKind::SystemMessage {
+                    text: Some("Meta Business AI passed this conversation to the business.".into()),
+                },
+            )],
+            rejected: vec![],
         },
     ]
 }

@@ -520,6 +520,7 @@ async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
             TimelineRecord::ActionRequested { action, source } => {
                 format!("{:<10} {action:?} requested by {source}", "trigger")
             }
+            TimelineRecord::System { event, .. } => format!("{:<10} from Meta ({event})", "system"),
             TimelineRecord::ActionFailed { action, reason, .. } => {
                 format!("{:<10} {action:?} failed: {reason}", "trigger")
             }

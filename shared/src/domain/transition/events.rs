@@ -50,6 +50,7 @@ impl Rules<'_, '_> {
                 text.as_deref(),
                 *attachments,
             ),
+            EventKind::SystemMessage { text } => self.on_system_message(event.channel, text),
             EventKind::PassThreadControl {
                 previous_owner_app_id,
                 new_owner_app_id,
@@ -135,6 +136,20 @@ impl Rules<'_, '_> {
             self.state.note_answered(self.at);
             self.renew_lease();
         }
+    }
+
+    /// A message Meta wrote itself (no `mid`): on the timeline; it often comes with a
+    /// change of control Meta names to nobody, so the conversation is flagged for re-sync.
+    fn on_system_message(&mut self, channel: Channel, text: &Option<String>) {
+        self.timeline.push(TimelineEntry::new(
+            self.at,
+            self.key,
+            TimelineRecord::System {
+                event: format!("message ({})", channel.as_str()),
+                text: text.clone(),
+            },
+        ));
+        self.state.needs_resync = true;
     }
 
     /// `pass_thread_control`: the new owner (the receiver when unnamed) claims the thread.
