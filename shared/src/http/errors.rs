@@ -60,6 +60,10 @@ impl From<&StoreError> for ApiError {
             StoreError::InvalidCursor => {
                 ApiError::bad_request("bad_cursor", "cursor is not one this listing gave out")
             }
+            StoreError::TooLarge(what) => {
+                tracing::error!(error = %what, "write over DynamoDB's limits");
+                ApiError::internal("the change is too large to store")
+            }
             other => {
                 tracing::error!(error = %other, "storage request failed");
                 ApiError::new(

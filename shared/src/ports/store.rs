@@ -71,6 +71,9 @@ pub enum StoreError {
     Backend(String),
     #[error("stored item could not be decoded: {0}")]
     Corrupt(String),
+    /// DynamoDB's item or transaction limits (400 KB an item) refuse the write.
+    #[error("too large to store: {0}")]
+    TooLarge(String),
 }
 
 impl StoreError {
@@ -122,12 +125,17 @@ pub struct DueLease {
     pub due: EpochSeconds,
 }
 
-/// A validly signed body that could not be parsed, kept for inspection.
+/// A validly signed body that could not be (wholly) applied, kept for inspection: its
+/// first bytes (all of it when small), its length and SHA-256, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuarantinedBody {
     pub app_id: String,
     pub received_at: EpochMillis,
     pub body: Vec<u8>,
+    /// The length of the body as received (`body` may hold only its first bytes).
+    pub body_len: usize,
+    /// Hex SHA-256 of the body as received.
+    pub body_sha256: String,
     pub reason: String,
     pub expires_at: EpochSeconds,
 }

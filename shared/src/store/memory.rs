@@ -1,5 +1,5 @@
 //! An in-memory [`Store`] with DynamoDB's semantics: conditional, all-or-nothing writes,
-//! index-ordered listings and opaque cursors.
+//! index-ordered listings, opaque cursors, and DynamoDB's item and transaction limits.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::RangeInclusive;
@@ -12,6 +12,7 @@ use super::keys::{
     queue_listing, queue_pk, queue_sk, resync_listing, resync_shard_of, timeline_listing,
     timeline_sk,
 };
+use super::limits::{check_quarantine, check_write};
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
 use crate::ports::{
     ConversationWrite, DueLease, LeaseChange, Listing, QuarantinedBody, QueueQuery, Store,
@@ -66,6 +67,7 @@ impl Store for MemoryStore {
     }
 
     async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError> {
+        check_write(&write)?;
         let mut tables = self.lock()?;
         let pk = conversation_pk(&write.state.page_id, &write.state.psid);
         if let Some(key) = &write.dedupe_key {
@@ -221,6 +223,7 @@ impl Store for MemoryStore {
     }
 
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {
+        check_quarantine(&body)?;
         self.lock()?.quarantine.push(body);
         Ok(())
     }

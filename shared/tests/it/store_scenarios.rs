@@ -11,11 +11,11 @@ use routing_core::ports::{
     ConversationWrite, LeaseChange, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder,
     WriteOutcome, LEASE_SHARDS,
 };
-use routing_core::services::ingest::{IngestReport, WebhookIngest};
+use routing_core::services::ingest::{IngestReport, WebhookIngest, QUARANTINE_BODY_BYTES};
 use routing_core::services::records::Records;
 use routing_core::store::{MemoryStore, RequestCounter};
 use routing_core::testing::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::support::{all_pages, dynamo_store};
 
@@ -439,6 +439,8 @@ async fn quarantine_keeps_the_exact_body(h: Harness) {
             app_id: BOT.into(),
             received_at: T0,
             body: body.to_vec(),
+            body_len: body.len(),
+            body_sha256: sha256_hex(body),
             reason: "body is not JSON".into(),
             expires_at: T0 / 1000 + 10,
         })
@@ -534,6 +536,106 @@ async fn postback_copies_make_one_entry_keeping_the_payload(h: Harness) {
     }
 }
 
+// ---- DynamoDB's item-size limit and quarantine ---------------------------------------------
+
+/// A validly shaped body of about `size` bytes: `events`, padded with an entry field Meta
+/// does not send.
+fn padded_body(events: Vec<Value>, size: usize) -> Vec<u8> {
+    let mut body = envelope("messaging", events);
+    body["entry"][0]["padding"] = Value::String("x".repeat(size));
+    bytes(&body)
+}
+
+async fn an_item_over_400_kb_is_refused_like_dynamodb(h: Harness) {
+    let mut state = Conversation::new(PAGE, "big-1", T0);
+    state.version = 1;
+    let entry = TimelineEntry::new(
+        T0,
+        "e1",
+        TimelineRecord::Message {
+            author: Author::Customer,
+            mid: Some("m1".into()),
+            app_id: None,
+            text: Some("x".repeat(410 * 1024)),
+            payload: None,
+            attachments: 0,
+        },
+    );
+    let write = ConversationWrite {
+        expected_version: 0,
+        state,
+        timeline: vec![entry],
+        dedupe_key: None,
+        lease: LeaseChange::Unchanged,
+        timeline_expires_at: T0 / 1000 + 60,
+        dedupe_expires_at: 0,
+    };
+    let refused = h.store.write(write).await;
+    assert!(
+        matches!(refused, Err(StoreError::TooLarge(_))),
+        "{refused:?}"
+    );
+    assert!(
+        h.store.conversation(PAGE, "big-1").await.unwrap().is_none(),
+        "all or nothing"
+    );
+}
+
+async fn a_large_unparseable_body_is_quarantined_truncated(h: Harness) {
+    let mut body = padded_body(vec![message("big-2", T0, "m1", "hi")], 350 * 1024);
+    body.truncate(body.len() - 3); // no longer JSON
+    let report = h.ingest.ingest(BOT, &body).await.expect("not a 500");
+    assert!(report.quarantined, "{report:?}");
+    let kept = h.store.quarantined(BOT).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].body_len, body.len());
+    assert_eq!(
+        kept[0].body,
+        body[..QUARANTINE_BODY_BYTES],
+        "kept truncated"
+    );
+    assert_eq!(kept[0].body_sha256, sha256_hex(&body));
+}
+
+async fn a_large_body_with_a_rejected_event_still_applies_the_rest(h: Harness) {
+    let broken = json!({"sender": {"id": "big-3"}, "recipient": {"id": PAGE}, "timestamp": T0, "message": "not an object"});
+    let body = padded_body(vec![message("big-3", T0, "m1", "hi"), broken], 350 * 1024);
+    let report = h.ingest.ingest(BOT, &body).await.expect("not a 500");
+    assert_eq!((report.written, report.rejected), (1, 1), "{report:?}");
+    assert!(report.quarantined);
+    let kept = h.store.quarantined(BOT).await.unwrap();
+    assert!(
+        kept[0].reason.contains("message is not an object"),
+        "{}",
+        kept[0].reason
+    );
+    assert!(kept[0].body.len() <= QUARANTINE_BODY_BYTES);
+}
+
+async fn events_for_pages_not_configured_are_counted_not_stored(h: Harness) {
+    let mut body = envelope(
+        "messaging",
+        vec![message("big-4", T0, "m1", "my card number")],
+    );
+    body["entry"][0]["id"] = json!("999");
+    body["entry"][0]["messaging"][0]["recipient"]["id"] = json!("999");
+    let report = h.ingest.ingest(BOT, &bytes(&body)).await.unwrap();
+    assert_eq!(report.unknown_pages, 1, "{report:?}");
+    assert!(!report.quarantined, "the customers' text is not kept");
+    assert!(h.store.quarantined(BOT).await.unwrap().is_empty());
+    assert!(h
+        .store
+        .conversation("999", "big-4")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(body))
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -568,6 +670,10 @@ scenarios!(
     timeline_pages_both_ways_and_keeps_text,
     messaging_and_standby_copies_make_one_message,
     postback_copies_make_one_entry_keeping_the_payload,
+    an_item_over_400_kb_is_refused_like_dynamodb,
+    a_large_unparseable_body_is_quarantined_truncated,
+    a_large_body_with_a_rejected_event_still_applies_the_rest,
+    events_for_pages_not_configured_are_counted_not_stored,
 );
 
 /// DynamoDB requests per event, counted by an SDK interceptor: the budget is one read and

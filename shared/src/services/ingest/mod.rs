@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::domain::EpochMillis;
@@ -22,6 +23,11 @@ use crate::webhook::{parse_webhook, verify_signature, SignatureError};
 pub const DEDUPE_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// How long a quarantined body is kept.
 pub const QUARANTINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
+/// How much of a quarantined body is kept (with its length and SHA-256): far under
+/// DynamoDB's 400 KB item limit, whatever Meta sends.
+pub const QUARANTINE_BODY_BYTES: usize = 64 * 1024;
+/// How much of the reasons a quarantined body is kept with.
+const QUARANTINE_REASON_BYTES: usize = 8 * 1024;
 /// Conversations applied at once within one delivery.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 
@@ -172,7 +178,7 @@ impl WebhookIngest {
             .map(|r| format!("{}: {}", r.location, r.reason))
             .collect();
         let delivery = self.apply_all(app_id, parsed.events).await;
-        let runnable = report.count(&delivery.outcomes, &mut problems);
+        let runnable = report.count(&delivery.outcomes);
         // Triggers run inline, once their events are durable, also when another
         // conversation of the delivery failed: see README ("Triggers").
         report.actions_executed = self.execute_actions(runnable).await;
@@ -181,9 +187,17 @@ impl WebhookIngest {
         }
         if !problems.is_empty() {
             problems.dedup();
-            self.quarantine(app_id, body, problems.join("; "), now)
-                .await?;
-            report.quarantined = true;
+            // The events are applied: a failure to keep the body is logged, never a 500
+            // (Meta's retry would change nothing).
+            match self
+                .quarantine(app_id, body, problems.join("; "), now)
+                .await
+            {
+                Ok(()) => report.quarantined = true,
+                Err(err) => {
+                    tracing::error!(app_id, error = %err, "rejected events not quarantined")
+                }
+            }
         }
         report.log(app_id);
         Ok(report)
@@ -213,19 +227,30 @@ impl WebhookIngest {
         executed.into_iter().sum()
     }
 
+    /// Keep a body (its first [`QUARANTINE_BODY_BYTES`], its length and SHA-256) with why.
     async fn quarantine(
         &self,
         app_id: &str,
         body: &[u8],
-        reason: String,
+        mut reason: String,
         now: EpochMillis,
     ) -> Result<(), StoreError> {
+        if reason.len() > QUARANTINE_REASON_BYTES {
+            let mut end = QUARANTINE_REASON_BYTES;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push_str(" …");
+        }
         self.records
             .store()
             .quarantine(QuarantinedBody {
                 app_id: app_id.to_string(),
                 received_at: now,
-                body: body.to_vec(),
+                body: body[..body.len().min(QUARANTINE_BODY_BYTES)].to_vec(),
+                body_len: body.len(),
+                body_sha256: hex::encode(Sha256::digest(body)),
                 reason,
                 expires_at: now / 1000 + QUARANTINE_RETENTION_SECS,
             })
@@ -238,7 +263,6 @@ impl IngestReport {
     fn count(
         &mut self,
         outcomes: &[(crate::domain::WebhookEvent, EventOutcome)],
-        problems: &mut Vec<String>,
     ) -> BTreeSet<(String, String)> {
         let mut runnable = BTreeSet::new();
         for (event, outcome) in outcomes {
@@ -250,10 +274,8 @@ impl IngestReport {
                 Applied::Written => self.written += 1,
                 Applied::Duplicate => self.duplicates += 1,
                 Applied::Unchanged => self.unchanged += 1,
-                Applied::UnknownPage => {
-                    self.unknown_pages += 1;
-                    problems.push(format!("page {} is not configured", event.page_id));
-                }
+                // Counted and logged by Page id; the customers' text is not kept.
+                Applied::UnknownPage => self.unknown_pages += 1,
             }
         }
         runnable

@@ -64,6 +64,10 @@ pub(super) struct QuarantineItem {
     pub(super) app_id: String,
     pub(super) received_at: EpochMillis,
     pub(super) body_base64: String,
+    #[serde(default)]
+    pub(super) body_len: usize,
+    #[serde(default)]
+    pub(super) body_sha256: String,
     pub(super) reason: String,
     pub(super) ttl: EpochSeconds,
 }

@@ -28,6 +28,7 @@ use crate::store::keys::{
     clamp_limit, conversation_pk, lease_listing, lease_partition, queue_listing, queue_pk,
     resync_listing, resync_partition, timeline_listing,
 };
+use crate::store::limits::{check_quarantine, check_write};
 use cursor::{cursor_from_key, key_from_cursor, CursorKey};
 use items::TimelineItem;
 use items::{backend, from_item, s, to_item, Item, LeaseItem, QuarantineItem, StateItem};
@@ -135,6 +136,7 @@ impl Store for DynamoStore {
     }
 
     async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError> {
+        check_write(&write)?;
         self.transact(write).await
     }
 
@@ -292,6 +294,7 @@ impl Store for DynamoStore {
     }
 
     async fn quarantine(&self, body: QuarantinedBody) -> Result<(), StoreError> {
+        check_quarantine(&body)?;
         let digest = hex::encode(Sha256::digest(&body.body));
         let item = to_item(&QuarantineItem {
             pk: format!("QUARANTINE#{}", body.app_id),
@@ -299,6 +302,8 @@ impl Store for DynamoStore {
             app_id: body.app_id,
             received_at: body.received_at,
             body_base64: base64::engine::general_purpose::STANDARD.encode(&body.body),
+            body_len: body.body_len,
+            body_sha256: body.body_sha256,
             reason: body.reason,
             ttl: body.expires_at,
         })?;
@@ -333,7 +338,9 @@ impl Store for DynamoStore {
                 Ok(QuarantinedBody {
                     app_id: q.app_id,
                     received_at: q.received_at,
+                    body_len: q.body_len.max(body.len()),
                     body,
+                    body_sha256: q.body_sha256,
                     reason: q.reason,
                     expires_at: q.ttl,
                 })
