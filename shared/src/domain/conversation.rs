@@ -97,6 +97,10 @@ pub struct Conversation {
     /// write, so the sweep and the stream path never both act).
     #[serde(default)]
     pub reset_claimed_at: Option<EpochMillis>,
+    /// The token of the write that stored this version: a writer whose answer was lost
+    /// recognises its own committed write by it on the next read.
+    #[serde(default)]
+    pub write_token: Option<String>,
     /// Newest customer, agent or control activity: orders the queue.
     pub last_activity_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -123,6 +127,7 @@ impl Conversation {
             pending_action: None,
             needs_resync: false,
             reset_claimed_at: None,
+            write_token: None,
             last_activity_at: now,
             updated_at: now,
         }

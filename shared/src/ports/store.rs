@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::domain::{Conversation, EpochMillis, EpochSeconds, OwnerRole, TimelineEntry};
 
@@ -51,6 +52,28 @@ pub struct ConversationWrite {
     /// TTL of the timeline entries and of the dedupe key.
     pub timeline_expires_at: EpochSeconds,
     pub dedupe_expires_at: EpochSeconds,
+}
+
+impl ConversationWrite {
+    /// Stamp the write with its token (36 characters: DynamoDB's `ClientRequestToken`
+    /// limit), derived from everything it writes: the SDK's retries of it carry the same
+    /// token, and the record stored by it names it, so a writer whose answer was lost
+    /// recognises its own write.
+    pub fn stamped(mut self) -> Self {
+        self.state.write_token = None;
+        let state = serde_json::to_vec(&self.state).unwrap_or_default();
+        let mut hasher = Sha256::new();
+        hasher.update(&state);
+        hasher.update(self.expected_version.to_be_bytes());
+        hasher.update(self.dedupe_key.as_deref().unwrap_or_default());
+        for entry in &self.timeline {
+            hasher.update([0u8]);
+            hasher.update(entry.key.as_bytes());
+        }
+        let digest = hex::encode(hasher.finalize());
+        self.state.write_token = Some(digest[..36].to_string());
+        self
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

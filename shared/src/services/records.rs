@@ -94,27 +94,54 @@ impl Records {
     where
         F: FnMut(Option<&Conversation>, EpochMillis) -> Option<ConversationWrite> + Send,
     {
+        // The token of the previous attempt, when its outcome is not known for sure.
+        let mut attempted: Option<String> = None;
         for attempt in 1..=MAX_ATTEMPTS {
             let now = self.now();
             let current = match first.take() {
                 Some(known) => Some(known),
                 None => self.store.conversation(page_id, psid).await?,
             };
+            if let Some(ours) = current.as_ref().filter(|c| is_ours(c, &attempted)) {
+                return Ok(Committed::Written(ours.clone()));
+            }
             let Some(write) = decide(current.as_ref(), now) else {
                 return Ok(Committed::Unchanged(current));
             };
+            let write = write.stamped();
             let state = write.state.clone();
             match self.store.write(write).await {
                 Ok(WriteOutcome::Written) => return Ok(Committed::Written(state)),
-                Ok(WriteOutcome::Duplicate) => return Ok(Committed::Duplicate),
+                Ok(WriteOutcome::Duplicate) => {
+                    return self.duplicate_or_ours(page_id, psid, state).await
+                }
                 Err(StoreError::VersionConflict) => {
+                    // Another writer, or our own write committed and its answer was lost
+                    // (the SDK's retry then fails its own condition): the next read tells.
                     tracing::debug!(attempt, "version conflict; reading again");
+                    attempted = state.write_token;
                     tokio::time::sleep(CONFLICT_BACKOFF.jittered(attempt)).await;
                 }
                 Err(other) => return Err(other.into()),
             }
         }
         Err(RecordError::Contention)
+    }
+
+    /// A write refused as a duplicate: applied before, unless the record was stored by this
+    /// very write (its first attempt committed, the answer was lost, the retry found its own
+    /// applied-event key).
+    async fn duplicate_or_ours(
+        &self,
+        page_id: &str,
+        psid: &str,
+        state: Conversation,
+    ) -> Result<Committed, RecordError> {
+        let stored = self.store.conversation(page_id, psid).await?;
+        if stored.is_some_and(|s| is_ours(&s, &state.write_token)) {
+            return Ok(Committed::Written(state));
+        }
+        Ok(Committed::Duplicate)
     }
 
     /// Read, decide a transition, write; a conversation never stored is decided on as new
@@ -224,6 +251,11 @@ pub fn write_of(
         timeline_expires_at: now / 1000 + timeline_retention_secs,
         dedupe_expires_at: 0,
     }
+}
+
+/// The stored record was written by the write stamped `token`.
+fn is_ours(stored: &Conversation, token: &Option<String>) -> bool {
+    token.is_some() && stored.write_token == *token
 }
 
 static CHANGE_SEQ: AtomicU64 = AtomicU64::new(0);

@@ -271,3 +271,114 @@ scenarios!(
     a_stale_claim_that_cannot_be_done_is_recorded_failed,
     a_live_claim_is_left_to_its_executor,
 );
+
+// ---- a transaction whose answer was lost ---------------------------------------------------
+
+/// Lets the next `TransactWriteItems` reach DynamoDB, then replaces its answer with a 500,
+/// as when the connection drops after the commit: the SDK retries the same request.
+#[derive(Debug, Default, Clone)]
+struct LoseNextAnswer {
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    dropping: Arc<std::sync::atomic::AtomicBool>,
+    lost: Arc<std::sync::atomic::AtomicU32>,
+}
+
+mod lose_answer {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::context::{
+        BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    };
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    impl Intercept for super::LoseNextAnswer {
+        fn name(&self) -> &'static str {
+            "LoseNextAnswer"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let target = context
+                .request()
+                .headers()
+                .get("x-amz-target")
+                .unwrap_or("");
+            if target.ends_with("TransactWriteItems") && self.armed.swap(false, SeqCst) {
+                self.dropping.store(true, SeqCst);
+            }
+            Ok(())
+        }
+
+        fn modify_before_deserialization(
+            &self,
+            context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            if self.dropping.swap(false, SeqCst) {
+                let response = context.response_mut();
+                *response.status_mut() = StatusCode::try_from(500u16)?;
+                *response.body_mut() = SdkBody::from(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: answer lost"}"#,
+                );
+                self.lost.fetch_add(1, SeqCst);
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_on_moto_a_claim_whose_answer_was_lost_is_recognised_as_ours() {
+    use routing_core::store::DynamoStore;
+    let lose = LoseNextAnswer::default();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(dynamo_local::server().endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .interceptor(lose.clone())
+        .build();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        dynamo_local::unique_table_name(TABLES),
+    );
+    store.create_table().await.unwrap();
+    let rig = rig(Arc::new(store)).await;
+    let world = &rig.world;
+    world.held_by("x9", BOT, OwnerRole::Bot).await;
+    let body = rig.handover_and_message("x9", "y9");
+    rig.ingest(false).ingest(BOT, &body).await.unwrap();
+    // The claim commits, its answer is lost, the SDK sends it again.
+    lose.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let done = rig.triggers().execute(PAGE, "x9").await.unwrap();
+    assert_eq!(
+        lose.lost.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "an answer was lost"
+    );
+    assert!(
+        done.is_some(),
+        "our own claim is not taken for another executor's"
+    );
+    assert_eq!(world.true_owner("x9").await.as_deref(), Some(INBOX));
+    // And an event whose answer was lost counts as written, not as a duplicate.
+    lose.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let later = envelope(
+        "messaging",
+        vec![message("y9", world.now(), "m-y9-2", "again")],
+    );
+    let report = rig.ingest(false).ingest(BOT, &bytes(&later)).await.unwrap();
+    assert_eq!((report.written, report.duplicates), (1, 0), "{report:?}");
+}

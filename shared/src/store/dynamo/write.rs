@@ -28,6 +28,7 @@ impl DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(transaction.items))
+            .set_client_request_token(write.state.write_token.clone())
             .send()
             .await;
         match result {
