@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::ports::{LeaseChange, Store};
 use routing_core::services::control::MessageRequest;
 use routing_core::services::outages::MAX_OUTAGES_IN_A_ROW;
@@ -334,6 +334,31 @@ async fn conversations_with_the_bot_or_idle_have_no_lease(h: World) {
     );
 }
 
+async fn leases_of_a_page_removed_from_the_configuration_are_parked_once(h: World) {
+    // A conversation of Page 999, which the configuration no longer has, with a lease due.
+    let now = h.now();
+    let mut state = Conversation::new("999", "7190", now - 120_000);
+    state.owner = Owner::app(INBOX, OwnerRole::Inbox);
+    state.version = 1;
+    state.control_expires_at = Some(now / 1000 - 60);
+    let lease = LeaseChange::between(None, state.control_expires_at);
+    h.write(0, lease, state, Vec::new()).await;
+    let first = h.sweep().await;
+    assert_eq!((first.due_found, first.skipped), (1, 1), "{first:?}");
+    let second = h.sweep().await;
+    assert_eq!(
+        second.due_found, 0,
+        "parked: no sweep reads it again: {second:?}"
+    );
+    let record = h.store.conversation("999", "7190").await.unwrap().unwrap();
+    assert_eq!(
+        record.owner.role,
+        OwnerRole::Inbox,
+        "the record itself is kept"
+    );
+    assert_eq!(record.control_expires_at, None);
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -473,6 +498,7 @@ scenarios!(
     a_long_graph_outage_stops_the_sweep,
     the_sweep_and_the_stream_path_reset_once,
     conversations_with_the_bot_or_idle_have_no_lease,
+    leases_of_a_page_removed_from_the_configuration_are_parked_once,
 );
 
 /// 10,000 leases of which 10 are due: the sweep reads only the due ones from the index

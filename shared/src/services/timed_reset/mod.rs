@@ -66,7 +66,8 @@ pub enum SkipReason {
     ClaimedElsewhere,
     /// Control changed meanwhile (a newer event decided the owner).
     ChangedMeanwhile,
-    /// The Page is not in the configuration any more.
+    /// The Page is not in the configuration any more: its lease is parked (taken out of
+    /// the `leases` index, the record kept), so that no sweep reads it again.
     PageNotConfigured,
 }
 
@@ -139,10 +140,7 @@ impl TimedReset {
     pub async fn reset(&self, page_id: &str, psid: &str) -> Result<ResetOutcome, ResetError> {
         let config = self.records.config();
         let Some(page) = config.page(page_id) else {
-            tracing::warn!(
-                page_id,
-                "lease of a page that is not configured; left alone"
-            );
+            self.park(page_id, psid).await?;
             return Ok(ResetOutcome::Skipped {
                 reason: SkipReason::PageNotConfigured,
             });
@@ -162,6 +160,26 @@ impl TimedReset {
             }
             None => self.leave_to_meta(page, &record).await,
         }
+    }
+
+    /// Park the lease of a Page removed from the configuration: the record is kept, its
+    /// lease item removed (a Page configured again gets a lease with the next event).
+    async fn park(&self, page_id: &str, psid: &str) -> Result<(), ResetError> {
+        self.records
+            .update(page_id, psid, |current| {
+                current.control_expires_at?;
+                let mut next = Transition::successor(current);
+                next.state.control_expires_at = None;
+                next.state.reset_claimed_at = None;
+                Some(next)
+            })
+            .await
+            .map_err(from_record)?;
+        tracing::warn!(
+            page_id,
+            "lease of a Page that is not configured any more parked: no sweep reads it again"
+        );
+        Ok(())
     }
 
     /// Claim the reset, conditional on the version that shows the expired lease: the
