@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::owner::Owner;
-use super::time::{EpochMillis, EpochSeconds};
+use super::owner::{Owner, OwnerRole};
+use super::time::{EpochMillis, EpochSeconds, META_IDLE_SECS};
 
 /// An app that asked for control and has not got it yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +213,32 @@ impl Conversation {
             self.last_control_event_at,
             self.last_control_event_key.as_deref(),
         )
+    }
+
+    /// Meta has idled the thread by `now`: nobody holds it, or 24 h passed since its last
+    /// customer message or change of control (Meta's idle rule), and any lease we know of
+    /// (an extension moves Meta's expiry too) has run out.
+    pub fn idle_at_meta(&self, now: EpochMillis) -> bool {
+        if self.owner.role == OwnerRole::Idle {
+            return true;
+        }
+        let Some(last) = self
+            .last_customer_message_at
+            .max(self.last_control_event_at)
+        else {
+            return false;
+        };
+        let deadline =
+            (last.div_euclid(1000) + META_IDLE_SECS).max(self.control_expires_at.unwrap_or(0));
+        now.div_euclid(1000) >= deadline
+    }
+
+    /// The owner as of `now` (idle once Meta has idled the thread).
+    pub fn owner_at(&self, now: EpochMillis) -> Owner {
+        if self.idle_at_meta(now) {
+            return Owner::idle();
+        }
+        self.owner.clone()
     }
 
     /// The lease is past its deadline at `now` (whether or not TTL removed it yet).

@@ -39,7 +39,7 @@ impl ConversationView {
         ConversationView {
             page_id: c.page_id.clone(),
             psid: c.psid.clone(),
-            owner: c.owner.clone(),
+            owner: c.owner_at(now),
             unread: c.unread,
             version: c.version,
             control_expires_at: c.control_expires_at.map(rfc3339_secs),

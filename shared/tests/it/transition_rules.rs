@@ -921,3 +921,34 @@ fn a_message_without_mid_is_a_system_event_that_flags_a_resync() {
         "{timeline:?}"
     );
 }
+
+// ---- found by the fault-injection checker ---------------------------------------------------
+
+#[test]
+fn a_customer_on_standby_with_nobody_recorded_is_in_another_apps_thread() {
+    // Checker seed 1: a Page whose bot is another company's app; our inbox only sees the
+    // standby copy. The thread is held, and not by our inbox: re-sync names it.
+    let (next, _) = step(None, INBOX, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(next.owner, Owner::unknown_other());
+    assert!(next.needs_resync);
+}
+
+#[test]
+fn a_standby_message_after_meta_idled_the_thread_is_another_apps() {
+    // Checker seed 19: Meta's Page Inbox held it, Meta idled it after 24 h, the customer
+    // wrote again and another app got it.
+    let (held, _) = step(None, INBOX, "standby", page_inbox_echo("u", T0, "m1", "hello"));
+    assert_eq!(held.owner.role, OwnerRole::PageInbox);
+    let later = T0 + 25 * 3_600_000;
+    let (next, _) = step(Some(&held), INBOX, "standby", postback("u", later, "Back", None));
+    assert_eq!(next.owner, Owner::unknown_other());
+    assert!(next.needs_resync);
+}
+
+#[test]
+fn the_bots_thread_is_idle_once_meta_idles_it() {
+    // Checker seed 1 (after every window): Meta idles a thread 24 h after its last activity.
+    let bot = owned_by(BOT);
+    assert_eq!(bot.owner_at(T0 + 3_600_000).role, OwnerRole::Bot);
+    assert_eq!(bot.owner_at(T0 + 24 * 3_600_000).role, OwnerRole::Idle);
+}

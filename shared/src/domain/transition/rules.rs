@@ -94,7 +94,9 @@ impl Rules<'_, '_> {
         changed
     }
 
-    /// Apply "app R did not hold the thread at `at`".
+    /// Apply "app R did not hold the thread at `at`": a record naming R, or nobody (a
+    /// customer who wrote on `standby` is in a thread someone holds; a thread Meta idled
+    /// counts as nobody's), now names "some other app", flagged for the re-sync to name it.
     pub(super) fn standby(
         &mut self,
         app_id: &str,
@@ -113,7 +115,10 @@ impl Rules<'_, '_> {
             .last_control_event_at
             .is_none_or(|last| self.at > last);
         let before = self.state.owner.clone();
-        if before.is(app_id) && newer {
+        // Against R, or against "nobody" (also a thread Meta has idled since): the thread
+        // is held, and not by R.
+        let contradicted = before.is(app_id) || self.state.idle_at_meta(self.at);
+        if contradicted && newer {
             self.state.owner = Owner::unknown_other();
             self.state.needs_resync = true;
             self.activity();

@@ -1,0 +1,232 @@
+//! The world a history plays in: the Messenger emulator (Meta), a store, and the real
+//! services: webhook ingest behind two HTTP instances the emulator delivers to, the control
+//! service, the timed reset and the re-sync, all on the emulator's clock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use routing_core::config::CoordinatorConfig;
+use routing_core::domain::{Clock, EpochMillis};
+use routing_core::graph::{GraphClient, RetryPolicy};
+use routing_core::http::webhook_api;
+use routing_core::ports::Store;
+use routing_core::services::control::ControlService;
+use routing_core::services::ingest::WebhookIngest;
+use routing_core::services::records::Records;
+use routing_core::services::resync::Resync;
+use routing_core::services::timed_reset::TimedReset;
+use routing_core::services::triggers::Triggers;
+use routing_core::testing::{config_json, BOT, BOT_SECRET, INBOX, INBOX_SECRET, PAGE};
+use serde_json::{json, Value};
+
+use crate::history::{Conv, PAGES};
+
+/// The other company's bot on the second Page (not one of our apps).
+pub const FOREIGN_BOT: &str = "4004";
+/// Every Page's window in the histories (seconds).
+pub const WINDOW_SECS: i64 = 3600;
+
+/// The coordinator reads Meta's clock: events and decisions share one time line.
+struct EmulatorClock(Arc<RunningEmulator>);
+
+impl Clock for EmulatorClock {
+    fn now_millis(&self) -> EpochMillis {
+        self.0.now_ms()
+    }
+}
+
+pub struct World {
+    pub emulator: Arc<RunningEmulator>,
+    pub store: Arc<dyn Store>,
+    pub control: ControlService,
+    pub resync: Resync,
+    pub reset: TimedReset,
+    pub http: reqwest::Client,
+    _webhooks: tokio::task::JoinHandle<()>,
+}
+
+/// Several ingest instances behind one URL, taking deliveries in turn.
+#[derive(Clone)]
+struct Instances {
+    ingest: Arc<Vec<WebhookIngest>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl World {
+    pub async fn start(store: Arc<dyn Store>) -> World {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("webhook listener");
+        let webhook_base = format!("http://{}", listener.local_addr().expect("address"));
+        let emulator = Emulator::start(
+            emulator_config(&webhook_base),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("emulator starts");
+        let emulator = Arc::new(emulator);
+        let graph = Arc::new(
+            GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).expect("client"),
+        );
+        let clock = Arc::new(EmulatorClock(emulator.clone()));
+        let records = Records::new(coordinator_config(), store.clone(), clock);
+        let instances = Instances {
+            ingest: Arc::new(
+                (0..2)
+                    .map(|_| {
+                        WebhookIngest::new(records.clone())
+                            .with_triggers(Triggers::new(records.clone(), graph.clone()))
+                    })
+                    .collect(),
+            ),
+            next: Arc::new(AtomicUsize::new(0)),
+        };
+        let app = Router::new()
+            .route("/webhook/{app_id}", post(deliver))
+            .with_state(instances);
+        let webhooks = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        World {
+            emulator,
+            control: ControlService::new(records.clone(), graph.clone()),
+            resync: Resync::new(records.clone(), graph.clone()),
+            reset: TimedReset::new(records, graph),
+            store,
+            http: reqwest::Client::new(),
+            _webhooks: webhooks,
+        }
+    }
+
+    /// `POST /_emulator/{path}`: the emulator's answer (null when it is not JSON).
+    pub async fn emulator_post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/_emulator/{path}", self.emulator.base_url());
+        match self.http.post(url).json(&body).send().await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(err) => panic!("emulator {path}: {err}"),
+        }
+    }
+
+    pub async fn emulator_get(&self, path: &str) -> Value {
+        let url = format!("{}/_emulator/{path}", self.emulator.base_url());
+        match self.http.get(url).send().await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(err) => panic!("emulator {path}: {err}"),
+        }
+    }
+
+    /// Wait until every webhook the emulator owes has been delivered (or given up).
+    pub async fn settle(&self) {
+        let done = self
+            .emulator_post("settle", json!({"timeout_ms": 30_000}))
+            .await;
+        assert_eq!(
+            done["settled"], true,
+            "the emulator's deliveries settle: {done}"
+        );
+    }
+}
+
+async fn deliver(
+    State(instances): State<Instances>,
+    Path(app_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let turn = instances.next.fetch_add(1, Ordering::Relaxed) % instances.ingest.len();
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    let query: HashMap<String, String> = query
+        .as_deref()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let path = format!("/webhook/{app_id}");
+    let reply = webhook_api::handle(
+        &instances.ingest[turn],
+        "POST",
+        &path,
+        &query,
+        signature,
+        &body,
+    )
+    .await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, reply.body)
+}
+
+/// Meta's side: our Page (our bot is its default app, our inbox, another app) and the
+/// second Page (another company's bot is its default app, our inbox).
+fn emulator_config(webhooks: &str) -> EmulatorConfig {
+    let app = |id: &str, secret: &str, token: &str, hooked: bool| {
+        let mut app =
+            json!({"id": id, "app_secret": secret, "page_token": token, "take_control": true});
+        if hooked {
+            app["webhook_url"] = json!(format!("{webhooks}/webhook/{id}"));
+        }
+        app
+    };
+    let doc = json!({
+        "graph_version": "v23.0",
+        "delivery": {"max_attempts": 6, "backoff_ms": 5, "timeout_ms": 10_000},
+        "pages": [
+            {"id": PAGE, "default_app_id": BOT, "apps": [
+                app(BOT, BOT_SECRET, "bot-page-token", true),
+                app(INBOX, INBOX_SECRET, "inbox-page-token", true),
+                app("3003", "s3", "other-page-token", false)]},
+            {"id": PAGES[1], "default_app_id": FOREIGN_BOT, "apps": [
+                app(FOREIGN_BOT, "s4", "foreign-bot-token", false),
+                app(INBOX, INBOX_SECRET, "inbox-page-token-2", true)]}
+        ]
+    });
+    EmulatorConfig::from_json_str(&doc.to_string()).expect("emulator config")
+}
+
+/// Our side: the test configuration with both Pages, a one-hour window.
+fn coordinator_config() -> Arc<CoordinatorConfig> {
+    let mut doc = config_json();
+    doc["pages"][0]["reset_after_secs"] = json!(WINDOW_SECS);
+    let mut second = doc["pages"][0].clone();
+    second["id"] = json!(PAGES[1]);
+    second["bot_app_id"] = json!(FOREIGN_BOT);
+    doc["pages"].as_array_mut().expect("pages").push(second);
+    doc["apps"][1]["page_tokens"][PAGES[1]] = json!("inbox-page-token-2");
+    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid configuration"))
+}
+
+impl World {
+    /// The mids of the customer's messages Meta delivered about `conv` (to any app).
+    pub async fn customer_mids(&self, conv: Conv) -> Vec<String> {
+        let mut mids: Vec<String> = self
+            .emulator
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.kind == "message" && d.psid == conv.psid() && d.page_id == conv.page_id())
+            .filter_map(|d| {
+                let entry = &d.payload["entry"][0];
+                let event = entry["messaging"][0]
+                    .as_object()
+                    .or(entry["standby"][0].as_object())?;
+                let message = event.get("message")?;
+                (message["is_echo"] != true).then(|| message["mid"].as_str().map(str::to_string))?
+            })
+            .collect();
+        mids.sort();
+        mids.dedup();
+        mids
+    }
+}

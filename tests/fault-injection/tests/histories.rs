@@ -1,0 +1,93 @@
+//! The checker's runs: `FAULT_HISTORIES` histories (default 300) on `MemoryStore` and
+//! `FAULT_HISTORIES_DYNAMO` (default 10) on DynamoDB (moto), seeds from `FAULT_FIRST_SEED`
+//! (default 1) on; `FAULT_SEED=<seed>` replays exactly one history on both stores. A
+//! failing history prints its seed, its faults and a shrunk list of steps.
+
+use std::sync::Arc;
+
+use fault_injection::{run, shrink, History};
+use routing_core::ports::Store;
+use routing_core::store::{DynamoStore, MemoryStore};
+
+const MIN_STEPS: usize = 50;
+const MAX_STEPS: usize = 500;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn seeds(count_var: &str, default_count: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var("FAULT_SEED") {
+        return vec![seed.trim().parse().expect("FAULT_SEED is a number")];
+    }
+    let first = env_number("FAULT_FIRST_SEED", 1);
+    (first..first + env_number(count_var, default_count)).collect()
+}
+
+fn memory() -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
+}
+
+async fn dynamo() -> Arc<dyn Store> {
+    let server = dynamo_local::server();
+    let client = DynamoStore::local_client(server.endpoint(), None);
+    let store = DynamoStore::new(client, dynamo_local::unique_table_name("faults"));
+    store.create_table().await.expect("table created on moto");
+    Arc::new(store)
+}
+
+/// Play every seed; panic with the first failing history, shrunk.
+async fn check_all<F, Fut>(label: &str, seeds: Vec<u64>, store: F)
+where
+    F: Fn() -> Fut + Copy,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    let (mut steps, mut faults) = (0, 0);
+    for seed in &seeds {
+        let history = History::generate(*seed, MIN_STEPS, MAX_STEPS);
+        let (played, violations) = run(&history, store().await).await;
+        steps += played.steps;
+        faults += played.faults;
+        if !violations.is_empty() {
+            let shrunk = shrink(&history, store, 60).await;
+            let (_, again) = run(&shrunk, store().await).await;
+            panic!(
+                "{label}: history {seed} fails:\n  {}\nshrunk to {} steps ({}):\n{shrunk}\nreplay: FAULT_SEED={seed} cargo test -p fault-injection",
+                violations.join("\n  "),
+                shrunk.steps.len(),
+                again.join("; "),
+            );
+        }
+    }
+    eprintln!(
+        "fault-injection {label}: {} histories, {steps} steps, {faults} faults injected: every invariant held",
+        seeds.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_on_memory_store_converge_to_meta() {
+    check_all("memory_store", seeds("FAULT_HISTORIES", 300), || async {
+        memory()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_on_dynamodb_converge_to_meta() {
+    check_all(
+        "dynamodb_on_moto",
+        seeds("FAULT_HISTORIES_DYNAMO", 10),
+        dynamo,
+    )
+    .await;
+}
+
+/// Histories that found bugs (see README, "Fault injection"), replayed on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_that_found_bugs_still_pass() {
+    check_all("regressions", vec![1, 6, 11, 19], || async { memory() }).await;
+}
