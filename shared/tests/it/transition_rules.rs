@@ -937,10 +937,20 @@ fn a_customer_on_standby_with_nobody_recorded_is_in_another_apps_thread() {
 fn a_standby_message_after_meta_idled_the_thread_is_another_apps() {
     // Checker seed 19: Meta's Page Inbox held it, Meta idled it after 24 h, the customer
     // wrote again and another app got it.
-    let (held, _) = step(None, INBOX, "standby", page_inbox_echo("u", T0, "m1", "hello"));
+    let (held, _) = step(
+        None,
+        INBOX,
+        "standby",
+        page_inbox_echo("u", T0, "m1", "hello"),
+    );
     assert_eq!(held.owner.role, OwnerRole::PageInbox);
     let later = T0 + 25 * 3_600_000;
-    let (next, _) = step(Some(&held), INBOX, "standby", postback("u", later, "Back", None));
+    let (next, _) = step(
+        Some(&held),
+        INBOX,
+        "standby",
+        postback("u", later, "Back", None),
+    );
     assert_eq!(next.owner, Owner::unknown_other());
     assert!(next.needs_resync);
 }

@@ -188,10 +188,34 @@ fn triggers_once(
         .count();
     if confirmations > asked {
         violations.push(format!(
-            "{name}: {confirmations} trigger confirmations for {asked} triggers"
+            "{name}: {confirmations} trigger confirmations for {asked} triggers{}",
+            details(meta, entries)
         ));
     }
     violations
+}
+
+/// With `FAULT_VERBOSE` set: what Meta sent in the thread and its timeline, for a
+/// violation's message.
+fn details(meta: &AtMeta, entries: &[TimelineEntry]) -> String {
+    if std::env::var_os("FAULT_VERBOSE").is_none() {
+        return String::new();
+    }
+    let sent: Vec<String> = meta
+        .sent
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} {} {}",
+                m["timestamp"], m["app_id"], m["text"], m["metadata"]
+            )
+        })
+        .collect();
+    let timeline: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} {} {:?}", e.at, e.key, e.record))
+        .collect();
+    format!("\n    sent: {sent:#?}\n    timeline: {timeline:#?}")
 }
 
 /// Invariant 5: unread only with humans; with humans, unread when the customer wrote
