@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::auth::authorize;
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
-use super::views::{ConversationView, MessageView, TimelineView};
+use super::views::{ControlView, ConversationView, MessageView, TimelineView};
 use crate::domain::OwnerRole;
 use crate::ports::{TimelineOrder, MAX_PAGE_SIZE};
 use crate::services::control::{ControlRequest, ControlService, MessageRequest};
@@ -67,8 +67,8 @@ async fn route(
         }
         ("POST", ["pages", page, "conversations", psid, "control"]) => {
             let request: ControlRequest = parse_body(body)?;
-            let record = service.control(page, psid, request).await?;
-            Ok(Reply::json(200, &ConversationView::of(&record, now())))
+            let outcome = service.control(page, psid, request).await?;
+            Ok(Reply::json(200, &ControlView::of(&outcome, now())))
         }
         ("POST", ["pages", page, "conversations", psid, "messages"]) => {
             let request: MessageRequest = parse_body(body)?;

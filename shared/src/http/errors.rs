@@ -35,6 +35,12 @@ pub fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
         GraphError::Unavailable(_) | GraphError::RateLimited { .. } => {
             ApiError::new(502, "graph_unavailable", err.to_string())
         }
+        GraphError::OutcomeUnknown(_) => ApiError::new(
+            502,
+            "graph_outcome_unknown",
+            "Meta may have applied this call but did not answer in time (a message may have \
+             been delivered): check the conversation before repeating it",
+        ),
         GraphError::TokenInvalid => ApiError::new(502, "graph_token_invalid", err.to_string()),
         GraphError::Other { .. } => ApiError::new(502, "graph_error", err.to_string()),
     }

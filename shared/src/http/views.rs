@@ -7,7 +7,7 @@ use crate::domain::{
     TimelineRecord,
 };
 use crate::ports::{Listing, MessagingType};
-use crate::services::control::MessageOutcome;
+use crate::services::control::{ControlOutcome, MessageOutcome};
 use crate::services::resync::ResyncOutcome;
 
 /// `{"page_id","psid","owner":{"app_id","role"},...}`: the contract's conversation state.
@@ -60,6 +60,25 @@ impl ConversationView {
         Listing {
             items: listing.items.iter().map(|c| Self::of(c, now)).collect(),
             next_cursor: listing.next_cursor,
+        }
+    }
+}
+
+/// `POST .../control`'s answer: the conversation view and, when nothing needed doing (a
+/// reset of a conversation already with its target), `"unchanged": "<why>"`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlView {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<&'static str>,
+}
+
+impl ControlView {
+    pub fn of(outcome: &ControlOutcome, now: EpochMillis) -> Self {
+        ControlView {
+            conversation: ConversationView::of(&outcome.conversation, now),
+            unchanged: outcome.unchanged,
         }
     }
 }

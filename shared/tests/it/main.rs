@@ -2,10 +2,12 @@
 //! the Graph client, the configuration source, the timed reset and the re-sync.
 
 mod config_source;
+mod control_api;
 mod graph_client;
 mod resync;
 mod store_scenarios;
 mod support;
 mod timed_reset;
+mod timeline_keys;
 mod transition_rules;
 mod webhook_fixtures;

@@ -5,10 +5,11 @@
 
 mod commands;
 mod messages;
+mod outcome;
 mod queries;
 mod triggers;
 
-pub use commands::ControlRequest;
+pub use commands::{ControlOutcome, ControlRequest};
 pub use messages::{MessageOutcome, MessageRequest};
 
 use std::sync::Arc;
@@ -174,7 +175,8 @@ impl ControlService {
         }
     }
 
-    /// Meta's refusal or failure as the service's error; a "not owner" is re-synced.
+    /// Meta's refusal or failure as the service's error; a "not owner" is re-synced, an
+    /// unknown outcome flagged for re-sync.
     async fn failure(
         &self,
         page_id: &str,
@@ -184,6 +186,17 @@ impl ControlService {
     ) -> ControlError {
         match error {
             GraphError::NotOwner { .. } => self.refused(page_id, psid, error).await,
+            GraphError::OutcomeUnknown(_) => {
+                // Meta may have applied it (a message with a carried reset moves control
+                // too): the re-sync batch asks Meta. Never repeated here.
+                if let Err(err) = self.records.flag_for_resync(page_id, psid).await {
+                    tracing::warn!(page_id, error = %err, "could not flag for re-sync");
+                }
+                ControlError::Graph {
+                    error,
+                    owner: owner.clone(),
+                }
+            }
             error => ControlError::Graph {
                 error,
                 owner: owner.clone(),
@@ -389,7 +402,7 @@ mod tests {
             subcode: 2_534_037,
         };
         let inbox = crate::ports::ThreadOwner {
-            app_id: INBOX.into(),
+            app_id: Some(INBOX.into()),
             expires_at: None,
         };
         rig.graph

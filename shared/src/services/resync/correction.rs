@@ -24,6 +24,13 @@ pub(super) struct MetaAnswer<'a> {
     pub key: &'a str,
 }
 
+impl MetaAnswer<'_> {
+    /// The conversation stays flagged when Meta did not name the owner to any of our apps.
+    fn keeps_flag(&self) -> bool {
+        self.owner.app_id.is_none() && self.owner.role == OwnerRole::Other
+    }
+}
+
 pub(super) fn describe(owner: &Owner) -> String {
     match &owner.app_id {
         Some(id) => format!("{id} ({})", owner.role.as_str()),
@@ -33,7 +40,7 @@ pub(super) fn describe(owner: &Owner) -> String {
 
 impl Resync {
     /// The record corrected to Meta's answer; `None` when it already says so. The flag is
-    /// always cleared.
+    /// cleared, unless Meta named the owner to none of our apps.
     pub(super) fn correct(
         &self,
         current: &Conversation,
@@ -57,12 +64,13 @@ impl Resync {
             answer.at,
             page,
         );
-        if expires == current.control_expires_at && !current.needs_resync {
+        let flag = answer.keeps_flag();
+        if expires == current.control_expires_at && current.needs_resync == flag {
             return (None, Verdict::Unchanged);
         }
         let mut next = Transition::successor(current);
         next.state.control_expires_at = expires;
-        next.state.needs_resync = false;
+        next.state.needs_resync = flag;
         next.state.updated_at = answer.at;
         (Some(next), Verdict::Unchanged)
     }
@@ -105,7 +113,7 @@ fn corrected(
     if role == OwnerRole::Inbox {
         state.unread = current.unread || !current.owner.role.is_human();
     }
-    state.needs_resync = false;
+    state.needs_resync = answer.keeps_flag();
     next
 }
 
