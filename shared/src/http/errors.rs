@@ -7,6 +7,7 @@ use super::reply::ApiError;
 use crate::domain::Owner;
 use crate::ports::{GraphError, StoreError};
 use crate::services::control::ControlError;
+use crate::services::idempotency::IdempotencyError;
 use crate::services::ingest::{ReceiveError, SubscriptionError};
 use crate::services::records::RecordError;
 use crate::services::resync::ResyncError;
@@ -89,6 +90,29 @@ impl From<&ControlError> for ApiError {
 
 impl From<ControlError> for ApiError {
     fn from(err: ControlError) -> Self {
+        ApiError::from(&err)
+    }
+}
+
+impl From<&IdempotencyError> for ApiError {
+    fn from(err: &IdempotencyError) -> Self {
+        match err {
+            IdempotencyError::BadKey => {
+                ApiError::bad_request("bad_idempotency_key", err.to_string())
+            }
+            IdempotencyError::Reused => {
+                ApiError::new(422, "idempotency_key_reused", err.to_string())
+            }
+            IdempotencyError::InProgress => {
+                ApiError::new(409, "idempotency_key_in_use", err.to_string())
+            }
+            IdempotencyError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(err: IdempotencyError) -> Self {
         ApiError::from(&err)
     }
 }

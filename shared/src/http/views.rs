@@ -88,6 +88,9 @@ impl ControlView {
 pub struct TimelineView {
     pub at: String,
     pub key: String,
+    /// The agent who acted through the API (their token's `agent_name`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     #[serde(flatten)]
     pub record: TimelineRecord,
 }
@@ -101,6 +104,7 @@ impl TimelineView {
                 .map(|e| TimelineView {
                     at: rfc3339_millis(e.at),
                     key: e.key,
+                    agent: e.agent,
                     record: e.record,
                 })
                 .collect(),

@@ -9,8 +9,9 @@ use std::time::Duration;
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::graph::RetryPolicy;
-use routing_core::http::control_api;
-use routing_core::ports::{LeaseChange, Store};
+use routing_core::http::control_api::{self, ApiRequest};
+use routing_core::http::resync_api;
+use routing_core::ports::{IdempotencyRecord, KeyClaim, LeaseChange, Store};
 use routing_core::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
 
@@ -45,18 +46,50 @@ async fn passing_to_the_bot(store: Arc<dyn Store>) -> World {
 impl World {
     /// One request of the HTTP contract with the test's API token.
     async fn api(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        let auth = format!("Bearer {API_TOKEN}");
-        let path = format!("/pages/{PAGE}/conversations/{path}");
-        let body = body.to_string();
-        let reply = control_api::handle(
-            &self.control,
+        self.request(
+            API_TOKEN,
+            None,
             method,
-            &path,
-            &Default::default(),
-            Some(&auth),
-            body.as_bytes(),
+            &format!("{PAGE}/conversations/{path}"),
+            body,
         )
-        .await;
+        .await
+    }
+
+    /// `api` with an `Idempotency-Key`.
+    async fn api_once(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        self.request(
+            API_TOKEN,
+            Some(key),
+            "POST",
+            &format!("{PAGE}/conversations/{path}"),
+            body,
+        )
+        .await
+    }
+
+    /// One request of the HTTP contract to `/pages/{path}`.
+    async fn request(
+        &self,
+        token: &str,
+        idempotency_key: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let path = format!("/pages/{path}");
+        let body = body.to_string();
+        let query = Default::default();
+        let request = ApiRequest {
+            method,
+            path: &path,
+            query: &query,
+            authorization: Some(&auth),
+            idempotency_key,
+            body: body.as_bytes(),
+        };
+        let reply = control_api::serve(&self.control, request).await;
         let value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
         (reply.status, value)
     }
@@ -356,6 +389,251 @@ async fn an_owner_no_app_of_ours_may_name_is_recorded_as_another_app_and_gates_t
     assert!(h.sent_texts(u).await.is_empty());
 }
 
+// ---- 2. idempotent agent actions ------------------------------------------------------
+
+async fn a_message_repeated_with_its_idempotency_key_is_sent_once(store: Arc<dyn Store>) {
+    let h = harness(store).await;
+    let u = "7341";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    let message = json!({"text": "Your order ships today."});
+    let first = h
+        .api_once("ui-retry-1", &format!("{u}/messages"), message.clone())
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let again = h
+        .api_once("ui-retry-1", &format!("{u}/messages"), message)
+        .await;
+    assert_eq!(again, first, "the first answer, again");
+    assert_eq!(
+        h.sent_texts(u).await,
+        ["Your order ships today."],
+        "sent once"
+    );
+    // The same key with another body is refused.
+    let other = h
+        .api_once(
+            "ui-retry-1",
+            &format!("{u}/messages"),
+            json!({"text": "Something else"}),
+        )
+        .await;
+    assert_eq!(
+        (other.0, &other.1["error"]["code"]),
+        (422, &json!("idempotency_key_reused"))
+    );
+    // Another conversation's key of the same name is another key.
+    let v = "7342";
+    h.held_by(v, INBOX, OwnerRole::Inbox).await;
+    let elsewhere = h
+        .api_once(
+            "ui-retry-1",
+            &format!("{v}/messages"),
+            json!({"text": "Hello"}),
+        )
+        .await;
+    assert_eq!(elsewhere.0, 200, "{}", elsewhere.1);
+    // Kept in the store for 24 h.
+    let probe = IdempotencyRecord {
+        page_id: PAGE.into(),
+        psid: u.into(),
+        key: "ui-retry-1".into(),
+        fingerprint: "probe".into(),
+        claimed_at: h.now(),
+        answer: None,
+        expires_at: h.now() / 1000 + 60,
+    };
+    match h.store.claim_key(&probe, h.now() / 1000).await.unwrap() {
+        KeyClaim::Held(held) => {
+            assert_eq!(held.expires_at, h.now() / 1000 + 24 * 3600);
+            assert_eq!(held.answer.map(|a| a.status), Some(200));
+        }
+        other => panic!("the key is not kept: {other:?}"),
+    }
+}
+
+async fn a_control_action_repeated_with_its_idempotency_key_is_done_once(store: Arc<dyn Store>) {
+    let h = harness(store).await;
+    let u = "7343";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    let pass = json!({"action": "pass", "as": "bot", "target": "inbox"});
+    let first = h
+        .api_once("pass-7343", &format!("{u}/control"), pass.clone())
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    // Done again, the pass would be refused: the bot no longer owns the thread.
+    let again = h.api_once("pass-7343", &format!("{u}/control"), pass).await;
+    assert_eq!(again, first);
+    assert!(!h.record(u).await.needs_resync, "no needless re-sync");
+    let passes = h
+        .control_entries(u)
+        .await
+        .into_iter()
+        .filter(|e| e.3 == "pass_thread_control")
+        .count();
+    assert_eq!(passes, 1);
+}
+
+async fn an_idempotency_key_of_an_action_that_did_nothing_may_be_used_again(store: Arc<dyn Store>) {
+    let h = harness(store).await;
+    let u = "7344";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    h.fault(
+        "graph-error",
+        json!({"endpoint": "pass_thread_control", "status": 500, "code": 2}),
+    )
+    .await;
+    let pass = json!({"action": "pass", "as": "bot", "target": "inbox"});
+    let failed = h
+        .api_once("pass-7344", &format!("{u}/control"), pass.clone())
+        .await;
+    assert_eq!(
+        (failed.0, &failed.1["error"]["code"]),
+        (502, &json!("graph_unavailable"))
+    );
+    let retried = h.api_once("pass-7344", &format!("{u}/control"), pass).await;
+    assert_eq!(retried.0, 200, "{}", retried.1);
+    assert_eq!(h.true_owner(u).await.as_deref(), Some(INBOX));
+    let bad = h
+        .api_once(
+            "with space",
+            &format!("{u}/control"),
+            json!({"action": "take"}),
+        )
+        .await;
+    assert_eq!(
+        (bad.0, &bad.1["error"]["code"]),
+        (400, &json!("bad_idempotency_key"))
+    );
+}
+
+// ---- 7. scoped API tokens -------------------------------------------------------------
+
+const SAM: &str = "sam-agent-token-0123456789";
+const READER: &str = "reader-token-0123456789";
+const ELSEWHERE: &str = "other-page-token-0123456789";
+const OTHER_PAGE: &str = "222";
+
+async fn scoped(store: Arc<dyn Store>) -> World {
+    let config = config_with(|doc| {
+        doc["apps"][1]["page_tokens"][OTHER_PAGE] = json!("inbox-page-token-222");
+        let mut page = doc["pages"][0].clone();
+        page["id"] = json!(OTHER_PAGE);
+        doc["pages"].as_array_mut().unwrap().push(page);
+        doc["api_tokens"] = json!([
+            API_TOKEN,
+            {"token": SAM, "pages": [PAGE], "scope": "act", "agent_name": "Sam"},
+            {"token": READER, "scope": "read"},
+            {"token": ELSEWHERE, "pages": [OTHER_PAGE], "scope": "act"},
+        ]);
+    });
+    World::start_with(store, config, impatient(), emulator_config()).await
+}
+
+async fn a_token_reaches_only_its_pages_and_scope(store: Arc<dyn Store>) {
+    let h = scoped(store).await;
+    let u = "7351";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    let conversation = format!("{PAGE}/conversations/{u}");
+    // A read-only token reads every Page's timelines but acts on none.
+    let read = h
+        .request(
+            READER,
+            None,
+            "GET",
+            &format!("{conversation}/timeline"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(read.0, 200, "{}", read.1);
+    let act = h
+        .request(
+            READER,
+            None,
+            "POST",
+            &format!("{conversation}/messages"),
+            json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        (act.0, &act.1["error"]["code"]),
+        (403, &json!("forbidden")),
+        "{}",
+        act.1
+    );
+    assert!(
+        act.1["error"]["message"].as_str().unwrap().contains(PAGE),
+        "{}",
+        act.1
+    );
+    let resync = resync_api::handle(
+        &h.resync,
+        "POST",
+        &format!("/pages/{conversation}/resync"),
+        Some(&format!("Bearer {READER}")),
+        b"",
+    )
+    .await;
+    assert_eq!(resync.status, 403, "{}", resync.body);
+    // A token of another Page reads nothing here.
+    for path in [
+        conversation.clone(),
+        format!("{conversation}/timeline"),
+        format!("{PAGE}/conversations"),
+    ] {
+        let (status, body) = h.request(ELSEWHERE, None, "GET", &path, Value::Null).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(PAGE),
+            "{body}"
+        );
+    }
+    assert!(h.sent_texts(u).await.is_empty());
+}
+
+async fn an_agents_token_is_recorded_as_the_actor_of_its_actions(store: Arc<dyn Store>) {
+    let h = scoped(store).await;
+    let u = "7352";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    let conversation = format!("{PAGE}/conversations/{u}");
+    let (status, body) = h
+        .request(
+            SAM,
+            None,
+            "POST",
+            &format!("{conversation}/control"),
+            json!({"action": "pass", "as": "bot", "target": "inbox"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, timeline) = h
+        .request(
+            SAM,
+            None,
+            "GET",
+            &format!("{conversation}/timeline"),
+            Value::Null,
+        )
+        .await;
+    let entry = &timeline["items"][0];
+    assert_eq!(
+        (&entry["event"], &entry["agent"], &entry["actor"]),
+        (&json!("pass_thread_control"), &json!("Sam"), &json!(BOT)),
+        "{timeline}"
+    );
+    // An unscoped token's actions name no agent.
+    let (status, _) = h
+        .api(
+            "POST",
+            &format!("{u}/control"),
+            json!({"action": "release"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, timeline) = h.api("GET", &format!("{u}/timeline"), Value::Null).await;
+    assert_eq!(timeline["items"][0]["event"], "release_thread_control");
+    assert!(timeline["items"][0].get("agent").is_none(), "{timeline}");
+}
+
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
         mod memory_store {
@@ -388,4 +666,9 @@ scenarios!(
     taking_over_by_sending_takes_when_the_inboxs_lease_expired,
     taking_over_by_sending_takes_when_meta_may_have_idled_the_thread,
     an_owner_no_app_of_ours_may_name_is_recorded_as_another_app_and_gates_the_bot,
+    a_message_repeated_with_its_idempotency_key_is_sent_once,
+    a_control_action_repeated_with_its_idempotency_key_is_done_once,
+    an_idempotency_key_of_an_action_that_did_nothing_may_be_used_again,
+    a_token_reaches_only_its_pages_and_scope,
+    an_agents_token_is_recorded_as_the_actor_of_its_actions,
 );

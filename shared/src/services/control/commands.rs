@@ -191,7 +191,7 @@ impl ControlService {
                         metadata: metadata.map(str::to_string),
                     },
                 ));
-                Some(next)
+                Some(self.credit(next))
             })
             .await?;
         Ok(record)
@@ -248,7 +248,7 @@ impl ControlService {
                         late: false,
                     },
                 ));
-                Some(next)
+                Some(self.credit(next))
             })
             .await?;
         Ok(record)
@@ -349,7 +349,7 @@ impl ControlService {
                     at: now,
                     key: key.clone(),
                 };
-                Some(apply_control_change(current, &change, page))
+                Some(self.credit(apply_control_change(current, &change, page)))
             })
             .await?;
         Ok(record)

@@ -147,7 +147,7 @@ impl ControlService {
                     }
                     None => activity(current, page, author, sent_at),
                 };
-                Some(transition)
+                Some(self.credit(transition))
             })
             .await?;
         Ok(record)

@@ -15,6 +15,7 @@ pub use messages::{MessageOutcome, MessageRequest};
 use std::sync::Arc;
 
 use crate::config::{AppConfig, PageConfig, Secret};
+use crate::domain::transition::Transition;
 use crate::domain::{Conversation, Owner, PAGE_INBOX_APP_ID};
 use crate::ports::{GraphApi, GraphError};
 use crate::services::records::{RecordError, Records};
@@ -72,6 +73,9 @@ pub struct ControlService {
     records: Records,
     graph: Arc<dyn GraphApi>,
     resync: Resync,
+    /// The agent the actions of this handle are credited to (an API token's
+    /// `agent_name`).
+    agent: Option<Arc<str>>,
 }
 
 impl ControlService {
@@ -81,7 +85,26 @@ impl ControlService {
             records,
             graph,
             resync,
+            agent: None,
         }
+    }
+
+    /// The same service, crediting the timeline entries of its actions to `agent`.
+    pub fn acting_for(&self, agent: Option<&str>) -> ControlService {
+        ControlService {
+            agent: agent.map(Arc::from),
+            ..self.clone()
+        }
+    }
+
+    /// Stamp the entries an action writes with the agent who asked for it.
+    pub(crate) fn credit(&self, mut transition: Transition) -> Transition {
+        if let Some(agent) = &self.agent {
+            for entry in &mut transition.timeline {
+                entry.agent = Some(agent.to_string());
+            }
+        }
+        transition
     }
 
     pub fn records(&self) -> &Records {
