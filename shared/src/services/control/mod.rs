@@ -417,6 +417,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_trigger_whose_send_had_no_answer_is_never_sent_again() {
+        let rig = rig();
+        rig.held_by("u6", Owner::app(BOT, OwnerRole::Bot), T0).await;
+        rig.control
+            .records()
+            .update(PAGE, "u6", |current| {
+                let mut next = crate::domain::transition::Transition::successor(current);
+                next.state.pending_action = Some(RequestedAction {
+                    action: crate::domain::ActionKind::PassToInbox,
+                    acting_app_id: BOT.into(),
+                    target_app_id: Some(INBOX.into()),
+                    source: "payload:TALK_TO_HUMAN".into(),
+                    at: T0,
+                    event_key: "e6".into(),
+                    executing_since: None,
+                });
+                Some(next)
+            })
+            .await
+            .unwrap();
+        rig.graph
+            .answer(ScriptedAnswer::Fail(GraphError::OutcomeUnknown(
+                "timed out".into(),
+            )));
+        let err = rig
+            .control
+            .execute_pending_action(PAGE, "u6")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ControlError::Graph { .. }), "{err:?}");
+        // The confirmation may have reached the customer: the action is dropped, not left
+        // pending for the next event to send it again; Meta is asked instead.
+        let record = rig.store.conversation(PAGE, "u6").await.unwrap().unwrap();
+        assert!(record.pending_action.is_none() && record.needs_resync);
+        assert!(rig
+            .control
+            .execute_pending_action(PAGE, "u6")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(rig.graph.calls().len(), 1, "one Send API call");
+    }
+
+    #[tokio::test]
     async fn meta_refusing_a_pass_names_its_owner_after_an_inline_resync() {
         let rig = rig();
         rig.held_by("u5", Owner::app(BOT, OwnerRole::Bot), T0).await;
