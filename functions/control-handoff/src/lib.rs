@@ -3,22 +3,23 @@
 //! decision is in `routing_core::services::control`.
 
 use lambda_http::{Body, Request, Response};
-use routing_core::http::control_api;
-use routing_core::lambda::{api_credentials, into_response, query_map};
+use routing_core::http::control_api::{self, ApiRequest};
+use routing_core::lambda::{api_credentials, header, into_response, query_map};
 use routing_core::services::control::ControlService;
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(service: &ControlService, request: Request) -> Response<Body> {
-    let reply = control_api::handle(
-        service,
-        request.method().as_str(),
-        request.uri().path(),
-        &query_map(&request),
-        api_credentials(&request).as_deref(),
-        request.body().as_ref(),
-    )
-    .await;
-    into_response(reply)
+    let query = query_map(&request);
+    let authorization = api_credentials(&request);
+    let api_request = ApiRequest {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        query: &query,
+        authorization: authorization.as_deref(),
+        idempotency_key: header(&request, "idempotency-key"),
+        body: request.body().as_ref(),
+    };
+    into_response(control_api::serve(service, api_request).await)
 }
 
 /// Environment variables this function reads, beyond the common ones
@@ -27,4 +28,11 @@ pub const EXTRA_ENVIRONMENT: &[&str] = &[];
 
 /// Every DynamoDB action this function performs on the table and its indexes (checked
 /// against a counting client in the tests and against the template's policy).
-pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
+/// (`PutItem` and `DeleteItem`: the idempotency keys of agent actions.)
+pub const TABLE_ACTIONS: &[&str] = &[
+    "GetItem",
+    "Query",
+    "TransactWriteItems",
+    "PutItem",
+    "DeleteItem",
+];

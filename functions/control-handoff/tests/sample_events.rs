@@ -56,7 +56,8 @@ async fn sample_events_route_and_authenticate() {
         ("timeline.json", 200, None),
         ("mark-read.json", 404, Some("unknown_conversation")),
         ("pass-to-inbox.json", 502, Some("graph_unavailable")),
-        ("reset.json", 502, Some("graph_unavailable")),
+        // Nothing stored: idle, which a release-reset already is (a no-op that says so).
+        ("reset.json", 200, None),
         ("agent-message.json", 404, Some("unknown_conversation")),
     ];
     for (name, status, code) in expectations {
@@ -64,6 +65,27 @@ async fn sample_events_route_and_authenticate() {
         assert_eq!(got, status, "{name}: {body}");
         assert_eq!(body["error"]["code"].as_str(), code, "{name}: {body}");
     }
+
+    let (_, reset) = call(&service, sample("reset.json")).await;
+    assert_eq!(
+        reset["unchanged"], "the conversation is already idle",
+        "{reset}"
+    );
+
+    // `Idempotency-Key` reaches the control API.
+    let mut keyed = sample("agent-message.json");
+    keyed["headers"]["idempotency-key"] = Value::from("not a key");
+    let (status, body) = call(&service, keyed.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_idempotency_key"))
+    );
+    keyed["headers"]["idempotency-key"] = Value::from("ui-7001-1");
+    let (status, body) = call(&service, keyed).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_conversation"))
+    );
 
     let mut anonymous = sample("queue.json");
     anonymous["headers"]

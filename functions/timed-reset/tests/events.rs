@@ -227,7 +227,9 @@ async fn a_graph_outage_is_a_batch_item_failure_and_the_lease_stays_due() {
             "{}/_emulator/faults/graph-error",
             h.emulator.base_url()
         ))
-        .json(&json!({"endpoint": "release_thread_control", "count": 3, "status": 503, "code": 2}))
+        // One failed release per reset: a release that may have reached Meta is never
+        // repeated inside the call.
+        .json(&json!({"endpoint": "release_thread_control", "count": 1, "status": 503, "code": 2}))
         .send()
         .await
         .expect("emulator");

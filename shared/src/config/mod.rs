@@ -3,9 +3,12 @@
 //! from one of its two sources ([`ConfigSource`]: a file, a Secrets Manager secret) and
 //! validated; an invalid document stops the function with a message naming the field.
 
+mod api_token;
+mod parse_error;
 mod source;
 mod validate;
 
+pub use api_token::{ApiToken, TokenScope};
 pub use source::ConfigSource;
 
 use std::collections::BTreeMap;
@@ -149,8 +152,10 @@ impl PageConfig {
 pub struct CoordinatorConfig {
     pub apps: Vec<AppConfig>,
     pub pages: Vec<PageConfig>,
+    /// A plain string (every Page, every action) or `{"token", "pages", "scope",
+    /// "agent_name"}`.
     #[serde(default)]
-    pub api_tokens: Vec<Secret>,
+    pub api_tokens: Vec<ApiToken>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,11 +185,11 @@ impl CoordinatorConfig {
     /// Parse and validate a document; errors name the offending field.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
         let de = &mut serde_json::Deserializer::from_str(json);
-        let config: CoordinatorConfig =
-            serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
-                path: err.path().to_string(),
-                message: err.inner().to_string(),
-            })?;
+        let config: CoordinatorConfig = serde_path_to_error::deserialize(de).map_err(|err| {
+            let (path, message) =
+                parse_error::shown(&err.path().to_string(), &err.inner().to_string());
+            ConfigError::Parse { path, message }
+        })?;
         config.validate()?;
         Ok(config)
     }

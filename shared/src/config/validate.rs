@@ -4,6 +4,9 @@ use std::collections::HashSet;
 
 use super::{AppConfig, AppRole, ConfigError, CoordinatorConfig, PageConfig};
 use super::{MAX_RESET_AFTER_SECS, MIN_API_TOKEN_LEN};
+
+/// Longest `agent_name` of a scoped API token.
+const MAX_AGENT_NAME_CHARS: usize = 100;
 use crate::domain::PAGE_INBOX_APP_ID;
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -64,6 +67,10 @@ impl CoordinatorConfig {
             return Err(invalid(at("verify_token"), "must not be empty"));
         }
         for (page_id, token) in &app.page_tokens {
+            if !page_id.chars().all(|c| c.is_ascii_digit()) {
+                // Never echoed: it may be a token pasted as a key.
+                return Err(invalid(at("page_tokens"), "a key is not a numeric page id"));
+            }
             let field = format!("apps[{i}].page_tokens.{page_id}");
             if self.page(page_id).is_none() {
                 return Err(invalid(field, "no page with this id in pages"));
@@ -115,17 +122,43 @@ impl CoordinatorConfig {
         }
     }
 
+    /// Tokens long and distinct; a scoped token's Pages configured, its agent named. No
+    /// message shows a token.
     fn validate_api_tokens(&self) -> Result<(), ConfigError> {
         let mut tokens = HashSet::new();
-        for (i, token) in self.api_tokens.iter().enumerate() {
-            if token.expose().len() < MIN_API_TOKEN_LEN {
+        for (i, entry) in self.api_tokens.iter().enumerate() {
+            let at = |field: &str| format!("api_tokens[{i}]{field}");
+            let token = entry.token.expose();
+            if token.len() < MIN_API_TOKEN_LEN {
                 return Err(invalid(
-                    format!("api_tokens[{i}]"),
+                    at(""),
                     format!("must be at least {MIN_API_TOKEN_LEN} characters"),
                 ));
             }
-            if !tokens.insert(token.expose()) {
-                return Err(invalid(format!("api_tokens[{i}]"), "duplicate token"));
+            if !tokens.insert(token) {
+                return Err(invalid(at(""), "duplicate token"));
+            }
+            if let Some(pages) = &entry.pages {
+                if pages.is_empty() {
+                    return Err(invalid(
+                        at(".pages"),
+                        "must name at least one page (omit it for every page)",
+                    ));
+                }
+                if let Some(j) = pages.iter().position(|p| self.page(p).is_none()) {
+                    return Err(invalid(
+                        at(&format!(".pages[{j}]")),
+                        "no page with this id in pages",
+                    ));
+                }
+            }
+            if let Some(name) = &entry.agent_name {
+                if name.trim().is_empty() || name.chars().count() > MAX_AGENT_NAME_CHARS {
+                    return Err(invalid(
+                        at(".agent_name"),
+                        format!("must be 1 to {MAX_AGENT_NAME_CHARS} characters"),
+                    ));
+                }
             }
         }
         Ok(())
@@ -461,6 +494,42 @@ mod tests {
             err.contains("apps[0].page_tokens.111") || err.contains("pages"),
             "{err}"
         );
+    }
+
+    /// A secret-shaped value in every secret field, in every wrong shape: no error message
+    /// shows it (serde quotes the values it rejects).
+    #[test]
+    fn no_secret_reaches_an_error_message() {
+        const SECRET: &str = "EAAGsecretShaped0123456789abcdef";
+        let numeric: u64 = 98_765_432_109_876_543;
+        let cases: Vec<(&str, Value)> = vec![
+            ("/apps/0/app_secret", json!(numeric)),
+            ("/apps/0/app_secret", json!({SECRET: 1})),
+            ("/apps/1/verify_token", json!(numeric)),
+            ("/apps/1/verify_token", json!([SECRET])),
+            ("/apps/0/page_tokens", json!(SECRET)),
+            ("/apps/0/page_tokens", json!([SECRET])),
+            ("/apps/0/page_tokens", json!({SECRET: "111"})),
+            ("/apps/0/page_tokens", json!({"111": numeric})),
+            ("/apps/0/page_tokens", json!({SECRET: numeric})),
+            ("/api_tokens", json!(SECRET)),
+            ("/api_tokens", json!({SECRET: SECRET})),
+            ("/api_tokens", json!([numeric])),
+            ("/api_tokens", json!([{"token": numeric}])),
+            ("/api_tokens", json!([{"token": SECRET, "scope": SECRET}])),
+            ("/api_tokens", json!([{"token": SECRET, "pages": SECRET}])),
+            ("/api_tokens", json!([{"token": SECRET, "unknown": SECRET}])),
+            ("/api_tokens", json!([{"token": SECRET, "pages": ["999"]}])),
+            ("/api_tokens", json!([SECRET, SECRET])),
+        ];
+        for (pointer, value) in cases {
+            let err = error_of(with(valid(), pointer, value.clone()));
+            assert!(
+                !err.contains(SECRET) && !err.contains(&numeric.to_string()),
+                "{pointer} = {value}: {err}"
+            );
+            assert!(err.starts_with("configuration: "), "{err}");
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ impl Author {
 pub struct TimelineEntry {
     pub at: EpochMillis,
     pub key: String,
+    /// The agent who acted through the API, as their API token names them (`agent_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     #[serde(flatten)]
     pub record: TimelineRecord,
 }
@@ -72,6 +75,7 @@ impl TimelineEntry {
         TimelineEntry {
             at,
             key: format!("{prefix}:{event_key}"),
+            agent: None,
             record,
         }
     }

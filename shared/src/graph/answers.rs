@@ -128,7 +128,7 @@ pub(super) fn interpret_answer(status: u16, body: &[u8]) -> Result<serde_json::V
     Ok(value)
 }
 
-/// `{"data":[{"thread_owner":{"app_id","expiration"?}}]}`, or `{"data":[]}` when idle.
+/// `{"data":[{"thread_owner":{"app_id"?,"expiration"?}}]}`, or `{"data":[]}` when idle.
 pub(super) fn parse_thread_owner(
     body: &serde_json::Value,
 ) -> Result<Option<ThreadOwner>, GraphError> {
@@ -145,14 +145,16 @@ pub(super) fn parse_thread_owner(
         Some(serde_json::Value::Null) => return Ok(None),
         Some(owner) => owner,
     };
-    let app_id = owner
-        .get("app_id")
-        .and_then(meta_json::id)
-        .ok_or_else(unexpected)?;
+    // Meta names the owner only to the owner and the Page's default app; any other app
+    // gets only the expiration.
+    let app_id = owner.get("app_id").and_then(meta_json::id);
     let expires_at = owner
         .get("expiration")
         .and_then(meta_json::integer)
         .and_then(normalise_expiry);
+    if app_id.is_none() && expires_at.is_none() {
+        return Err(unexpected());
+    }
     Ok(Some(ThreadOwner { app_id, expires_at }))
 }
 
@@ -179,7 +181,15 @@ mod tests {
         assert_eq!(
             parse_thread_owner(&owned).unwrap(),
             Some(ThreadOwner {
-                app_id: "123".into(),
+                app_id: Some("123".into()),
+                expires_at: Some(1_700_000_000)
+            })
+        );
+        let unnamed = json!({"data":[{"thread_owner":{"expiration":1_700_000_000}}]});
+        assert_eq!(
+            parse_thread_owner(&unnamed).unwrap(),
+            Some(ThreadOwner {
+                app_id: None,
                 expires_at: Some(1_700_000_000)
             })
         );
@@ -188,7 +198,7 @@ mod tests {
         assert_eq!(
             parse_thread_owner(&numeric_ms).unwrap(),
             Some(ThreadOwner {
-                app_id: "123".into(),
+                app_id: Some("123".into()),
                 expires_at: Some(1_700_000_000)
             })
         );
@@ -196,7 +206,7 @@ mod tests {
         assert_eq!(
             parse_thread_owner(&no_expiry).unwrap(),
             Some(ThreadOwner {
-                app_id: "263902037430900".into(),
+                app_id: Some("263902037430900".into()),
                 expires_at: None
             })
         );

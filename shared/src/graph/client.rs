@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::answers::{
     chain, interpret_answer, log_fields, parse_sent_message, parse_thread_owner, transport_error,
 };
-use super::retry::RetryPolicy;
+use super::retry::{FailedAttempt, Repeat, RetryPolicy};
 use super::wire::{ExtendBody, PassBody, Recipient, RecipientBody, SendBody};
 use crate::config::Secret;
 use crate::ports::{GraphApi, GraphError, OutgoingMessage, SentMessage, ThreadOwner};
@@ -117,7 +117,7 @@ impl GraphClient {
         Ok(url)
     }
 
-    /// One Graph call with retries; the JSON of a successful answer.
+    /// One Graph call with retries (see [`RetryPolicy`]); the JSON of a successful answer.
     async fn call<B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
@@ -134,6 +134,11 @@ impl GraphClient {
         if body.is_none() {
             url.query_pairs_mut().append_pair("recipient", psid);
         }
+        let repeat = if method == reqwest::Method::GET {
+            Repeat::Always
+        } else {
+            Repeat::OnlyUnsent
+        };
         let max_attempts = self.policy.max_attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -142,13 +147,14 @@ impl GraphClient {
                     tracing::debug!(edge, page_id, attempt, "Graph API call succeeded");
                     return Ok(value);
                 }
-                Err(err) if err.is_transient() && attempt < max_attempts => {
+                Err(failed) if failed.may_retry(repeat) && attempt < max_attempts => {
                     let delay = self.policy.jittered_backoff(attempt);
-                    log_retry(edge, page_id, attempt, max_attempts, &err, delay);
+                    log_retry(edge, page_id, attempt, max_attempts, &failed.error, delay);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                Err(err) => {
+                Err(failed) => {
+                    let err = failed.into_error(repeat);
                     log_failure(edge, page_id, attempt, &err);
                     return Err(err);
                 }
@@ -162,7 +168,7 @@ impl GraphClient {
         url: &reqwest::Url,
         token: &Secret,
         body: Option<&B>,
-    ) -> Result<serde_json::Value, GraphError> {
+    ) -> Result<serde_json::Value, FailedAttempt> {
         let mut request = self
             .http
             .request(method, url.clone())
@@ -171,10 +177,21 @@ impl GraphClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(transport_error)?;
+        let answered = |error| FailedAttempt {
+            error,
+            may_have_reached_meta: true,
+        };
+        let response = request.send().await.map_err(|err| FailedAttempt {
+            // Only a connection that was never made proves the request did not reach Meta.
+            may_have_reached_meta: !err.is_connect() && !err.is_builder(),
+            error: transport_error(err),
+        })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport_error)?;
-        interpret_answer(status, &bytes)
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| answered(transport_error(err)))?;
+        interpret_answer(status, &bytes).map_err(answered)
     }
 
     async fn thread_control<B: Serialize + ?Sized>(
@@ -241,7 +258,7 @@ fn log_retry(
 fn log_failure(edge: &str, page_id: &str, attempt: u32, err: &GraphError) {
     let (status, code, subcode) = log_fields(err);
     let kind = err.kind();
-    if err.is_transient() {
+    if err.is_transient() || matches!(err, GraphError::OutcomeUnknown(_)) {
         tracing::warn!(
             edge,
             page_id,

@@ -1,12 +1,57 @@
-//! Timeouts and retries of the Graph client.
+//! Timeouts and retries of the Graph client: which failed attempts may be repeated inside
+//! one call.
 
 use std::time::Duration;
 
 use crate::backoff::Backoff;
+use crate::ports::GraphError;
+
+/// Whether a call may be repeated after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Repeat {
+    /// A read (`thread_owner`): repeating it changes nothing.
+    Always,
+    /// A request that changes something (thread control, the Send API): repeated only when
+    /// it provably never reached Meta (the connection could not be made).
+    OnlyUnsent,
+}
+
+/// One failed attempt: Meta's error or the transport's, and whether the request may have
+/// reached Meta.
+#[derive(Debug)]
+pub(super) struct FailedAttempt {
+    pub(super) error: GraphError,
+    pub(super) may_have_reached_meta: bool,
+}
+
+impl FailedAttempt {
+    /// Worth another attempt inside the call: an outage of a read, or of a request that
+    /// never left. Rate limits are never retried inside the call.
+    pub(super) fn may_retry(&self, repeat: Repeat) -> bool {
+        matches!(self.error, GraphError::Unavailable(_))
+            && (repeat == Repeat::Always || !self.may_have_reached_meta)
+    }
+
+    /// The call's error: an outage of a request that may have reached Meta has an unknown
+    /// outcome.
+    pub(super) fn into_error(self, repeat: Repeat) -> GraphError {
+        match self.error {
+            GraphError::Unavailable(text)
+                if repeat == Repeat::OnlyUnsent && self.may_have_reached_meta =>
+            {
+                GraphError::OutcomeUnknown(text)
+            }
+            other => other,
+        }
+    }
+}
 
 /// Timeouts and retries of [`GraphClient`](super::GraphClient).
 ///
-/// Only transient errors ([`GraphError::is_transient`](crate::ports::GraphError::is_transient)) are retried, at most
+/// Only outages are retried: of reads (5xx, timeouts, connection failures), and of requests
+/// that change something only when they never reached Meta (the connection failed); a
+/// request that may have reached Meta is never repeated (its error is
+/// [`GraphError::OutcomeUnknown`]), and rate limits are not retried inside a call. At most
 /// `max_attempts` calls in all, waiting `base_delay * 2^(n-1)` (capped at `max_delay`)
 /// with jitter (between half and all of it) before retry `n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +103,6 @@ impl RetryPolicy {
         self
     }
 
-    /// The wait before retry `retry` (1 = the second attempt), before jitter.
     /// The wait before retry `retry` (1 = the second attempt), before jitter.
     pub fn backoff(&self, retry: u32) -> Duration {
         self.waits().delay(retry)

@@ -5,18 +5,35 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::auth::authorize;
+use super::auth::{authorize, permit};
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
-use super::views::{ConversationView, MessageView, TimelineView};
+use super::views::{ControlView, ConversationView, MessageView, TimelineView};
+use crate::config::{ApiToken, TokenScope};
 use crate::domain::OwnerRole;
+use crate::ports::StoredAnswer;
 use crate::ports::{TimelineOrder, MAX_PAGE_SIZE};
 use crate::services::control::{ControlRequest, ControlService, MessageRequest};
+use crate::services::idempotency::{Admission, Idempotency};
 
 /// `limit` when a listing names none.
 const DEFAULT_LIMIT: u32 = 50;
 
-/// Route an HTTP request of the contract (bearer token required).
+/// One request of the contract, independent of Lambda's event types.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a HashMap<String, String>,
+    /// `Authorization` (or `X-Api-Token`, as `Bearer <token>`).
+    pub authorization: Option<&'a str>,
+    /// `Idempotency-Key` (agent actions only).
+    pub idempotency_key: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// Route an HTTP request of the contract (bearer token required), without an
+/// idempotency key.
 pub async fn handle(
     service: &ControlService,
     method: &str,
@@ -25,8 +42,21 @@ pub async fn handle(
     authorization: Option<&str>,
     body: &[u8],
 ) -> Reply {
-    let result = match authorize(service.records().config(), authorization) {
-        Ok(()) => route(service, method, path, query, body).await,
+    let request = ApiRequest {
+        method,
+        path,
+        query,
+        authorization,
+        idempotency_key: None,
+        body,
+    };
+    serve(service, request).await
+}
+
+/// Route an HTTP request of the contract (bearer token required).
+pub async fn serve(service: &ControlService, request: ApiRequest<'_>) -> Reply {
+    let result = match authorize(service.records().config(), request.authorization) {
+        Ok(token) => route(service, token, request).await,
         Err(err) => Err(err),
     };
     result.unwrap_or_else(|err| err.reply())
@@ -34,11 +64,10 @@ pub async fn handle(
 
 async fn route(
     service: &ControlService,
-    method: &str,
-    path: &str,
-    query: &HashMap<String, String>,
-    body: &[u8],
+    token: &ApiToken,
+    request: ApiRequest<'_>,
 ) -> Result<Reply, ApiError> {
+    let (method, path, query) = (request.method, request.path, request.query);
     let segments = route_segments(path, "pages").ok_or_else(|| {
         ApiError::not_found(
             "unknown_route",
@@ -48,6 +77,7 @@ async fn route(
     let now = || service.records().now();
     match (method, segments.as_slice()) {
         ("GET", ["pages", page, "conversations"]) => {
+            permit(token, page, TokenScope::Read)?;
             let (role, unread) = (parse_role(query)?, parse_unread(query)?);
             let cursor = query.get("cursor").cloned();
             let listing = service
@@ -56,26 +86,24 @@ async fn route(
             Ok(Reply::json(200, &ConversationView::listing(listing, now())))
         }
         ("GET", ["pages", page, "conversations", psid]) => {
+            permit(token, page, TokenScope::Read)?;
             let record = service.conversation(page, psid).await?;
             Ok(Reply::json(200, &ConversationView::of(&record, now())))
         }
         ("GET", ["pages", page, "conversations", psid, "timeline"]) => {
+            permit(token, page, TokenScope::Read)?;
             let (order, limit) = (parse_order(query)?, parse_limit(query)?);
             let cursor = query.get("cursor").map(String::as_str);
             let listing = service.timeline(page, psid, order, limit, cursor).await?;
             Ok(Reply::json(200, &TimelineView::listing(listing)))
         }
-        ("POST", ["pages", page, "conversations", psid, "control"]) => {
-            let request: ControlRequest = parse_body(body)?;
-            let record = service.control(page, psid, request).await?;
-            Ok(Reply::json(200, &ConversationView::of(&record, now())))
-        }
-        ("POST", ["pages", page, "conversations", psid, "messages"]) => {
-            let request: MessageRequest = parse_body(body)?;
-            let outcome = service.send_message(page, psid, request).await?;
-            Ok(Reply::json(200, &MessageView::of(outcome, now())))
+        ("POST", ["pages", page, "conversations", psid, action @ ("control" | "messages")]) => {
+            permit(token, page, TokenScope::Act)?;
+            let service = service.acting_for(token.agent_name.as_deref());
+            act_once(&service, request, page, psid, action).await
         }
         ("POST", ["pages", page, "conversations", psid, "read"]) => {
+            permit(token, page, TokenScope::Act)?;
             let record = service.mark_read(page, psid).await?;
             Ok(Reply::json(200, &ConversationView::of(&record, now())))
         }
@@ -90,6 +118,66 @@ async fn route(
             "unknown_route",
             format!("no route {method} {path}"),
         )),
+    }
+}
+
+/// An agent action (`control` or `messages`), done once per `Idempotency-Key`: the same
+/// key and request again answer the first answer and do nothing.
+async fn act_once(
+    service: &ControlService,
+    request: ApiRequest<'_>,
+    page: &str,
+    psid: &str,
+    action: &str,
+) -> Result<Reply, ApiError> {
+    let Some(key) = request.idempotency_key else {
+        return act(service, page, psid, action, request.body).await;
+    };
+    let keys = Idempotency::new(service.records().clone());
+    let fingerprint = Idempotency::fingerprint(action, request.body);
+    let ticket = match keys.admit(page, psid, key, fingerprint).await? {
+        Admission::Replay(answer) => return Ok(Reply::stored(answer.status, answer.body)),
+        Admission::Fresh(ticket) => ticket,
+    };
+    let result = act(service, page, psid, action, request.body).await;
+    let keep = keeps_answer(&result);
+    let reply = result.unwrap_or_else(|err| err.reply());
+    let answer = keep.then(|| StoredAnswer {
+        status: reply.status,
+        body: reply.body.clone(),
+    });
+    if let Err(err) = keys.finish(ticket, answer).await {
+        tracing::warn!(page_id = page, error = %err, "the idempotency key's answer was not stored");
+    }
+    Ok(reply)
+}
+
+/// A key keeps the answer of an action that did something or may have (2xx; a 409 after
+/// Meta's refusal, which also re-synced; an unknown outcome); it is forgotten when nothing
+/// was done and the request may simply be repeated (bad input, an outage, contention).
+fn keeps_answer(result: &Result<Reply, ApiError>) -> bool {
+    match result {
+        Ok(reply) => reply.status < 300,
+        Err(err) => err.status == 409 || err.code == "graph_outcome_unknown",
+    }
+}
+
+async fn act(
+    service: &ControlService,
+    page: &str,
+    psid: &str,
+    action: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let now = || service.records().now();
+    if action == "control" {
+        let request: ControlRequest = parse_body(body)?;
+        let outcome = service.control(page, psid, request).await?;
+        Ok(Reply::json(200, &ControlView::of(&outcome, now())))
+    } else {
+        let request: MessageRequest = parse_body(body)?;
+        let outcome = service.send_message(page, psid, request).await?;
+        Ok(Reply::json(200, &MessageView::of(outcome, now())))
     }
 }
 

@@ -7,6 +7,7 @@ use super::reply::ApiError;
 use crate::domain::Owner;
 use crate::ports::{GraphError, StoreError};
 use crate::services::control::ControlError;
+use crate::services::idempotency::IdempotencyError;
 use crate::services::ingest::{ReceiveError, SubscriptionError};
 use crate::services::records::RecordError;
 use crate::services::resync::ResyncError;
@@ -41,6 +42,12 @@ pub fn graph_error(err: &GraphError, owner: &Owner) -> ApiError {
             )
         }
         GraphError::RateLimited { .. } => ApiError::new(502, "graph_unavailable", err.to_string()),
+        GraphError::OutcomeUnknown(_) => ApiError::new(
+            502,
+            "graph_outcome_unknown",
+            "Meta may have applied this call but did not answer in time (a message may have \
+             been delivered): check the conversation before repeating it",
+        ),
         GraphError::TokenInvalid => ApiError::new(502, "graph_token_invalid", err.to_string()),
         GraphError::Other { code, subcode, .. } => {
             tracing::warn!(error = %err, "Graph API error");
@@ -110,6 +117,29 @@ impl From<&ControlError> for ApiError {
 
 impl From<ControlError> for ApiError {
     fn from(err: ControlError) -> Self {
+        ApiError::from(&err)
+    }
+}
+
+impl From<&IdempotencyError> for ApiError {
+    fn from(err: &IdempotencyError) -> Self {
+        match err {
+            IdempotencyError::BadKey => {
+                ApiError::bad_request("bad_idempotency_key", err.to_string())
+            }
+            IdempotencyError::Reused => {
+                ApiError::new(422, "idempotency_key_reused", err.to_string())
+            }
+            IdempotencyError::InProgress => {
+                ApiError::new(409, "idempotency_key_in_use", err.to_string())
+            }
+            IdempotencyError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<IdempotencyError> for ApiError {
+    fn from(err: IdempotencyError) -> Self {
         ApiError::from(&err)
     }
 }

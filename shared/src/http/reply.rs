@@ -21,6 +21,15 @@ impl Reply {
         }
     }
 
+    /// A JSON answer kept earlier (an idempotency key's).
+    pub fn stored(status: u16, body: String) -> Self {
+        Reply {
+            status,
+            content_type: "application/json",
+            body,
+        }
+    }
+
     pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
         match serde_json::to_string(value) {
             Ok(body) => Reply {

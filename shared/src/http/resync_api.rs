@@ -1,10 +1,11 @@
 //! The re-sync route: `POST /pages/{page_id}/conversations/{psid}/resync` (bearer token
 //! required, like the control API).
 
-use super::auth::authorize;
+use super::auth::{authorize, permit};
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 use super::views::ResyncView;
+use crate::config::TokenScope;
 use crate::services::resync::Resync;
 
 pub async fn handle(
@@ -14,12 +15,16 @@ pub async fn handle(
     authorization: Option<&str>,
     _body: &[u8],
 ) -> Reply {
-    if let Err(err) = authorize(resync.records().config(), authorization) {
-        return err.reply();
-    }
+    let token = match authorize(resync.records().config(), authorization) {
+        Ok(token) => token,
+        Err(err) => return err.reply(),
+    };
     let segments = route_segments(path, "pages").unwrap_or_default();
     match (method, segments.as_slice()) {
         ("POST", ["pages", page_id, "conversations", psid, "resync"]) => {
+            if let Err(err) = permit(token, page_id, TokenScope::Act) {
+                return err.reply();
+            }
             match resync.resync(page_id, psid).await {
                 Ok(outcome) => {
                     let now = resync.records().now();

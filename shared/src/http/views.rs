@@ -7,7 +7,7 @@ use crate::domain::{
     TimelineRecord,
 };
 use crate::ports::{Listing, MessagingType};
-use crate::services::control::MessageOutcome;
+use crate::services::control::{ControlOutcome, MessageOutcome};
 use crate::services::resync::ResyncOutcome;
 
 /// `{"page_id","psid","owner":{"app_id","role"},...}`: the contract's conversation state.
@@ -64,11 +64,33 @@ impl ConversationView {
     }
 }
 
+/// `POST .../control`'s answer: the conversation view and, when nothing needed doing (a
+/// reset of a conversation already with its target), `"unchanged": "<why>"`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlView {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<&'static str>,
+}
+
+impl ControlView {
+    pub fn of(outcome: &ControlOutcome, now: EpochMillis) -> Self {
+        ControlView {
+            conversation: ConversationView::of(&outcome.conversation, now),
+            unchanged: outcome.unchanged,
+        }
+    }
+}
+
 /// A timeline entry with its time in RFC 3339.
 #[derive(Clone, Debug, Serialize)]
 pub struct TimelineView {
     pub at: String,
     pub key: String,
+    /// The agent who acted through the API (their token's `agent_name`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     #[serde(flatten)]
     pub record: TimelineRecord,
 }
@@ -82,6 +104,7 @@ impl TimelineView {
                 .map(|e| TimelineView {
                     at: rfc3339_millis(e.at),
                     key: e.key,
+                    agent: e.agent,
                     record: e.record,
                 })
                 .collect(),

@@ -11,7 +11,9 @@ use crate::domain::EpochSeconds;
 /// Who holds a thread according to Meta.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadOwner {
-    pub app_id: String,
+    /// `None`: Meta names the owner only to the owner itself and the Page's default app;
+    /// any other app learns only that the thread is owned, until `expires_at`.
+    pub app_id: Option<String>,
     /// When Meta's control expires (epoch seconds), when Meta says.
     pub expires_at: Option<EpochSeconds>,
 }
@@ -85,13 +87,21 @@ pub enum GraphError {
         subcode: Option<i64>,
         message: String,
     },
-    /// 5xx, timeouts, connection failures (after the retries ran out).
+    /// 5xx, timeouts, connection failures (after the retries ran out), when the call is
+    /// known to have changed nothing: a read, or a request that never reached Meta.
     #[error("Graph API unavailable: {0}")]
     Unavailable(String),
+    /// A request that changes something may have reached Meta, but no answer says what
+    /// happened (a timeout after it was sent, a 5xx): Meta may have applied it. Never
+    /// repeated blindly; ask `thread_owner`, or report the unknown outcome.
+    #[error("the Graph API call may have been applied; its outcome is unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl GraphError {
-    /// Worth retrying: 5xx, timeouts, connection failures, rate limits.
+    /// Worth retrying later: the call changed nothing at Meta (5xx, timeouts and
+    /// connection failures of reads or of requests that never reached Meta; rate limits).
+    /// An [`GraphError::OutcomeUnknown`] is not: repeating it may apply it twice.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -113,6 +123,7 @@ impl GraphError {
             GraphError::AutomatedFlowInControl => "automated_flow_in_control",
             GraphError::Other { .. } => "other",
             GraphError::Unavailable(_) => "unavailable",
+            GraphError::OutcomeUnknown(_) => "outcome_unknown",
         }
     }
 

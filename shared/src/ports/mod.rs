@@ -3,11 +3,13 @@
 //! test doubles too (`testing/`).
 
 pub mod graph;
+pub mod idempotency;
 pub mod store;
 
 pub use graph::{
     GraphApi, GraphError, MessagingType, OutgoingMessage, SentMessage, ThreadControl, ThreadOwner,
 };
+pub use idempotency::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoredAnswer};
 pub use store::{
     ConversationWrite, DueLease, LeaseChange, Listing, QuarantinedBody, QueueQuery, Store,
     StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS,

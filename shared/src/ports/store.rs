@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::IdempotencyKeys;
 use crate::domain::{Conversation, EpochMillis, EpochSeconds, OwnerRole, TimelineEntry};
 
 /// How many partitions the lease index spreads leases over (the sweep queries each).
@@ -163,8 +164,9 @@ pub struct QuarantinedBody {
     pub expires_at: EpochSeconds,
 }
 
+/// Conversation records and everything kept beside them, idempotency keys included.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: IdempotencyKeys + Send + Sync {
     /// The record, read strongly consistently.
     async fn conversation(
         &self,

@@ -2,8 +2,10 @@
 //! on it, write conditionally on the version read; on a version conflict wait a little
 //! (backoff with jitter), read again and decide again.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -260,11 +262,21 @@ fn is_ours(stored: &Conversation, token: &Option<String>) -> bool {
 
 static CHANGE_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// This container's random identity (64 bits from std's randomly keyed SipHash, whose keys
+/// come from the OS's random source), so that two containers never make the same key.
+fn container_id() -> u64 {
+    static ID: OnceLock<u64> = OnceLock::new();
+    *ID.get_or_init(|| RandomState::new().hash_one(std::process::id()))
+}
+
 /// The unique key of a change the coordinator makes itself (an API call, a trigger, a
-/// timed reset, a re-sync): its timeline entry's key and its ordering tie-break.
+/// timed reset, a re-sync): its timeline entry's key and its ordering tie-break. Unique
+/// across containers (their random identity) and within one (a counter, which also orders
+/// one container's changes of one millisecond).
 pub fn change_key(kind: &str, now: EpochMillis) -> String {
     format!(
-        "api:{kind}:{now}:{}",
-        CHANGE_SEQ.fetch_add(1, Ordering::Relaxed)
+        "api:{kind}:{now}:{:010}:{:016x}",
+        CHANGE_SEQ.fetch_add(1, Ordering::Relaxed),
+        container_id()
     )
 }

@@ -19,6 +19,8 @@ use crate::ports::{
     StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
 
+mod idempotency;
+
 #[derive(Default)]
 struct Tables {
     conversations: HashMap<String, Conversation>,
@@ -28,6 +30,8 @@ struct Tables {
     /// pk -> lease
     leases: HashMap<String, DueLease>,
     quarantine: Vec<QuarantinedBody>,
+    /// (pk, key) -> idempotency record
+    idempotency: HashMap<(String, String), crate::ports::IdempotencyRecord>,
 }
 
 #[derive(Default)]

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
 use crate::ports::{
-    ConversationWrite, DueLease, Listing, QuarantinedBody, QueueQuery, Store, StoreError,
-    TimelineOrder, WriteOutcome,
+    ConversationWrite, DueLease, IdempotencyKeys, IdempotencyRecord, KeyClaim, Listing,
+    QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
 };
 
 /// Wraps a store; `fail_writes_of(psid)` makes every write of that conversation fail.
@@ -44,6 +44,25 @@ impl FaultyStore {
 
     fn fails(&self, psid: &str) -> bool {
         self.failing.lock().is_ok_and(|f| f.contains(psid))
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for FaultyStore {
+    async fn claim_key(
+        &self,
+        record: &IdempotencyRecord,
+        now: EpochSeconds,
+    ) -> Result<KeyClaim, StoreError> {
+        self.inner.claim_key(record, now).await
+    }
+
+    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        self.inner.complete_key(record).await
+    }
+
+    async fn release_key(&self, page_id: &str, psid: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.release_key(page_id, psid, key).await
     }
 }
 

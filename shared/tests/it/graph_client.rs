@@ -250,7 +250,7 @@ async fn extend_sets_the_expiry() -> TestResult {
     assert_eq!(
         owner,
         Some(ThreadOwner {
-            app_id: INBOX.to_owned(),
+            app_id: Some(INBOX.to_owned()),
             expires_at: Some(expires_at_ms / 1000),
         })
     );
@@ -269,7 +269,7 @@ async fn thread_owner_idle_and_owned() -> TestResult {
     assert_eq!(
         owner,
         Some(ThreadOwner {
-            app_id: BOT.to_owned(),
+            app_id: Some(BOT.to_owned()),
             expires_at: thread["expires_at"].as_i64(),
         })
     );
@@ -426,22 +426,26 @@ async fn pass_to_an_unknown_app_is_wrong_app_id() -> TestResult {
 }
 
 #[tokio::test]
-async fn secondary_may_not_see_another_secondarys_ownership() -> TestResult {
+async fn an_app_that_is_neither_owner_nor_default_learns_only_the_expiration() -> TestResult {
     let h = Harness::start().await?;
     h.customer_writes("U1").await?;
     h.graph
         .take_thread_control(&inbox(), PAGE, "U1", None)
         .await?;
+    let expires_at = h.thread("U1").await?["expires_at"].as_i64();
     assert_eq!(
-        h.graph.thread_owner(&other(), PAGE, "U1").await,
-        Err(GraphError::OwnerHidden)
+        h.graph.thread_owner(&other(), PAGE, "U1").await?,
+        Some(ThreadOwner {
+            app_id: None,
+            expires_at
+        })
     );
     // The default app may look.
     assert_eq!(
         h.graph
             .thread_owner(&bot(), PAGE, "U1")
             .await?
-            .map(|o| o.app_id),
+            .and_then(|o| o.app_id),
         Some(INBOX.to_owned())
     );
     Ok(())
@@ -521,51 +525,132 @@ async fn bad_token_is_token_invalid() -> TestResult {
 // ---------------------------------------------------------------- retries
 
 #[tokio::test]
-async fn transient_500_is_retried_then_succeeds() -> TestResult {
+async fn a_read_answered_500_is_retried_then_succeeds() -> TestResult {
     let h = Harness::start().await?;
     h.customer_writes("U1").await?;
-    h.inject(json!({"endpoint": "take_thread_control", "count": 1, "status": 500, "code": 2}))
+    h.inject(json!({"endpoint": "thread_owner", "count": 1, "status": 500, "code": 2}))
         .await?;
     assert_eq!(h.faults_remaining().await?, vec![1]);
-
-    h.graph
-        .take_thread_control(&inbox(), PAGE, "U1", None)
-        .await?;
-    // The first attempt consumed the fault (and did nothing); the retry took control.
+    let owner = h.graph.thread_owner(&bot(), PAGE, "U1").await?;
+    // The first attempt consumed the fault; the retry read the owner.
     assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
-    assert_eq!(h.true_owner("U1").await?.as_deref(), Some(INBOX));
+    assert_eq!(owner.and_then(|o| o.app_id).as_deref(), Some(BOT));
     Ok(())
 }
 
 #[tokio::test]
-async fn two_transient_errors_then_success_within_three_attempts() -> TestResult {
+async fn a_thread_control_call_answered_500_is_not_repeated() -> TestResult {
+    let h = Harness::start().await?;
+    h.customer_writes("U1").await?;
+    h.inject(json!({"endpoint": "take_thread_control", "count": 2, "status": 500, "code": 2}))
+        .await?;
+    let err = h
+        .graph
+        .take_thread_control(&inbox(), PAGE, "U1", None)
+        .await;
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
+    // One attempt only: Meta may have applied it.
+    assert_eq!(h.faults_remaining().await?, vec![1]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_read_outages_then_success_within_three_attempts() -> TestResult {
+    let h = Harness::start().await?;
+    h.customer_writes("U1").await?;
+    h.inject(json!({"endpoint": "thread_owner", "count": 2, "status": 503, "code": 1}))
+        .await?;
+    h.graph.thread_owner(&bot(), PAGE, "U1").await?;
+    assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_send_answered_503_is_not_sent_again() -> TestResult {
     let h = Harness::start().await?;
     h.customer_writes("U1").await?;
     h.inject(json!({"endpoint": "messages", "count": 2, "status": 503, "code": 1}))
         .await?;
-    h.graph
+    let err = h
+        .graph
         .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
-        .await?;
-    assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
-    // Failed attempts did nothing: exactly one message went out.
+        .await;
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
+    assert_eq!(h.faults_remaining().await?, vec![1], "one attempt only");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_send_meta_applied_but_answered_late_is_not_sent_again() -> TestResult {
+    let policy =
+        RetryPolicy::fast().with_timeouts(Duration::from_secs(2), Duration::from_millis(300));
+    let h = Harness::with_policy(policy).await?;
+    h.customer_writes("U1").await?;
+    h.control(
+        "/_emulator/faults/latency",
+        json!({"endpoint": "messages", "latency_ms": 10_000, "count": 1, "after_applying": true}),
+    )
+    .await?;
+    let err = h
+        .graph
+        .send_message(&bot(), PAGE, "U1", &text("once", MessagingType::Response))
+        .await;
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
+    let sent = h.sent_messages("U1").await?;
+    assert_eq!(sent.len(), 1, "the customer got the message once: {sent:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_send_meta_applied_but_answered_500_is_not_sent_again() -> TestResult {
+    let h = Harness::start().await?;
+    h.customer_writes("U1").await?;
+    h.inject(
+        json!({"endpoint": "messages", "count": 1, "status": 500, "code": 2,
+                    "after_applying": true}),
+    )
+    .await?;
+    let err = h
+        .graph
+        .send_message(&bot(), PAGE, "U1", &text("once", MessagingType::Response))
+        .await;
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
     assert_eq!(h.sent_messages("U1").await?.len(), 1);
     Ok(())
 }
 
 #[tokio::test]
-async fn persistent_5xx_ends_unavailable_after_max_attempts() -> TestResult {
-    let h = Harness::start().await?;
+async fn a_pass_meta_applied_but_answered_late_is_not_repeated() -> TestResult {
+    let policy =
+        RetryPolicy::fast().with_timeouts(Duration::from_secs(2), Duration::from_millis(300));
+    let h = Harness::with_policy(policy).await?;
     h.customer_writes("U1").await?;
-    h.inject(json!({"endpoint": "pass_thread_control", "count": 5, "status": 502, "code": 2}))
-        .await?;
+    h.control(
+        "/_emulator/faults/latency",
+        json!({"endpoint": "pass_thread_control", "latency_ms": 10_000, "count": 1,
+               "after_applying": true}),
+    )
+    .await?;
     let err = h
         .graph
         .pass_thread_control(&bot(), PAGE, "U1", INBOX, None)
         .await;
+    // Not "not the thread owner" from a repeated pass: the outcome is unknown.
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
+    assert_eq!(h.true_owner("U1").await?.as_deref(), Some(INBOX));
+    Ok(())
+}
+
+#[tokio::test]
+async fn persistent_5xx_of_a_read_ends_unavailable_after_max_attempts() -> TestResult {
+    let h = Harness::start().await?;
+    h.customer_writes("U1").await?;
+    h.inject(json!({"endpoint": "thread_owner", "count": 5, "status": 502, "code": 2}))
+        .await?;
+    let err = h.graph.thread_owner(&bot(), PAGE, "U1").await;
     assert!(matches!(err, Err(GraphError::Unavailable(_))), "{err:?}");
     // Three attempts (the default max_attempts) reached the emulator.
     assert_eq!(h.faults_remaining().await?, vec![2]);
-    assert_eq!(h.true_owner("U1").await?.as_deref(), Some(BOT));
     Ok(())
 }
 
@@ -614,21 +699,24 @@ async fn transient_error_then_a_real_refusal_stops_retrying() -> TestResult {
             subcode: 2_534_037
         })
     );
-    h.inject(json!({"endpoint": "pass_thread_control", "count": 1, "status": 500, "code": 2}))
+    h.inject(json!({"endpoint": "thread_owner", "count": 1, "status": 500, "code": 2}))
         .await?;
-    assert!(matches!(
-        h.graph
-            .pass_thread_control(&other(), PAGE, "U1", INBOX, None)
-            .await,
-        Err(GraphError::NotOwner { .. })
-    ));
-    // 500 (transient, retried) then the real refusal (permanent, not retried).
-    assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
+    h.inject(
+        json!({"endpoint": "thread_owner", "count": 2, "status": 400, "code": 100,
+                    "error_subcode": 2_018_234}),
+    )
+    .await?;
+    assert_eq!(
+        h.graph.thread_owner(&other(), PAGE, "U1").await,
+        Err(GraphError::OwnerHidden)
+    );
+    // 500 (an outage of a read, retried) then the refusal (permanent, not retried).
+    assert_eq!(h.faults_remaining().await?, vec![1]);
     Ok(())
 }
 
 #[tokio::test]
-async fn rate_limit_is_retried_then_rate_limited() -> TestResult {
+async fn rate_limits_are_not_retried_inside_the_call() -> TestResult {
     let h = Harness::start().await?;
     h.customer_writes("U1").await?;
     h.inject(json!({"endpoint": "thread_owner", "count": 5, "status": 400, "code": 613}))
@@ -637,21 +725,24 @@ async fn rate_limit_is_retried_then_rate_limited() -> TestResult {
         h.graph.thread_owner(&bot(), PAGE, "U1").await,
         Err(GraphError::RateLimited { code: 613 })
     );
-    assert_eq!(h.faults_remaining().await?, vec![2]);
+    assert_eq!(h.faults_remaining().await?, vec![4], "one attempt only");
     Ok(())
 }
 
 #[tokio::test]
-async fn rate_limit_code_4_once_then_success() -> TestResult {
+async fn rate_limit_code_4_on_a_send_is_answered_at_once() -> TestResult {
     let h = Harness::start().await?;
     h.customer_writes("U1").await?;
     h.inject(json!({"endpoint": "messages", "count": 1, "status": 400, "code": 4}))
         .await?;
-    h.graph
-        .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
-        .await?;
+    assert_eq!(
+        h.graph
+            .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
+            .await,
+        Err(GraphError::RateLimited { code: 4 })
+    );
     assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
-    assert_eq!(h.sent_messages("U1").await?.len(), 1);
+    assert!(h.sent_messages("U1").await?.is_empty());
     Ok(())
 }
 
@@ -659,13 +750,10 @@ async fn rate_limit_code_4_once_then_success() -> TestResult {
 async fn max_attempts_is_configurable() -> TestResult {
     let h = Harness::with_policy(RetryPolicy::fast().with_max_attempts(5)).await?;
     h.customer_writes("U1").await?;
-    h.inject(json!({"endpoint": "release_thread_control", "count": 4, "status": 400, "code": 17}))
+    h.inject(json!({"endpoint": "thread_owner", "count": 4, "status": 500, "code": 2}))
         .await?;
-    h.graph
-        .release_thread_control(&bot(), PAGE, "U1", None)
-        .await?;
+    h.graph.thread_owner(&bot(), PAGE, "U1").await?;
     assert_eq!(h.faults_remaining().await?, Vec::<u64>::new());
-    assert_eq!(h.true_owner("U1").await?, None);
     Ok(())
 }
 
@@ -702,6 +790,11 @@ async fn connection_refused_is_unavailable() -> TestResult {
         RetryPolicy::fast().with_max_attempts(2),
     )?;
     let err = graph.thread_owner(&bot(), PAGE, "U1").await;
+    assert!(matches!(err, Err(GraphError::Unavailable(_))), "{err:?}");
+    // A send that never reached Meta is known to have changed nothing.
+    let err = graph
+        .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
+        .await;
     assert!(matches!(err, Err(GraphError::Unavailable(_))), "{err:?}");
     Ok(())
 }
@@ -825,7 +918,7 @@ async fn thread_owner_query_and_millisecond_expiry() -> TestResult {
     assert_eq!(
         stub.graph.thread_owner(&bot(), PAGE, "U1").await?,
         Some(ThreadOwner {
-            app_id: INBOX.to_owned(),
+            app_id: Some(INBOX.to_owned()),
             expires_at: Some(1_795_348_702),
         })
     );
@@ -868,14 +961,17 @@ async fn success_false_is_an_error_and_not_retried() -> TestResult {
 }
 
 #[tokio::test]
-async fn non_json_5xx_is_unavailable_after_retries() -> TestResult {
+async fn non_json_5xx_ends_a_send_at_once_and_a_read_after_retries() -> TestResult {
     let stub = Stub::start(502, "text/html", "<html>Bad Gateway</html>").await?;
     let err = stub
         .graph
         .send_message(&bot(), PAGE, "U1", &text("hi", MessagingType::Response))
         .await;
+    assert!(matches!(err, Err(GraphError::OutcomeUnknown(_))), "{err:?}");
+    assert_eq!(stub.requests().len(), 1, "a send is never repeated");
+    let err = stub.graph.thread_owner(&bot(), PAGE, "U1").await;
     assert!(matches!(err, Err(GraphError::Unavailable(_))), "{err:?}");
-    assert_eq!(stub.requests().len(), 3);
+    assert_eq!(stub.requests().len(), 4, "a read is, up to 3 attempts");
     Ok(())
 }
 

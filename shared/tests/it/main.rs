@@ -3,12 +3,14 @@
 
 mod config_source;
 mod contract;
+mod control_api;
 mod graph_client;
 mod hostile_input;
 mod resync;
 mod store_scenarios;
 mod support;
 mod timed_reset;
+mod timeline_keys;
 mod transition_rules;
 mod triggers;
 mod webhook_fixtures;

@@ -150,16 +150,28 @@ impl World {
     /// Starts the emulator and builds the control service over `store`, with the Page's
     /// window of `window` seconds and its `reset_action` (see `coordinator_config`).
     pub async fn start(store: Arc<dyn Store>, window: i64, reset_action: Option<&str>) -> World {
-        let emulator = Emulator::start(emulator_config(), "127.0.0.1:0".parse().unwrap())
+        let config = coordinator_config(window, reset_action);
+        Self::start_with(store, config, RetryPolicy::fast(), emulator_config()).await
+    }
+
+    /// [`World::start`] with any configuration, the Graph client's retry policy and the
+    /// emulator's configuration.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        config: Arc<CoordinatorConfig>,
+        policy: RetryPolicy,
+        emulator: EmulatorConfig,
+    ) -> World {
+        let emulator = Emulator::start(emulator, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("emulator starts");
-        let graph = GraphClient::new(emulator.base_url(), "v23.0", RetryPolicy::fast()).unwrap();
+        let graph = GraphClient::new(emulator.base_url(), "v23.0", policy).unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64;
         let clock = Arc::new(FixedClock::at(now));
-        let config = coordinator_config(window, reset_action);
+        let window = config.page(PAGE).map_or(86_400, |p| p.reset_after());
         let control = ControlService::new(
             Records::new(config.clone(), store.clone(), clock.clone()),
             Arc::new(graph),

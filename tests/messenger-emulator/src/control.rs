@@ -750,6 +750,8 @@ struct GraphErrorRequest {
     message: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    after_applying: bool,
 }
 
 fn one() -> u32 {
@@ -781,6 +783,7 @@ async fn fault_graph_error(State(shared): AppState, bytes: Bytes) -> Reply {
             .message
             .unwrap_or_else(|| default_message(request.code)),
         kind: request.kind.unwrap_or_else(|| "OAuthException".to_owned()),
+        after_applying: request.after_applying,
     };
     shared.with_world(|world, _| world.faults.graph_errors.push(fault));
     Ok(faults_view(&shared))
@@ -792,6 +795,8 @@ struct LatencyRequest {
     endpoint: String,
     latency_ms: u64,
     count: Option<u32>,
+    #[serde(default)]
+    after_applying: bool,
 }
 
 async fn fault_latency(State(shared): AppState, bytes: Bytes) -> Reply {
@@ -806,6 +811,7 @@ async fn fault_latency(State(shared): AppState, bytes: Bytes) -> Reply {
         endpoint: request.endpoint,
         latency_ms: request.latency_ms,
         remaining: request.count,
+        after_applying: request.after_applying,
     };
     shared.with_world(|world, _| world.faults.latencies.push(fault));
     Ok(faults_view(&shared))

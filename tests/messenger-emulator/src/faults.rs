@@ -37,6 +37,10 @@ pub struct GraphErrorFault {
     /// Graph error `type`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The call is applied first (state changed, webhooks sent) and then answered with
+    /// this error, as when Meta processed a request but failed to answer it (a 5xx).
+    #[serde(default)]
+    pub after_applying: bool,
 }
 
 /// Delay calls of a Graph endpoint.
@@ -48,6 +52,23 @@ pub struct LatencyFault {
     pub latency_ms: u64,
     /// Calls still to delay; null = until the faults are reset.
     pub remaining: Option<u32>,
+    /// The call is applied first and the answer delayed afterwards, as when Meta processed
+    /// a request but answered after the client's timeout.
+    #[serde(default)]
+    pub after_applying: bool,
+}
+
+/// The faults that apply to one Graph call, consumed from the active faults.
+#[derive(Debug, Default)]
+pub(crate) struct CallFaults {
+    /// Delay before the call is handled.
+    pub latency_before: Option<Duration>,
+    /// Error answered instead of handling the call.
+    pub error_before: Option<GraphError>,
+    /// Delay after the call was applied, before its answer.
+    pub latency_after: Option<Duration>,
+    /// Error answered after the call was applied.
+    pub error_after: Option<GraphError>,
 }
 
 /// All active faults.
@@ -73,15 +94,20 @@ fn matches(pattern: &str, endpoint: &str) -> bool {
 
 impl Faults {
     /// Consumes the latency and error faults that apply to one call of `endpoint`.
-    pub(crate) fn take_graph(&mut self, endpoint: &str) -> (Option<Duration>, Option<GraphError>) {
-        let mut latency = None;
+    pub(crate) fn take_graph(&mut self, endpoint: &str) -> CallFaults {
+        let mut faults = CallFaults::default();
         if let Some(index) = self
             .latencies
             .iter()
             .position(|f| matches(&f.endpoint, endpoint))
         {
             let fault = &mut self.latencies[index];
-            latency = Some(Duration::from_millis(fault.latency_ms));
+            let latency = Some(Duration::from_millis(fault.latency_ms));
+            if fault.after_applying {
+                faults.latency_after = latency;
+            } else {
+                faults.latency_before = latency;
+            }
             if let Some(remaining) = fault.remaining.as_mut() {
                 *remaining = remaining.saturating_sub(1);
                 if *remaining == 0 {
@@ -89,20 +115,24 @@ impl Faults {
                 }
             }
         }
-        let mut error = None;
         if let Some(index) = self
             .graph_errors
             .iter()
             .position(|f| matches(&f.endpoint, endpoint))
         {
             let fault = &mut self.graph_errors[index];
-            error = Some(GraphError::injected(fault));
+            let error = Some(GraphError::injected(fault));
+            if fault.after_applying {
+                faults.error_after = error;
+            } else {
+                faults.error_before = error;
+            }
             fault.remaining = fault.remaining.saturating_sub(1);
             if fault.remaining == 0 {
                 self.graph_errors.remove(index);
             }
         }
-        (latency, error)
+        faults
     }
 
     /// The faults as JSON for `GET /_emulator/faults`.

@@ -103,15 +103,6 @@ impl GraphError {
         )
     }
 
-    /// 100/2018234: the app may not see who owns this thread.
-    fn owner_hidden() -> Self {
-        Self::new(
-            100,
-            Some(2_018_234),
-            "(#100) The app is not allowed to see the thread owner of this thread",
-        )
-    }
-
     /// 10/2018300: another app controls the thread (Send API).
     fn send_not_owner() -> Self {
         Self::new(
@@ -418,12 +409,11 @@ async fn handle(shared: &Shared, call: Call<'_>) -> Result<Value, GraphError> {
             call.edge
         )));
     };
-    let (latency, injected) =
-        shared.with_world(|world, _| world.faults.take_graph(endpoint.name()));
-    if let Some(latency) = latency {
+    let faults = shared.with_world(|world, _| world.faults.take_graph(endpoint.name()));
+    if let Some(latency) = faults.latency_before {
         tokio::time::sleep(latency).await;
     }
-    if let Some(err) = injected {
+    if let Some(err) = faults.error_before {
         tracing::info!(
             endpoint = endpoint.name(),
             code = err.code,
@@ -431,6 +421,25 @@ async fn handle(shared: &Shared, call: Call<'_>) -> Result<Value, GraphError> {
         );
         return Err(err);
     }
+    let result = apply(shared, endpoint, &call);
+    if let Some(latency) = faults.latency_after {
+        tracing::info!(endpoint = endpoint.name(), "call applied; answering late");
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(err) = faults.error_after {
+        tracing::info!(
+            endpoint = endpoint.name(),
+            code = err.code,
+            applied = result.is_ok(),
+            "call handled; injected Graph error answered instead"
+        );
+        return Err(err);
+    }
+    result
+}
+
+/// Authenticate the call and apply it to the world.
+fn apply(shared: &Shared, endpoint: Endpoint, call: &Call<'_>) -> Result<Value, GraphError> {
     let params = parse_params(call.query, call.headers, call.body)?;
     let token = string_param(&params, "access_token")
         .filter(|t| !t.is_empty())
@@ -777,7 +786,11 @@ impl Act<'_> {
                     "expiration": owner.expires_at_ms.div_euclid(1000),
                 }}]}))
             }
-            Some(_) => Err(GraphError::owner_hidden()),
+            // Conversation routing: any other app learns only that the thread is owned,
+            // and until when.
+            Some(owner) => Ok(json!({"data": [{"thread_owner": {
+                "expiration": owner.expires_at_ms.div_euclid(1000),
+            }}]})),
         }
     }
 

@@ -244,6 +244,7 @@ impl Rules<'_, '_> {
         self.timeline.push(TimelineEntry {
             at: self.at,
             key: format!("0-postback:{}", self.at),
+            agent: None,
             record: message_record(Author::Customer, mid, None, title, payload, 0),
         });
     }

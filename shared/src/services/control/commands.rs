@@ -4,10 +4,10 @@
 use serde::Deserialize;
 
 use super::{ControlError, ControlService};
-use crate::config::{PageConfig, ResetAction, MAX_RESET_AFTER_SECS};
+use crate::config::{PageConfig, MAX_RESET_AFTER_SECS};
 use crate::domain::transition::{apply_control_change, ControlChange, Transition};
 use crate::domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
-use crate::services::page_reset::perform_reset;
+use crate::services::page_reset::{perform_reset, reset_move};
 use crate::services::records::change_key;
 
 /// `POST .../control`
@@ -28,6 +28,39 @@ pub struct ControlRequest {
 /// Longest `metadata` Meta accepts.
 const MAX_METADATA_CHARS: usize = 1000;
 
+/// What `POST .../control` did: the record afterwards and, when nothing needed doing,
+/// why.
+#[derive(Clone, Debug)]
+pub struct ControlOutcome {
+    pub conversation: Conversation,
+    pub unchanged: Option<&'static str>,
+}
+
+impl ControlOutcome {
+    fn changed(conversation: Conversation) -> Self {
+        ControlOutcome {
+            conversation,
+            unchanged: None,
+        }
+    }
+
+    fn unchanged(conversation: Conversation, why: &'static str) -> Self {
+        ControlOutcome {
+            conversation,
+            unchanged: Some(why),
+        }
+    }
+}
+
+/// Why a reset had nothing to do.
+fn already_reset(target: &Owner) -> &'static str {
+    if target.app_id.is_some() {
+        "the conversation is already with the bot"
+    } else {
+        "the conversation is already idle"
+    }
+}
+
 impl ControlService {
     /// `POST .../control`: the record after the action.
     pub async fn control(
@@ -35,7 +68,7 @@ impl ControlService {
         page_id: &str,
         psid: &str,
         request: ControlRequest,
-    ) -> Result<Conversation, ControlError> {
+    ) -> Result<ControlOutcome, ControlError> {
         let page = self.page(page_id)?;
         let acting = request.acting.as_deref().unwrap_or("inbox");
         let metadata = request.metadata.as_deref();
@@ -49,7 +82,7 @@ impl ControlService {
         let owner = current
             .as_ref()
             .map_or_else(Owner::idle, |c| c.owner.clone());
-        match request.action.as_str() {
+        let changed = match request.action.as_str() {
             action @ ("pass" | "take" | "release") => {
                 let target = request.target.as_deref();
                 self.move_control(page, psid, action, acting, target, &owner, metadata)
@@ -58,8 +91,9 @@ impl ControlService {
             "request" => self.request(page, psid, acting, &owner, metadata).await,
             "reset" => {
                 let acting = request.acting.as_deref();
-                self.reset(page, psid, acting, current.as_ref(), metadata)
-                    .await
+                return self
+                    .reset(page, psid, acting, current.as_ref(), metadata)
+                    .await;
             }
             "extend" => {
                 self.extend(page, psid, acting, &owner, request.duration_secs)
@@ -69,7 +103,8 @@ impl ControlService {
                 "bad_action",
                 format!("action: {other:?} is not pass, take, release, request, reset or extend"),
             )),
-        }
+        };
+        changed.map(ControlOutcome::changed)
     }
 
     /// Pass, take or release at Meta, then the confirmed change.
@@ -117,7 +152,8 @@ impl ControlService {
                 (Owner::idle(), "release_thread_control", answer)
             }
         };
-        self.confirmed(page_id, psid, owner, answer).await?;
+        self.confirmed_change(page, psid, owner, &to, answer)
+            .await?;
         self.record_change(page, psid, to, &app.id, event, metadata)
             .await
     }
@@ -155,7 +191,7 @@ impl ControlService {
                         metadata: metadata.map(str::to_string),
                     },
                 ));
-                Some(next)
+                Some(self.credit(next))
             })
             .await?;
         Ok(record)
@@ -212,13 +248,16 @@ impl ControlService {
                         late: false,
                     },
                 ));
-                Some(next)
+                Some(self.credit(next))
             })
             .await?;
         Ok(record)
     }
 
-    /// The Page's reset action, performed by `as` or else by the owner when it is ours.
+    /// The Page's reset action. Nothing to do when the owner already is its target (the
+    /// answer says so). Otherwise the owner resets when it is an app we act as (its token,
+    /// whoever `as` names); else the acting app (`as`, default the inbox) takes the thread
+    /// first, then resets it (the take is the reset when the acting app is its target).
     async fn reset(
         &self,
         page: &PageConfig,
@@ -226,29 +265,56 @@ impl ControlService {
         acting: Option<&str>,
         current: Option<&Conversation>,
         metadata: Option<&str>,
-    ) -> Result<Conversation, ControlError> {
-        let owner = current.map_or_else(Owner::idle, |c| c.owner.clone());
-        let config = self.records.config();
-        let acting = match acting {
-            Some(a) => a.to_string(),
-            None => match owner.app_id.as_deref() {
-                Some(id) if config.app(id).is_some() => id.to_string(),
-                _ => "inbox".to_string(),
-            },
-        };
-        let (app, token) = self.acting_app(page, &acting)?;
+    ) -> Result<ControlOutcome, ControlError> {
+        let now = self.records.now();
+        let record = current
+            .cloned()
+            .unwrap_or_else(|| Conversation::new(&page.id, psid, now));
+        let (_, target, _) = reset_move(page);
+        if record.owner == target {
+            return Ok(ControlOutcome::unchanged(record, already_reset(&target)));
+        }
         let metadata = metadata.or(Some("reset"));
-        if page.reset_action == ResetAction::PassToBot && app.id == page.bot_app_id {
-            // Already with the bot: nothing to do.
-            let now = self.records.now();
-            return Ok(current
-                .cloned()
-                .unwrap_or_else(|| Conversation::new(&page.id, psid, now)));
+        let config = self.records.config();
+        let owner_app = record.owner.app_id.as_deref();
+        if let Some((owner, token)) = owner_app.and_then(|id| config.app_with_token(id, &page.id)) {
+            let (to, event, answer) =
+                perform_reset(&*self.graph, page, psid, token, metadata).await;
+            self.confirmed_change(page, psid, &record.owner, &to, answer)
+                .await?;
+            let conversation = self
+                .record_change(page, psid, to, &owner.id, event, metadata)
+                .await?;
+            return Ok(ControlOutcome::changed(conversation));
+        }
+        let (app, token) = self.acting_app(page, acting.unwrap_or("inbox"))?;
+        let taker = Owner::app(&app.id, page.role_of(&app.id));
+        let answer = self
+            .graph
+            .take_thread_control(token, &page.id, psid, metadata)
+            .await;
+        self.confirmed_change(page, psid, &record.owner, &taker, answer)
+            .await?;
+        let taken = self
+            .record_change(
+                page,
+                psid,
+                taker.clone(),
+                &app.id,
+                "take_thread_control",
+                metadata,
+            )
+            .await?;
+        if taker == target {
+            return Ok(ControlOutcome::changed(taken));
         }
         let (to, event, answer) = perform_reset(&*self.graph, page, psid, token, metadata).await;
-        self.confirmed(&page.id, psid, &owner, answer).await?;
-        self.record_change(page, psid, to, &app.id, event, metadata)
-            .await
+        self.confirmed_change(page, psid, &taker, &to, answer)
+            .await?;
+        let conversation = self
+            .record_change(page, psid, to, &app.id, event, metadata)
+            .await?;
+        Ok(ControlOutcome::changed(conversation))
     }
 
     /// Record a change of control Meta confirmed to the API.
@@ -283,7 +349,7 @@ impl ControlService {
                     at: now,
                     key: key.clone(),
                 };
-                Some(apply_control_change(current, &change, page))
+                Some(self.credit(apply_control_change(current, &change, page)))
             })
             .await?;
         Ok(record)

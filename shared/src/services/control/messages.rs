@@ -61,7 +61,7 @@ impl ControlService {
             });
         }
         // The record as this call last read or wrote it.
-        let latest = if request.take_control && !record.owner.is(&app.id) {
+        let latest = if request.take_control && !holds_live_control(&record, &app.id, now) {
             self.take_to_reply(page, psid, &record.owner, app, token)
                 .await?
         } else {
@@ -107,8 +107,9 @@ impl ControlService {
             .graph
             .take_thread_control(token, &page.id, psid, metadata)
             .await;
-        self.confirmed(&page.id, psid, owner, answer).await?;
         let to = Owner::app(&app.id, page.role_of(&app.id));
+        self.confirmed_change(page, psid, owner, &to, answer)
+            .await?;
         self.record_change(page, psid, to, &app.id, "take_thread_control", metadata)
             .await
     }
@@ -146,7 +147,7 @@ impl ControlService {
                     }
                     None => activity(current, page, author, sent_at),
                 };
-                Some(transition)
+                Some(self.credit(transition))
             })
             .await?;
         Ok(record)
@@ -195,9 +196,20 @@ fn messaging_type(
     }
 }
 
-/// Another app holds the thread and its control has not run out.
+/// The acting app holds the thread and Meta cannot have taken it back: the record names
+/// it, its lease runs, and the customer wrote within 24 h (Meta idles a thread after 24 h
+/// without a customer message). Otherwise "take over by sending" takes first.
+fn holds_live_control(record: &Conversation, app_id: &str, now: EpochMillis) -> bool {
+    let customer_recent = record
+        .last_customer_message_at
+        .is_some_and(|at| now - at <= RESPONSE_WINDOW_MS);
+    record.owner.is(app_id) && !record.lease_expired(now) && customer_recent
+}
+
+/// Another app holds the thread (one we can name, or one Meta would not name to us) and
+/// its control has not run out.
 fn owner_is_live_other(record: &Conversation, app_id: &str, now: EpochMillis) -> bool {
-    let live = record.owner.app_id.is_some() && !record.lease_expired(now);
+    let live = record.owner.role != OwnerRole::Idle && !record.lease_expired(now);
     live && !record.owner.is(app_id)
 }
 

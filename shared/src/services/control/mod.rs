@@ -5,14 +5,16 @@
 
 mod commands;
 mod messages;
+mod outcome;
 mod queries;
 
-pub use commands::ControlRequest;
+pub use commands::{ControlOutcome, ControlRequest};
 pub use messages::{MessageOutcome, MessageRequest};
 
 use std::sync::Arc;
 
 use crate::config::{AppConfig, PageConfig, Secret};
+use crate::domain::transition::Transition;
 use crate::domain::{Conversation, Owner, PAGE_INBOX_APP_ID};
 use crate::ports::{GraphApi, GraphError};
 use crate::services::records::{RecordError, Records};
@@ -68,6 +70,9 @@ pub struct ControlService {
     records: Records,
     graph: Arc<dyn GraphApi>,
     resync: Resync,
+    /// The agent the actions of this handle are credited to (an API token's
+    /// `agent_name`).
+    agent: Option<Arc<str>>,
 }
 
 impl ControlService {
@@ -77,7 +82,26 @@ impl ControlService {
             records,
             graph,
             resync,
+            agent: None,
         }
+    }
+
+    /// The same service, crediting the timeline entries of its actions to `agent`.
+    pub fn acting_for(&self, agent: Option<&str>) -> ControlService {
+        ControlService {
+            agent: agent.map(Arc::from),
+            ..self.clone()
+        }
+    }
+
+    /// Stamp the entries an action writes with the agent who asked for it.
+    pub(crate) fn credit(&self, mut transition: Transition) -> Transition {
+        if let Some(agent) = &self.agent {
+            for entry in &mut transition.timeline {
+                entry.agent = Some(agent.to_string());
+            }
+        }
+        transition
     }
 
     pub fn records(&self) -> &Records {
@@ -171,7 +195,8 @@ impl ControlService {
         }
     }
 
-    /// Meta's refusal or failure as the service's error; a "not owner" is re-synced.
+    /// Meta's refusal or failure as the service's error; a "not owner" is re-synced, an
+    /// unknown outcome flagged for re-sync.
     async fn failure(
         &self,
         page_id: &str,
@@ -181,6 +206,17 @@ impl ControlService {
     ) -> ControlError {
         match error {
             GraphError::NotOwner { .. } => self.refused(page_id, psid, error).await,
+            GraphError::OutcomeUnknown(_) => {
+                // Meta may have applied it (a message with a carried reset moves control
+                // too): the re-sync batch asks Meta. Never repeated here.
+                if let Err(err) = self.records.flag_for_resync(page_id, psid).await {
+                    tracing::warn!(page_id, error = %err, "could not flag for re-sync");
+                }
+                ControlError::Graph {
+                    error,
+                    owner: owner.clone(),
+                }
+            }
             error => ControlError::Graph {
                 error,
                 owner: owner.clone(),
@@ -344,7 +380,7 @@ mod tests {
             subcode: 2_534_037,
         };
         let inbox = crate::ports::ThreadOwner {
-            app_id: INBOX.into(),
+            app_id: Some(INBOX.into()),
             expires_at: None,
         };
         rig.graph

@@ -24,6 +24,13 @@ pub(super) struct MetaAnswer<'a> {
     pub key: &'a str,
 }
 
+impl MetaAnswer<'_> {
+    /// The conversation stays flagged when Meta did not name the owner to any of our apps.
+    fn keeps_flag(&self) -> bool {
+        self.owner.app_id.is_none() && self.owner.role == OwnerRole::Other
+    }
+}
+
 pub(super) fn describe(owner: &Owner) -> String {
     match &owner.app_id {
         Some(id) => format!("{id} ({})", owner.role.as_str()),
@@ -33,7 +40,8 @@ pub(super) fn describe(owner: &Owner) -> String {
 
 impl Resync {
     /// The record corrected to Meta's answer; `None` when it already says so. The flag is
-    /// cleared, unless a trigger's action is still pending.
+    /// cleared, unless a trigger's action is still pending or Meta named the owner to none
+    /// of our apps.
     pub(super) fn correct(
         &self,
         current: &Conversation,
@@ -58,13 +66,13 @@ impl Resync {
             page,
         );
         // A pending trigger action keeps the flag until it is done.
-        let flagged = current.pending_action.is_some();
-        if expires == current.control_expires_at && current.needs_resync == flagged {
+        let flag = answer.keeps_flag() || current.pending_action.is_some();
+        if expires == current.control_expires_at && current.needs_resync == flag {
             return (None, Verdict::Unchanged);
         }
         let mut next = Transition::successor(current);
         next.state.control_expires_at = expires;
-        next.state.needs_resync = flagged;
+        next.state.needs_resync = flag;
         next.state.updated_at = answer.at;
         (Some(next), Verdict::Unchanged)
     }
@@ -108,7 +116,7 @@ fn corrected(
         // A hand-over to humans we missed.
         state.note_handover_to_humans(answer.at);
     }
-    state.needs_resync = state.pending_action.is_some();
+    state.needs_resync = answer.keeps_flag() || state.pending_action.is_some();
     next
 }
 

@@ -109,6 +109,21 @@ impl Resync {
         self.run(page_id, psid, None, None, &mut graph_calls).await
     }
 
+    /// Meta's owner of a thread (`None`: idle), asked as the apps Meta answers (the
+    /// recorded owner first); nothing is read or written in the store.
+    pub async fn meta_owner(
+        &self,
+        page: &PageConfig,
+        psid: &str,
+        recorded: &Owner,
+    ) -> Result<Option<ThreadOwner>, ResyncError> {
+        let mut graph_calls = 0;
+        let (answer, _) = self
+            .ask(page, psid, recorded, None, &mut graph_calls)
+            .await?;
+        Ok(answer)
+    }
+
     /// One re-sync. `first` is a copy of the record read before (from an index), `pacer`
     /// spaces the Graph calls of a batch.
     async fn run(
@@ -206,7 +221,12 @@ impl Resync {
             .ask(page, psid, &before.owner, pacer, graph_calls)
             .await?;
         let meta_owner = match &answer {
-            Some(ThreadOwner { app_id, .. }) => Owner::app(app_id, page.role_of(app_id)),
+            Some(ThreadOwner {
+                app_id: Some(app_id),
+                ..
+            }) => Owner::app(app_id, page.role_of(app_id)),
+            // Owned by an app none of ours may name.
+            Some(ThreadOwner { app_id: None, .. }) => Owner::unknown_other(),
             None => Owner::idle(),
         };
         let meta_expires = answer.as_ref().and_then(|a| a.expires_at);

@@ -233,7 +233,10 @@ impl TimedReset {
                 self.record_reset(page, record, app_id, token, to, event)
                     .await
             }
-            Err(err) if err.is_transient() => {
+            // An outage, or a reset that may have reached Meta unanswered: the next sweep
+            // tries again (a reset Meta already applied is then refused as "not owner",
+            // flagged and re-synced from `thread_owner`).
+            Err(err) if err.is_transient() || matches!(err, GraphError::OutcomeUnknown(_)) => {
                 self.unclaim(page, record, false).await?;
                 Err(match err {
                     GraphError::RateLimited { .. } => ResetError::RateLimited(err.to_string()),

@@ -3,6 +3,7 @@
 
 mod counter;
 mod cursor;
+mod idempotency;
 mod items;
 pub mod schema;
 mod write;

@@ -216,19 +216,30 @@ async fn a_request_for_control_is_honoured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graph_faults_retry_refuse_and_fail_cleanly() {
+async fn graph_faults_are_never_repeated_blindly_refuse_and_fail_cleanly() {
     let s = stack().await;
     let u = "9206";
     s.customer_says(u, "hi").await.unwrap();
     s.settled_record(u).await.unwrap();
 
-    // A transient 5xx is retried and succeeds.
+    // A 5xx on a pass is never repeated inside the call (Meta may have applied it):
+    // Meta's owner shows it was not, so nothing changed and asking again succeeds.
     s.control(
         "faults/graph-error",
         json!({"endpoint": "pass_thread_control", "count": 1, "status": 500, "code": 2}),
     )
     .await
     .unwrap();
+    let (status, body) = s
+        .control_action(u, json!({"action": "pass", "as": "bot", "target": "inbox"}))
+        .await
+        .unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "graph_unavailable");
+    assert_eq!(
+        s.settled_record(u).await.unwrap().owner.role,
+        OwnerRole::Bot
+    );
     let (status, body) = s
         .control_action(u, json!({"action": "pass", "as": "bot", "target": "inbox"}))
         .await
@@ -253,7 +264,7 @@ async fn graph_faults_retry_refuse_and_fail_cleanly() {
         "the inline re-sync confirmed the owner"
     );
 
-    // Retries run out: 502, nothing changed.
+    // Meta keeps failing a release it does not apply: 502, nothing changed.
     s.control(
         "faults/graph-error",
         json!({"endpoint": "release_thread_control", "count": 10, "status": 503, "code": 2}),

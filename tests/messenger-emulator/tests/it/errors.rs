@@ -120,20 +120,22 @@ async fn send_by_a_non_owner_is_2018300() {
 }
 
 #[tokio::test]
-async fn thread_owner_hidden_from_other_apps_is_2018234() {
+async fn thread_owner_names_the_owner_only_to_the_owner_and_the_default_app() {
     let env = Env::start().await;
     env.customer_says("U1", "hi").await;
-    assert_graph_error(
-        &env.thread_owner(QUIET_TOKEN, "U1").await,
-        100,
-        Some(2_018_234),
+    let expiration = env.thread("U1").await["expires_at"].clone();
+    assert!(expiration.is_i64(), "{expiration}");
+    // The owner (here the default app itself) is named to the owner and the default app.
+    let named = json!({"data": [{"thread_owner": {"app_id": BOT, "expiration": expiration}}]});
+    assert_eq!(env.thread_owner(BOT_TOKEN, "U1").await, (200, named));
+    // Any other app learns only that the thread is owned, and until when.
+    let unnamed = json!({"data": [{"thread_owner": {"expiration": expiration}}]});
+    assert_eq!(
+        env.thread_owner(QUIET_TOKEN, "U1").await,
+        (200, unnamed.clone())
     );
-    assert_graph_error(
-        &env.thread_owner(INBOX_TOKEN, "U1").await,
-        100,
-        Some(2_018_234),
-    );
-    // Idle threads are visible to everyone (empty data).
+    assert_eq!(env.thread_owner(INBOX_TOKEN, "U1").await, (200, unnamed));
+    // Idle threads are an empty answer for everyone.
     env.advance(86_401).await;
     assert_eq!(
         env.thread_owner(QUIET_TOKEN, "U1").await,

@@ -126,6 +126,67 @@ async fn latency_delays_the_call_before_it_is_handled() {
 }
 
 #[tokio::test]
+async fn a_late_answer_applies_the_call_and_answers_after_the_clients_timeout() {
+    let env = Env::start().await;
+    env.customer_says("U1", "hi").await;
+    let (status, faults) = env
+        .post(
+            "/_emulator/faults/latency",
+            json!({"endpoint": "messages", "latency_ms": 120_000, "count": 1,
+                   "after_applying": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{faults}");
+    assert_eq!(faults["latencies"][0]["after_applying"], true);
+    // A client that gives up long before the answer.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let answer = impatient
+        .post(env.url(&format!("/{VERSION}/{PAGE}/messages")))
+        .bearer_auth(BOT_TOKEN)
+        .json(
+            &json!({"recipient": {"id": "U1"}, "messaging_type": "RESPONSE",
+                      "message": {"text": "late"}}),
+        )
+        .send()
+        .await;
+    assert!(answer.is_err_and(|err| err.is_timeout()));
+    // Meta processed it all the same: the message was sent, once.
+    let (_, list) = env.get("/_emulator/messages").await;
+    let texts: Vec<&Value> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["text"])
+        .collect();
+    assert_eq!(texts, [&json!("late")]);
+}
+
+#[tokio::test]
+async fn an_error_after_applying_changes_the_thread_and_answers_the_error() {
+    let env = Env::start().await;
+    env.customer_says("U1", "hi").await;
+    env.post(
+        "/_emulator/faults/graph-error",
+        json!({"endpoint": "pass_thread_control", "status": 500, "code": 2,
+               "after_applying": true}),
+    )
+    .await;
+    let answer = env.pass(BOT_TOKEN, "U1", INBOX).await;
+    assert_eq!(answer.0, 500, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], 2, "{}", answer.1);
+    assert_eq!(env.thread("U1").await["owner_app_id"], INBOX);
+    // The next call is answered normally: the bot no longer owns it.
+    assert_graph_error(
+        &env.pass(BOT_TOKEN, "U1", INBOX).await,
+        100,
+        Some(2_534_037),
+    );
+}
+
+#[tokio::test]
 async fn failed_deliveries_are_retried_with_the_same_body() {
     let env = Env::start().await;
     env.rx.fail_next(2);
