@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use fault_injection::{run, shrink, History};
+use fault_injection::{run, shrink, History, Played};
+use futures::stream::{self, StreamExt};
 use routing_core::ports::Store;
 use routing_core::store::{DynamoStore, MemoryStore};
 
@@ -39,32 +40,46 @@ async fn dynamo() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
-/// Play every seed; panic with the first failing history, shrunk.
+/// Histories played at once (each has its own emulator, store and services).
+const AT_ONCE: usize = 8;
+/// Replays the shrinker may spend on a failing history.
+const SHRINK_REPLAYS: usize = 40;
+
+/// Play every seed (a few at once); panic with the first failing history, shrunk.
 async fn check_all<F, Fut>(label: &str, seeds: Vec<u64>, store: F)
 where
     F: Fn() -> Fut + Copy,
     Fut: std::future::Future<Output = Arc<dyn Store>>,
 {
-    let (mut steps, mut faults) = (0, 0);
-    for seed in &seeds {
-        let history = History::generate(*seed, MIN_STEPS, MAX_STEPS);
-        let (played, violations) = run(&history, store().await).await;
-        steps += played.steps;
-        faults += played.faults;
-        if !violations.is_empty() {
-            let shrunk = shrink(&history, store, 60).await;
-            let (_, again) = run(&shrunk, store().await).await;
-            panic!(
-                "{label}: history {seed} fails:\n  {}\nshrunk to {} steps ({}):\n{shrunk}\nreplay: FAULT_SEED={seed} cargo test -p fault-injection",
-                violations.join("\n  "),
-                shrunk.steps.len(),
-                again.join("; "),
-            );
-        }
+    let count = seeds.len();
+    let results: Vec<(History, Played, Vec<String>)> = stream::iter(seeds)
+        .map(|seed| async move {
+            let history = History::generate(seed, MIN_STEPS, MAX_STEPS);
+            let (played, violations) = run(&history, store().await).await;
+            (history, played, violations)
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    let steps: usize = results.iter().map(|(_, p, _)| p.steps).sum();
+    let faults: usize = results.iter().map(|(_, p, _)| p.faults).sum();
+    if let Some((history, _, violations)) = results
+        .iter()
+        .filter(|(_, _, v)| !v.is_empty())
+        .min_by_key(|(h, _, _)| h.seed)
+    {
+        let seed = history.seed;
+        let shrunk = shrink(history, store, SHRINK_REPLAYS).await;
+        let (_, again) = run(&shrunk, store().await).await;
+        panic!(
+            "{label}: history {seed} fails:\n  {}\nshrunk to {} steps (failing again: {}):\n{shrunk}\nreplay: FAULT_SEED={seed} cargo test -p fault-injection",
+            violations.join("\n  "),
+            shrunk.steps.len(),
+            again.join("; "),
+        );
     }
     eprintln!(
-        "fault-injection {label}: {} histories, {steps} steps, {faults} faults injected: every invariant held",
-        seeds.len()
+        "fault-injection {label}: {count} histories, {steps} steps, {faults} faults injected: every invariant held"
     );
 }
 
