@@ -22,6 +22,8 @@ struct AtMeta {
     last_customer_ms: Option<i64>,
     /// Messages sent in this thread (Send API and Meta's Page Inbox).
     sent: Vec<Value>,
+    /// Webhook delivery attempts about this thread (with `FAULT_VERBOSE`).
+    deliveries: Vec<String>,
 }
 
 async fn at_meta(world: &World, conv: Conv, sent: &[Value]) -> AtMeta {
@@ -37,6 +39,29 @@ async fn at_meta(world: &World, conv: Conv, sent: &[Value]) -> AtMeta {
             .filter(|m| m["psid"] == conv.psid() && m["page_id"] == conv.page_id())
             .cloned()
             .collect(),
+        deliveries: if std::env::var_os("FAULT_VERBOSE").is_some() {
+            world
+                .emulator
+                .deliveries()
+                .into_iter()
+                .filter(|d| d.psid == conv.psid() && d.page_id == conv.page_id())
+                .map(|d| {
+                    format!(
+                        "{} #{} {} {} {} {:?} {:?} {}",
+                        d.at_ms,
+                        d.delivery_id,
+                        d.attempt,
+                        d.app_id,
+                        d.kind,
+                        d.status,
+                        d.error,
+                        d.outcome
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -215,7 +240,10 @@ fn details(meta: &AtMeta, entries: &[TimelineEntry]) -> String {
         .iter()
         .map(|e| format!("{} {} {:?}", e.at, e.key, e.record))
         .collect();
-    format!("\n    sent: {sent:#?}\n    timeline: {timeline:#?}")
+    format!(
+        "\n    sent: {sent:#?}\n    timeline: {timeline:#?}\n    deliveries: {:#?}",
+        meta.deliveries
+    )
 }
 
 /// Invariant 5: unread only with humans; with humans, unread when the customer wrote

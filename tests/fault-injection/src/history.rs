@@ -61,12 +61,15 @@ pub enum Fault {
     DropFirstAttempt,
     /// The next `count` deliveries are held and released in reverse order.
     Reorder { count: u32 },
-    /// The next call of `endpoint` fails with this HTTP status and Graph error.
+    /// The next call of `endpoint` fails with this HTTP status and Graph error; with
+    /// `after_applying`, Meta applied the call before answering the error (an ambiguous
+    /// answer: the coordinator must not repeat it).
     GraphError {
         endpoint: &'static str,
         status: u16,
         code: i64,
         subcode: Option<i64>,
+        after_applying: bool,
     },
     /// The next call of `endpoint` is slow.
     Latency { endpoint: &'static str, ms: u64 },
@@ -104,8 +107,9 @@ const GRAPH_ENDPOINTS: [&str; 5] = [
 ];
 
 impl History {
-    /// 1–20 conversations on 1–2 Pages, `min_steps..=max_steps` steps.
-    pub fn generate(seed: u64, min_steps: usize, max_steps: usize) -> History {
+    /// 1–20 conversations on 1–2 Pages, `min_steps..=max_steps` steps; with `racing`,
+    /// half the histories let deliveries race the next steps.
+    pub fn generate(seed: u64, min_steps: usize, max_steps: usize, racing: bool) -> History {
         let mut rng = fastrand::Rng::with_seed(seed);
         let pages = rng.usize(1..=2);
         let conversations: Vec<Conv> = (0..rng.usize(1..=20))
@@ -121,7 +125,7 @@ impl History {
             graph_error: rng.f64() * 0.15,
             latency: rng.f64() * 0.05,
         };
-        let racing = rng.bool();
+        let racing = rng.bool() && racing;
         let count = rng.usize(min_steps..=max_steps.max(min_steps));
         let steps = (0..count)
             .map(|_| {
@@ -190,18 +194,20 @@ fn faults(rng: &mut fastrand::Rng, rates: &FaultRates) -> Vec<Fault> {
     }
     if rng.f64() < rates.graph_error {
         let endpoint = GRAPH_ENDPOINTS[rng.usize(0..GRAPH_ENDPOINTS.len())];
-        let (status, code, subcode) = match rng.u32(0..4) {
-            0 => (500, 2, None),
-            1 => (400, 613, None),
-            2 if endpoint == "messages" => (400, 10, Some(2_018_300)),
-            2 => (400, 100, Some(2_534_037)),
-            _ => (503, 1, None),
+        let (status, code, subcode, after_applying) = match rng.u32(0..5) {
+            0 => (500, 2, None, false),
+            1 => (400, 613, None, false),
+            2 if endpoint == "messages" => (400, 10, Some(2_018_300), false),
+            2 => (400, 100, Some(2_534_037), false),
+            3 => (500, 2, None, endpoint != "thread_owner"),
+            _ => (503, 1, None, false),
         };
         armed.push(Fault::GraphError {
             endpoint,
             status,
             code,
             subcode,
+            after_applying,
         });
     }
     if rng.f64() < rates.latency {

@@ -47,9 +47,11 @@ async fn arm(world: &World, fault: &Fault) {
             status,
             code,
             subcode,
+            after_applying,
         } => (
             "faults/graph-error",
-            json!({"endpoint": endpoint, "count": 1, "status": status, "code": code, "error_subcode": subcode}),
+            json!({"endpoint": endpoint, "count": 1, "status": status, "code": code,
+                   "error_subcode": subcode, "after_applying": after_applying}),
         ),
         Fault::Latency { endpoint, ms } => (
             "faults/latency",

@@ -126,7 +126,7 @@ impl World {
     /// Wait until every webhook the emulator owes has been delivered (or given up).
     pub async fn settle(&self) {
         let done = self
-            .emulator_post("settle", json!({"timeout_ms": 30_000}))
+            .emulator_post("settle", json!({"timeout_ms": 180_000}))
             .await;
         assert_eq!(
             done["settled"], true,
