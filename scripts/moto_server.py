@@ -16,7 +16,9 @@ Two changes to moto (5.2.5, pinned in scripts/tools.requirements.txt), installed
   grew the server past 8 GB). A cancelled transaction restores those items and truncates
   the stream records it added; indexes are derived from the items, so they follow.
   `scripts/test_moto_server.py` shows a cancelled transaction leaves every item, index
-  entry and stream record as before.
+  entry and stream record as before. `MOTO_TRANSACTIONS_COPY_TABLES=1` leaves moto's own
+  whole-table backup in place (to measure the difference: tests/local-stack's
+  `ingest_load` example).
 """
 import copy
 import os
@@ -134,7 +136,8 @@ def _transact_write_items(self, transact_items):
 def install() -> None:
     """Install both changes into moto (idempotent)."""
     moto_server.DomainDispatcherApplication = AtomicRequests
-    DynamoDBBackend.transact_write_items = _transact_write_items
+    if os.environ.get("MOTO_TRANSACTIONS_COPY_TABLES") != "1":
+        DynamoDBBackend.transact_write_items = _transact_write_items
 
 
 def exit_with_parent() -> None:
