@@ -1,60 +1,82 @@
-//! The CPU cost of webhook-ingest per event, without the network: signature check, parsing,
-//! the rules and an in-memory store, for signed one-message webhooks over 200
-//! conversations. With DynamoDB's two round trips per event this bounds the Lambda
-//! duration used in the README's cost estimate. A benchmark: it prints, it asserts nothing.
+//! The CPU cost of webhook-ingest per event, without the network, next to the irreducible
+//! work on the same bytes in the same run: for signed deliveries of 1, 10, 100 and 1000
+//! message events (over up to 50 conversations), the whole `POST /webhook` path on
+//! `MemoryStore` (a fresh store per delivery) and HMAC-SHA256 verification plus
+//! `serde_json` parsing into a `Value`; prints both per event and their ratio. The
+//! criterion benchmark `benches/ingest.rs` measures the same two things more carefully.
+//! A benchmark: it prints, it asserts nothing.
 //!
-//! `cargo run --release -p routing-core --features testing --example ingest_cpu -- 20000`
+//! `cargo run --release -p routing-core --features testing --example ingest_cpu -- [events per size, default 20000]`
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use routing_core::domain::SystemClock;
 use routing_core::services::ingest::WebhookIngest;
 use routing_core::services::records::Records;
 use routing_core::store::MemoryStore;
-use routing_core::testing::{config, envelope, message, BOT, BOT_SECRET};
-use routing_core::webhook::sign;
+use routing_core::testing::{config, entry, envelope_of_entries, message, BOT, BOT_SECRET};
+use routing_core::webhook::{sign, verify_signature};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let events: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
-    let ingest = WebhookIngest::new(Records::new(
-        config(),
-        Arc::new(MemoryStore::new()),
-        Arc::new(SystemClock),
-    ));
-    let bodies: Vec<(Vec<u8>, String)> = (0..events)
+fn delivery(events: usize, round: usize) -> (Vec<u8>, String) {
+    let entries = (0..events)
         .map(|i| {
-            let psid = format!("5{:04}", i % 200);
-            let body = envelope(
+            let psid = format!("5{:04}", i % 50);
+            let at = 1_795_000_000_000 + (round * events + i) as i64;
+            entry(
                 "messaging",
                 vec![message(
                     &psid,
-                    1_795_000_000_000 + i as i64,
-                    &format!("m.cpu.{i}"),
-                    "Where is my order?",
+                    at,
+                    &format!("m.cpu.{round}.{i}"),
+                    "Where is my order #1042?",
                 )],
             )
-            .to_string()
-            .into_bytes();
-            let signature = sign(BOT_SECRET.as_bytes(), &body);
-            (body, signature)
         })
         .collect();
-    let started = Instant::now();
-    let mut ok = 0;
-    for (body, signature) in &bodies {
-        if ingest.receive(BOT, Some(signature), body).await.is_ok() {
-            ok += 1;
+    let body = envelope_of_entries(entries).to_string().into_bytes();
+    let signature = sign(BOT_SECRET.as_bytes(), &body);
+    (body, signature)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let total: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    println!("CPU per event (release, one thread): full ingest path on MemoryStore vs HMAC-SHA256 + serde_json of the same bytes");
+    for events in [1usize, 10, 100, 1000] {
+        let rounds = (total / events).max(3);
+        let deliveries: Vec<(Vec<u8>, String)> = (0..rounds).map(|r| delivery(events, r)).collect();
+        let mut full = Duration::ZERO;
+        let mut ok = 0;
+        for (body, signature) in &deliveries {
+            let ingest = WebhookIngest::new(Records::new(
+                config(),
+                Arc::new(MemoryStore::new()),
+                Arc::new(SystemClock),
+            ));
+            let started = Instant::now();
+            if let Ok(report) = ingest.receive(BOT, Some(signature), body).await {
+                ok += report.written;
+            }
+            full += started.elapsed();
         }
+        let started = Instant::now();
+        let mut parsed = 0;
+        for (body, signature) in &deliveries {
+            if verify_signature(BOT_SECRET.as_bytes(), body, Some(signature)).is_ok() {
+                let value: Result<serde_json::Value, _> = serde_json::from_slice(body);
+                parsed += usize::from(value.is_ok());
+            }
+        }
+        let floor = started.elapsed();
+        let n = (rounds * events) as f64;
+        let (full_us, floor_us) = (full.as_secs_f64() * 1e6 / n, floor.as_secs_f64() * 1e6 / n);
+        println!(
+            "  {events:>4} events a delivery ({rounds} deliveries, {ok} events written, {parsed} parsed): full {full_us:6.2} µs, floor {floor_us:5.2} µs, ratio {:.2}",
+            full_us / floor_us
+        );
     }
-    let elapsed = started.elapsed();
-    println!(
-        "{events} signed message webhooks ({ok} answered 200) in {:.2} s: {:.1} µs per event (CPU, in-memory store)",
-        elapsed.as_secs_f64(),
-        elapsed.as_secs_f64() * 1e6 / events as f64
-    );
 }

@@ -5,8 +5,13 @@ use routing_core::lambda::{work_until, Services};
 use routing_core::settings::Settings;
 use serde_json::Value;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    // Before any thread starts (it may set SSL_CERT_FILE).
+    routing_core::tls::prefer_system_bundle();
+    tokio::runtime::Runtime::new()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     routing_core::telemetry::init(&settings);
     let reset = Services::from_settings(&settings).await?.timed_reset();

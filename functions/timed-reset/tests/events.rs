@@ -110,6 +110,7 @@ impl Harness {
                 state,
                 timeline: Vec::new(),
                 dedupe_key: None,
+                more_dedupe_keys: Vec::new(),
                 timeline_expires_at: now / 1000 + 86_400,
                 dedupe_expires_at: 0,
             })

@@ -27,5 +27,6 @@ pub const EXTRA_ENVIRONMENT: &[&str] = &[];
 
 /// Every DynamoDB action this function performs on the table and its indexes (checked
 /// against a counting client in the tests and against the template's policy).
-/// Triggers run inline, so it also performs control-handoff's actions.
-pub const TABLE_ACTIONS: &[&str] = &["GetItem", "TransactWriteItems", "PutItem"];
+/// Triggers run inline, so it also performs control-handoff's actions. `BatchGetItem`: a
+/// conversation's batch of events reads which of their applied-event keys exist.
+pub const TABLE_ACTIONS: &[&str] = &["GetItem", "BatchGetItem", "TransactWriteItems", "PutItem"];

@@ -18,7 +18,7 @@ pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
 
 /// The reqwest implementation of [`GraphApi`].
 ///
-/// One `reqwest::Client` (rustls) per `GraphClient`; build it once per container and
+/// One `reqwest::Client` (rustls on ring: `crate::tls`) per `GraphClient`; build it once per container and
 /// clone it freely (clones share the connection pool). Calls go to
 /// `{base}/{version}/{page_id}/{edge}` with the Page token in an
 /// `Authorization: Bearer` header, never in the URL and never in a log line.
@@ -47,7 +47,10 @@ impl GraphClient {
         base.set_query(None);
         base.set_fragment(None);
         let version = normalise_version(version)?;
+        let tls = crate::tls::graph_client_config()
+            .map_err(|err| GraphError::local(0, format!("cannot configure TLS: {err}")))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .build()

@@ -28,7 +28,10 @@ pub struct Services {
 impl Services {
     /// Start-up: fails with a message naming what is missing or invalid.
     pub async fn from_settings(settings: &Settings) -> Result<Self, lambda_http::Error> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::tls::sdk_http_client())
+            .load()
+            .await;
         let config = settings
             .config_source
             .load(&aws_sdk_secretsmanager::Client::new(&sdk))

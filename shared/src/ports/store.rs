@@ -3,6 +3,7 @@
 //! Adapters: `store::DynamoStore` and `store::MemoryStore` (one scenario suite runs against
 //! both).
 
+use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
@@ -39,7 +40,9 @@ impl LeaseChange {
 }
 
 /// One atomic write: the record (conditional on its version), the timeline entries, the
-/// lease, and the applied-event key, all or nothing.
+/// lease, and the applied-event keys, all or nothing. A write of several events of one
+/// conversation (ingest's batches) carries the first event's key in `dedupe_key` and the
+/// others' in `more_dedupe_keys`; it is refused as a duplicate when any of them exists.
 #[derive(Clone, Debug)]
 pub struct ConversationWrite {
     /// The version read (0: the record must not exist yet).
@@ -49,6 +52,8 @@ pub struct ConversationWrite {
     pub timeline: Vec<TimelineEntry>,
     /// The applied-event key: the write is refused as a duplicate when it exists.
     pub dedupe_key: Option<String>,
+    /// The applied-event keys of the further events of a batch (distinct).
+    pub more_dedupe_keys: Vec<String>,
     pub lease: LeaseChange,
     /// TTL of the timeline entries and of the dedupe key.
     pub timeline_expires_at: EpochSeconds,
@@ -56,6 +61,11 @@ pub struct ConversationWrite {
 }
 
 impl ConversationWrite {
+    /// Every applied-event key of the write.
+    pub fn dedupe_keys(&self) -> impl Iterator<Item = &String> {
+        self.dedupe_key.iter().chain(self.more_dedupe_keys.iter())
+    }
+
     /// Stamp the write with its token (36 characters: DynamoDB's `ClientRequestToken`
     /// limit), derived from everything it writes: the SDK's retries of it carry the same
     /// token, and the record stored by it names it, so a writer whose answer was lost
@@ -67,6 +77,10 @@ impl ConversationWrite {
         hasher.update(&state);
         hasher.update(self.expected_version.to_be_bytes());
         hasher.update(self.dedupe_key.as_deref().unwrap_or_default());
+        for key in &self.more_dedupe_keys {
+            hasher.update([1u8]);
+            hasher.update(key.as_bytes());
+        }
         for entry in &self.timeline {
             hasher.update([0u8]);
             hasher.update(entry.key.as_bytes());
@@ -176,6 +190,15 @@ pub trait Store: IdempotencyKeys + Send + Sync {
 
     /// Apply one atomic write (see [`ConversationWrite`]).
     async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError>;
+
+    /// Which of these applied-event keys of one conversation are stored, read strongly
+    /// consistently (ingest reads a batch's keys once instead of trying each event).
+    async fn applied(
+        &self,
+        page_id: &str,
+        psid: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError>;
 
     async fn timeline(
         &self,

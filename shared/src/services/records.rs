@@ -250,6 +250,7 @@ pub fn write_of(
         state: transition.state,
         timeline: transition.timeline,
         dedupe_key: None,
+        more_dedupe_keys: Vec::new(),
         timeline_expires_at: now / 1000 + timeline_retention_secs,
         dedupe_expires_at: 0,
     }

@@ -55,8 +55,8 @@ pub fn check_write(write: &ConversationWrite) -> Result<(), StoreError> {
     for entry in &write.timeline {
         total += within_item_limit("a timeline entry", item_size(entry)?)?;
     }
-    // The record, the entries, the applied-event key and the lease.
-    let items = 1 + write.timeline.len() + 2;
+    // The record, the entries, the applied-event keys and the lease.
+    let items = 2 + write.timeline.len() + write.dedupe_keys().count().max(1);
     if items > MAX_TRANSACTION_ITEMS || total > MAX_TRANSACTION_BYTES {
         return Err(StoreError::TooLarge(format!(
             "a write of {items} items and {total} bytes is over DynamoDB's transaction limits"

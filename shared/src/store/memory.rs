@@ -74,10 +74,18 @@ impl Store for MemoryStore {
         check_write(&write)?;
         let mut tables = self.lock()?;
         let pk = conversation_pk(&write.state.page_id, &write.state.psid);
-        if let Some(key) = &write.dedupe_key {
-            if tables.dedupe.contains(&(pk.clone(), key.clone())) {
-                return Ok(WriteOutcome::Duplicate);
-            }
+        let keys: Vec<&String> = write.dedupe_keys().collect();
+        if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
+            // DynamoDB refuses two operations on one item in a transaction.
+            return Err(StoreError::Backend(
+                "an applied-event key twice in one write".into(),
+            ));
+        }
+        if keys
+            .iter()
+            .any(|key| tables.dedupe.contains(&(pk.clone(), (*key).clone())))
+        {
+            return Ok(WriteOutcome::Duplicate);
         }
         let current = tables.conversations.get(&pk).map(|c| c.version);
         let matches = match current {
@@ -87,7 +95,7 @@ impl Store for MemoryStore {
         if !matches {
             return Err(StoreError::VersionConflict);
         }
-        if let Some(key) = write.dedupe_key {
+        for key in write.dedupe_key.into_iter().chain(write.more_dedupe_keys) {
             tables.dedupe.insert((pk.clone(), key));
         }
         let timeline = tables.timelines.entry(pk.clone()).or_default();
@@ -112,6 +120,21 @@ impl Store for MemoryStore {
         }
         tables.conversations.insert(pk, write.state);
         Ok(WriteOutcome::Written)
+    }
+
+    async fn applied(
+        &self,
+        page_id: &str,
+        psid: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let tables = self.lock()?;
+        let pk = conversation_pk(page_id, psid);
+        Ok(keys
+            .iter()
+            .filter(|key| tables.dedupe.contains(&(pk.clone(), (*key).clone())))
+            .cloned()
+            .collect())
     }
 
     async fn timeline(

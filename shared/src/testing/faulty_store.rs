@@ -83,6 +83,15 @@ impl Store for FaultyStore {
         self.inner.write(write).await
     }
 
+    async fn applied(
+        &self,
+        page_id: &str,
+        psid: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.inner.applied(page_id, psid, keys).await
+    }
+
     async fn timeline(
         &self,
         page_id: &str,

@@ -8,6 +8,7 @@ use routing_core::testing::{config_json, PAGE};
 fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(routing_core::tls::sdk_http_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(dynamo_local::server().endpoint())
         .credentials_provider(Credentials::new("local", "local", None, None, "local"))

@@ -98,7 +98,10 @@ async fn duplicate_delivery_is_applied_once(h: Harness) {
     assert_eq!((second.written, second.duplicates), (0, 2));
     let after_second = state(&h, "u1").await;
     assert_eq!(after_first, after_second, "a duplicate changes nothing");
-    assert_eq!(after_second.version, 2);
+    assert_eq!(
+        after_second.version, 1,
+        "one conversation's events of a delivery are one write"
+    );
     let timeline = all_timeline(&h, "u1").await;
     assert_eq!(messages(&timeline), 1);
     assert_eq!(
@@ -172,7 +175,10 @@ async fn batch_of_100_events_over_20_conversations(h: Harness) {
         let psid = format!("batch-{c}");
         let conversation = state(&h, &psid).await;
         assert_eq!(conversation.owner.role, OwnerRole::Bot, "{psid}");
-        assert_eq!(conversation.version, 5, "{psid}: every event written once");
+        assert_eq!(
+            conversation.version, 1,
+            "{psid}: its five events applied in one write"
+        );
         assert!(!conversation.unread);
         assert_eq!(
             conversation.control_expires_at, None,
@@ -218,6 +224,101 @@ async fn concurrent_writers_lose_no_update(h: Harness) {
     assert_eq!(messages(&all_timeline(&h, "hot").await), 12);
 }
 
+/// `count` message events to one conversation, one per entry, newest first in the body.
+fn one_conversation_batch(psid: &str, from: usize, count: usize) -> Value {
+    let mut entries: Vec<Value> = (from..from + count)
+        .map(|i| {
+            let at = T0 + i as i64;
+            entry(
+                "messaging",
+                vec![message(psid, at, &format!("{psid}-{i}"), "batched")],
+            )
+        })
+        .collect();
+    entries.reverse();
+    envelope_of_entries(entries)
+}
+
+fn message_times(timeline: &[TimelineEntry]) -> Vec<i64> {
+    timeline
+        .iter()
+        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .map(|e| e.at)
+        .collect()
+}
+
+async fn a_large_batch_to_one_conversation_is_applied_in_order_once_in_chunks(h: Harness) {
+    let body = one_conversation_batch("big", 0, 250);
+    let report = post(&h, BOT, body.clone()).await;
+    assert_eq!((report.written, report.duplicates), (250, 0));
+    let conversation = state(&h, "big").await;
+    assert_eq!(conversation.last_customer_message_at, Some(T0 + 249));
+    assert_eq!(conversation.owner.role, OwnerRole::Bot);
+    // 250 applied-event keys and their entries are over 500 items: several transactions
+    // of at most 100 items, far fewer than one per event.
+    assert!(
+        (6..=10).contains(&conversation.version),
+        "written in chunks: version {}",
+        conversation.version
+    );
+    let timeline = all_timeline(&h, "big").await;
+    let expected: Vec<i64> = (0..250).map(|i| T0 + i).collect();
+    assert_eq!(
+        message_times(&timeline),
+        expected,
+        "every message once, in order"
+    );
+
+    let again = post(&h, BOT, body).await;
+    assert_eq!((again.written, again.duplicates), (0, 250));
+    assert_eq!(
+        state(&h, "big").await,
+        conversation,
+        "the re-delivery wrote nothing"
+    );
+}
+
+async fn a_batch_overlapping_stored_events_applies_only_the_new_ones(h: Harness) {
+    post(&h, BOT, one_conversation_batch("overlap", 0, 60)).await;
+    let report = post(&h, BOT, one_conversation_batch("overlap", 30, 60)).await;
+    assert_eq!((report.written, report.duplicates), (30, 30));
+    let timeline = all_timeline(&h, "overlap").await;
+    let expected: Vec<i64> = (0..90).map(|i| T0 + i).collect();
+    assert_eq!(message_times(&timeline), expected);
+    assert_eq!(
+        state(&h, "overlap").await.last_customer_message_at,
+        Some(T0 + 89)
+    );
+}
+
+async fn concurrent_deliveries_of_one_batch_apply_each_event_once(h: Harness) {
+    let h = Arc::new(h);
+    let body = one_conversation_batch("race", 0, 120);
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (h, body) = (h.clone(), body.clone());
+        tasks.push(tokio::spawn(async move { post(&h, BOT, body).await }));
+    }
+    let (mut written, mut duplicates) = (0, 0);
+    for task in tasks {
+        let report = task.await.expect("task");
+        written += report.written;
+        duplicates += report.duplicates;
+    }
+    assert_eq!(
+        (written, duplicates),
+        (120, 240),
+        "each event applied by one delivery"
+    );
+    let timeline = all_timeline(&h, "race").await;
+    let expected: Vec<i64> = (0..120).map(|i| T0 + i).collect();
+    assert_eq!(message_times(&timeline), expected);
+    assert_eq!(
+        state(&h, "race").await.last_customer_message_at,
+        Some(T0 + 119)
+    );
+}
+
 async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
     deliver(&h, BOT, "messaging", message("u3", T0, "m-u3", "hi")).await;
     let current = state(&h, "u3").await;
@@ -229,6 +330,7 @@ async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
         state: stale,
         timeline: Vec::new(),
         dedupe_key: Some("stale-write".into()),
+        more_dedupe_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: 0,
         dedupe_expires_at: 0,
@@ -245,6 +347,7 @@ async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
         state: Conversation::new(PAGE, "u3", T0),
         timeline: Vec::new(),
         dedupe_key: None,
+        more_dedupe_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: 0,
         dedupe_expires_at: 0,
@@ -263,6 +366,7 @@ async fn a_duplicate_write_writes_nothing(h: Harness) {
         state: c,
         timeline: Vec::new(),
         dedupe_key: Some("event-1".into()),
+        more_dedupe_keys: Vec::new(),
         lease: LeaseChange::Set { due: 100 },
         timeline_expires_at: 0,
         dedupe_expires_at: 0,
@@ -566,6 +670,7 @@ async fn an_item_over_400_kb_is_refused_like_dynamodb(h: Harness) {
         state,
         timeline: vec![entry],
         dedupe_key: None,
+        more_dedupe_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: T0 / 1000 + 60,
         dedupe_expires_at: 0,
@@ -662,6 +767,9 @@ scenarios!(
     out_of_order_control_events_keep_the_newest,
     batch_of_100_events_over_20_conversations,
     concurrent_writers_lose_no_update,
+    a_large_batch_to_one_conversation_is_applied_in_order_once_in_chunks,
+    a_batch_overlapping_stored_events_applies_only_the_new_ones,
+    concurrent_deliveries_of_one_batch_apply_each_event_once,
     stale_writes_are_refused_and_change_nothing,
     a_duplicate_write_writes_nothing,
     the_queue_lists_inbox_conversations_newest_first,
@@ -706,4 +814,28 @@ async fn dynamodb_on_moto_requests_per_event() {
         assert_eq!(ops.values().sum::<u64>(), 2, "{ops:?}");
     }
     assert_eq!(read_total, 0, "a read receipt touches nothing");
+}
+
+/// A delivery of 100 events to each of two conversations: per conversation one read of
+/// the record, one BatchGetItem of the applied-event keys and a few transactions, not two
+/// requests per event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_on_moto_requests_for_a_batch() {
+    let counter = RequestCounter::new();
+    let h = harness_with(Arc::new(dynamo_store(TABLES, Some(counter.clone())).await));
+    let mut body = one_conversation_batch("rb-1", 0, 100);
+    let more = one_conversation_batch("rb-2", 0, 100);
+    if let (Some(entries), Some(others)) = (body["entry"].as_array_mut(), more["entry"].as_array())
+    {
+        entries.extend(others.iter().cloned());
+    }
+    counter.reset();
+    let report = post(&h, BOT, body).await;
+    assert_eq!(report.written, 200);
+    let ops = counter.by_operation();
+    eprintln!("dynamodb requests for 200 events over 2 conversations: {ops:?}");
+    assert_eq!(ops.get("BatchGetItem"), Some(&2), "{ops:?}");
+    let transactions = ops.get("TransactWriteItems").copied().unwrap_or(0);
+    assert!((4..=8).contains(&transactions), "{ops:?}");
+    assert!(ops.values().sum::<u64>() <= 16, "{ops:?}");
 }

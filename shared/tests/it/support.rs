@@ -304,6 +304,7 @@ impl World {
                 state,
                 timeline,
                 dedupe_key: None,
+                more_dedupe_keys: Vec::new(),
                 timeline_expires_at: self.now() / 1000 + 86400,
                 dedupe_expires_at: 0,
             })

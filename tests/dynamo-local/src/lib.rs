@@ -25,6 +25,18 @@ impl DynamoLocal {
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
+
+    /// The server's process id, when this process started it (load runs read its memory).
+    pub fn pid(&self) -> Option<u32> {
+        self._child.as_ref().map(Child::id)
+    }
+
+    /// The server's peak resident memory so far in KiB (Linux: `VmHWM`), when known.
+    pub fn peak_memory_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
 }
 
 static SERVER: OnceLock<DynamoLocal> = OnceLock::new();

@@ -1,6 +1,8 @@
 //! Applying a delivery's events: grouped by conversation, in timestamp order within one,
 //! groups concurrently (bounded); each event exactly once, through the record kernel with
-//! its applied-event key in the same write.
+//! its applied-event key in the same write. A conversation with several events in the
+//! delivery is applied as a batch (`batch.rs`): one read of the record and of the events'
+//! applied-event keys, then the events folded in order into one write per chunk.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use crate::services::records::{write_of, Committed, RecordError};
 use crate::services::triggers::Triggers;
 
 /// An event applied, with its place in the delivery.
-type Done = (usize, WebhookEvent, EventOutcome);
+pub(super) type Done = (usize, WebhookEvent, EventOutcome);
 
 /// What happened to one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub enum Applied {
 }
 
 /// A conversation's events with their places in the delivery.
-type Group = Vec<(usize, WebhookEvent)>;
+pub(super) type Group = Vec<(usize, WebhookEvent)>;
 
 /// One event's outcome, and whether its conversation may now hold a trigger's action that
 /// an executor can run (recorded now or earlier: a redelivery, a later event).
@@ -81,6 +83,9 @@ impl WebhookIngest {
         mut group: Group,
     ) -> (Vec<Done>, Option<RecordError>) {
         group.sort_by_key(|(index, event)| (event.timestamp.unwrap_or(i64::MAX), *index));
+        if group.len() > 1 {
+            return self.apply_batch(app_id, group).await;
+        }
         let mut done = Vec::with_capacity(group.len());
         for (index, event) in group {
             match self.apply(app_id, &event).await {

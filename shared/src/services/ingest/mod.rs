@@ -3,6 +3,7 @@
 //! concurrently across conversations; then the trigger actions the events recorded.
 
 mod apply;
+mod batch;
 
 pub use apply::{Applied, Delivery, EventOutcome};
 

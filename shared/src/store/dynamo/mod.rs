@@ -1,6 +1,7 @@
 //! The DynamoDB `Store`: one table, conditional transactional writes, sparse indexes for
 //! the queue, the unread queue, due leases and conversations needing re-sync. No scans.
 
+mod applied;
 mod counter;
 mod cursor;
 mod idempotency;
@@ -10,7 +11,7 @@ mod write;
 
 pub use counter::RequestCounter;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::ops::RangeInclusive;
 
@@ -61,6 +62,7 @@ impl DynamoStore {
     pub fn local_client(endpoint_url: &str, counter: Option<RequestCounter>) -> Client {
         let mut config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .http_client(crate::tls::sdk_http_client())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .endpoint_url(endpoint_url)
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -139,6 +141,15 @@ impl Store for DynamoStore {
     async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError> {
         check_write(&write)?;
         self.transact(write).await
+    }
+
+    async fn applied(
+        &self,
+        page_id: &str,
+        psid: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        self.applied_keys(page_id, psid, keys).await
     }
 
     async fn timeline(

@@ -12,10 +12,10 @@ use super::DynamoStore;
 use crate::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
 use crate::store::keys::{conversation_pk, lease_shard, timeline_sk};
 
-/// The transaction's items, and where the applied-event key is among them.
+/// The transaction's items, and where the applied-event keys are among them.
 struct Transaction {
     items: Vec<TransactWriteItem>,
-    dedupe_index: Option<usize>,
+    dedupe_indexes: Vec<usize>,
 }
 
 impl DynamoStore {
@@ -33,21 +33,23 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(WriteOutcome::Written),
-            Err(SdkError::ServiceError(err)) => refusal(err.into_err(), transaction.dedupe_index),
+            Err(SdkError::ServiceError(err)) => {
+                refusal(err.into_err(), &transaction.dedupe_indexes)
+            }
             Err(other) => Err(backend(other)),
         }
     }
 
     fn transaction(&self, write: &ConversationWrite) -> Result<Transaction, StoreError> {
         let pk = conversation_pk(&write.state.page_id, &write.state.psid);
-        let mut items = Vec::with_capacity(write.timeline.len() + 3);
+        let mut items = Vec::with_capacity(write.timeline.len() + 3 + write.more_dedupe_keys.len());
         items.push(
             TransactWriteItem::builder()
                 .put(self.state_put(write)?)
                 .build(),
         );
-        let mut dedupe_index = None;
-        if let Some(key) = &write.dedupe_key {
+        let mut dedupe_indexes = Vec::new();
+        for key in write.dedupe_keys() {
             let item = to_item(&DedupeItem {
                 pk: pk.clone(),
                 sk: format!("DEDUPE#{key}"),
@@ -60,7 +62,7 @@ impl DynamoStore {
                 .build()
                 .map_err(backend)?;
             items.push(TransactWriteItem::builder().put(put).build());
-            dedupe_index = Some(items.len() - 1);
+            dedupe_indexes.push(items.len() - 1);
         }
         for entry in &write.timeline {
             let item = to_item(&TimelineItem {
@@ -76,7 +78,7 @@ impl DynamoStore {
         }
         Ok(Transaction {
             items,
-            dedupe_index,
+            dedupe_indexes,
         })
     }
 
@@ -139,12 +141,12 @@ impl DynamoStore {
     }
 }
 
-/// A refused transaction: a duplicate when the applied-event key's condition failed; else
+/// A refused transaction: a duplicate when an applied-event key's condition failed; else
 /// a version change, or a concurrent transaction on the same items: either way, read
 /// again and decide again.
 fn refusal(
     err: TransactWriteItemsError,
-    dedupe_index: Option<usize>,
+    dedupe_indexes: &[usize],
 ) -> Result<WriteOutcome, StoreError> {
     match err {
         TransactWriteItemsError::TransactionCanceledException(cancelled) => {
@@ -155,7 +157,7 @@ fn refusal(
                     .and_then(|r| r.code())
                     .is_some_and(|code| code == "ConditionalCheckFailed")
             };
-            if dedupe_index.is_some_and(failed) {
+            if dedupe_indexes.iter().any(|&i| failed(i)) {
                 Ok(WriteOutcome::Duplicate)
             } else {
                 Err(StoreError::VersionConflict)

@@ -297,6 +297,7 @@ async fn age_last_message(s: &Stack, psid: &str, secs: i64) {
             state: record.clone(),
             timeline: Vec::new(),
             dedupe_key: None,
+            more_dedupe_keys: Vec::new(),
             timeline_expires_at: 0,
             dedupe_expires_at: 0,
         })
