@@ -85,6 +85,11 @@ impl Rules<'_, '_> {
             self.state.needs_resync = true;
         }
         let changed = after != before;
+        let named = matches!(kind, ClaimKind::Observed) && after.app_id.is_some();
+        if changed && named && before == Owner::unknown_other() {
+            // The app standby evidence could not name is named now, with certainty.
+            self.state.needs_resync = self.state.pending_action.is_some();
+        }
         if changed {
             self.state.owner = after.clone();
             self.activity();
