@@ -341,14 +341,7 @@ mod lose_answer {
 async fn dynamodb_on_moto_a_claim_whose_answer_was_lost_is_recognised_as_ours() {
     use routing_core::store::DynamoStore;
     let lose = LoseNextAnswer::default();
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .http_client(routing_core::tls::sdk_http_client())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(dynamo_local::server().endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "local",
-        ))
+    let config = DynamoStore::local_config(dynamo_local::server().endpoint())
         .interceptor(lose.clone())
         .build();
     let store = DynamoStore::new(

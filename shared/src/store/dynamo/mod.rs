@@ -58,16 +58,22 @@ impl DynamoStore {
         }
     }
 
-    /// A client for a local DynamoDB API server (moto) with dummy credentials.
-    pub fn local_client(endpoint_url: &str, counter: Option<RequestCounter>) -> Client {
-        let mut config = aws_sdk_dynamodb::Config::builder()
+    /// The client configuration for a local DynamoDB API server (moto) with dummy
+    /// credentials, for callers that add their own interceptors.
+    pub fn local_config(endpoint_url: &str) -> aws_sdk_dynamodb::config::Builder {
+        aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .http_client(crate::tls::sdk_http_client())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .endpoint_url(endpoint_url)
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                 "local", "local", None, None, "local",
-            ));
+            ))
+    }
+
+    /// A client for a local DynamoDB API server (moto) with dummy credentials.
+    pub fn local_client(endpoint_url: &str, counter: Option<RequestCounter>) -> Client {
+        let mut config = Self::local_config(endpoint_url);
         if let Some(counter) = counter {
             config = config.interceptor(counter);
         }
