@@ -2,8 +2,10 @@
 //! latency: a signed 1000-event POST (message events, one per entry) over 50
 //! conversations, over 1000, and all in one conversation, each then re-delivered (Meta's
 //! retry: every event a duplicate). The store is `MemoryStore` behind `LatencyStore`
-//! (by default 5 ms a read, 15 ms a transaction, 10 ms a put). Meta retries a POST not
-//! answered within 5 s. A benchmark: it prints, it asserts nothing about time.
+//! (by default 5 ms a read, 15 ms a transaction, 10 ms a put). Each shape runs batched
+//! (the design) and per event (`with_batches(false)`: one read and one write per event,
+//! the design before batches). Meta retries a POST not answered within 5 s. A benchmark:
+//! it prints, it asserts nothing about time.
 //!
 //! `cargo run --release -p routing-core --features testing --example ingest_latency -- [events] [read ms] [transaction ms]`
 
@@ -38,10 +40,13 @@ async fn main() {
         latency.read.as_millis(),
         latency.transact_write.as_millis()
     );
-    for conversations in [50, 1000, 1] {
+    let shapes = [50, 1000, 1].map(|c| (c, true));
+    for (conversations, batches) in shapes.into_iter().chain([50, 1000, 1].map(|c| (c, false))) {
         let store = Arc::new(LatencyStore::new(Arc::new(MemoryStore::new()), latency));
         let ingest =
-            WebhookIngest::new(Records::new(config(), store.clone(), Arc::new(SystemClock)));
+            WebhookIngest::new(Records::new(config(), store.clone(), Arc::new(SystemClock)))
+                .with_batches(batches);
+        let design = if batches { "batched  " } else { "per event" };
         let entries = (0..events)
             .map(|i| {
                 let psid = format!("5{:04}", i % conversations);
@@ -69,7 +74,7 @@ async fn main() {
                 .as_ref()
                 .map_or((0, 0), |r| (r.written, r.duplicates));
             println!(
-                "  {conversations:>4} conversations, {delivery:<14} {elapsed:6.2} s  {}  ({written} written, {duplicates} duplicates; {} reads, {} transactions)",
+                "  {design} {conversations:>4} conversations, {delivery:<14} {elapsed:6.2} s  {}  ({written} written, {duplicates} duplicates; {} reads, {} transactions)",
                 if answer.is_err() { "FAILED" } else if elapsed <= 5.0 { "inside 5 s" } else { "misses 5 s" },
                 after.reads - before.reads,
                 after.transact_writes - before.transact_writes,

@@ -83,7 +83,7 @@ impl WebhookIngest {
         mut group: Group,
     ) -> (Vec<Done>, Option<RecordError>) {
         group.sort_by_key(|(index, event)| (event.timestamp.unwrap_or(i64::MAX), *index));
-        if group.len() > 1 {
+        if self.batches && group.len() > 1 {
             return self.apply_batch(app_id, group).await;
         }
         let mut done = Vec::with_capacity(group.len());

@@ -78,6 +78,7 @@ pub struct WebhookIngest {
     records: Records,
     concurrency: usize,
     triggers: Option<Triggers>,
+    batches: bool,
 }
 
 impl WebhookIngest {
@@ -86,12 +87,20 @@ impl WebhookIngest {
             records,
             concurrency: DEFAULT_CONCURRENCY,
             triggers: None,
+            batches: true,
         }
     }
 
     /// Execute the trigger actions of the conversations a delivery touched, inline.
     pub fn with_triggers(mut self, triggers: Triggers) -> Self {
         self.triggers = Some(triggers);
+        self
+    }
+
+    /// `false`: apply every event alone (one read and one write each), as before batches
+    /// existed; for benchmarks that compare the two.
+    pub fn with_batches(mut self, batches: bool) -> Self {
+        self.batches = batches;
         self
     }
 
