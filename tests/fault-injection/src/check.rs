@@ -14,6 +14,8 @@ use crate::play::Ledger;
 use crate::world::World;
 
 const OUR_APPS: [&str; 2] = [routing_core::testing::BOT, routing_core::testing::INBOX];
+/// Meta's Page Inbox app.
+const PAGE_INBOX: &str = "263902037430900";
 
 /// What Meta's side (the emulator) shows for one conversation.
 struct AtMeta {
@@ -95,6 +97,7 @@ pub async fn quiet(world: &World, history: &History, ledger: &Ledger) -> Vec<Str
         .cloned()
         .unwrap_or_default();
     let mut violations = sent_once(&sent, ledger);
+    violations.extend(no_bot_over_humans(&sent));
     for conv in &history.conversations {
         let meta = at_meta(world, *conv, &sent).await;
         let record = world
@@ -180,6 +183,22 @@ fn sent_once(sent: &[Value], ledger: &Ledger) -> Vec<String> {
         .filter_map(|text| {
             let n = counts.get(text.as_str()).copied().unwrap_or(0);
             (n > 1).then(|| format!("{text:?} reached the customer {n} times"))
+        })
+        .collect()
+}
+
+/// Invariant 3: No message of the bot reached the customer while a human (our inbox or
+/// Meta's Page Inbox) held the thread at Meta.
+fn no_bot_over_humans(sent: &[Value]) -> Vec<String> {
+    let humans = [routing_core::testing::INBOX, PAGE_INBOX];
+    sent.iter()
+        .filter(|m| m["app_id"] == routing_core::testing::BOT)
+        .filter(|m| humans.iter().any(|h| m["owner_at_send"] == *h))
+        .map(|m| {
+            format!(
+                "{}/{}: the bot's {:?} was sent while {} held the thread",
+                m["page_id"], m["psid"], m["text"], m["owner_at_send"]
+            )
         })
         .collect()
 }
@@ -272,7 +291,8 @@ fn unread_follows_facts(
         .then(|| format!("{name}: the customer wrote after every answer, but the record is read"))
 }
 
-/// Invariant 6: Every message Meta carried is on the timeline exactly once.
+/// Invariant 6: Every message Meta carried to us (delivered at least once, to any of our
+/// apps) is on the timeline exactly once.
 async fn messages_on_timeline_once(
     name: &str,
     meta: &AtMeta,
@@ -286,6 +306,8 @@ async fn messages_on_timeline_once(
             *on_timeline.entry(mid.clone()).or_default() += 1;
         }
     }
+    // A message whose every delivery Meta gave up on never reached us.
+    let delivered = world.delivered_mids(conv);
     let customer = world.customer_mids(conv).await;
     let carried = meta
         .sent
@@ -293,9 +315,31 @@ async fn messages_on_timeline_once(
         .filter_map(|m| m["message_id"].as_str().map(str::to_string))
         .chain(customer);
     carried
+        .filter(|mid| delivered.contains(mid))
         .filter_map(|mid| {
             let n = on_timeline.get(&mid).copied().unwrap_or(0);
             (n != 1).then(|| format!("{name}: message {mid} is on the timeline {n} times"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_bot_message_sent_while_a_human_held_the_thread_is_a_violation() {
+        let sent = [
+            json!({"app_id": routing_core::testing::BOT, "owner_at_send": null, "text": "hi",
+                   "page_id": "111", "psid": "7000"}),
+            json!({"app_id": routing_core::testing::BOT, "owner_at_send": PAGE_INBOX,
+                   "text": "over a human", "page_id": "111", "psid": "7000"}),
+            json!({"app_id": routing_core::testing::INBOX, "owner_at_send": routing_core::testing::INBOX,
+                   "text": "agent", "page_id": "111", "psid": "7000"}),
+        ];
+        let violations = no_bot_over_humans(&sent);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].contains("over a human"));
+    }
 }

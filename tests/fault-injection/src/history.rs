@@ -36,6 +36,12 @@ pub enum Step {
         take_control: bool,
         reset_after: bool,
     },
+    /// The bot answers the customer through the control API (`as: bot`), taking control
+    /// first or not.
+    BotMessage {
+        conv: Conv,
+        take_control: bool,
+    },
     BotPass(Conv),
     BotRelease(Conv),
     InboxRequest(Conv),
@@ -59,6 +65,8 @@ pub enum Fault {
     DuplicateDelivery,
     /// The next delivery's first attempt is dropped (Meta retries it).
     DropFirstAttempt,
+    /// Every attempt of the next delivery is lost: Meta gives up on it.
+    DropEveryAttempt,
     /// The next `count` deliveries are held and released in reverse order.
     Reorder { count: u32 },
     /// The next call of `endpoint` fails with this HTTP status and Graph error; with
@@ -75,6 +83,24 @@ pub enum Fault {
     Latency { endpoint: &'static str, ms: u64 },
 }
 
+impl Fault {
+    /// The fault's kind, for the run's summary.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::DuplicateDelivery => "duplicated",
+            Fault::DropFirstAttempt => "first attempt dropped",
+            Fault::DropEveryAttempt => "given up",
+            Fault::Reorder { .. } => "reordered",
+            Fault::GraphError {
+                after_applying: true,
+                ..
+            } => "graph error after applying",
+            Fault::GraphError { .. } => "graph error",
+            Fault::Latency { .. } => "slow answer",
+        }
+    }
+}
+
 /// The probabilities of this history's faults, per step.
 #[derive(Clone, Copy, Debug)]
 pub struct FaultRates {
@@ -83,6 +109,9 @@ pub struct FaultRates {
     pub reorder: f64,
     pub graph_error: f64,
     pub latency: f64,
+    /// Deliveries Meta gives up on (drawn apart from the rest, so that adding this fault
+    /// left every earlier seed's history as it was).
+    pub give_up: f64,
 }
 
 /// A seeded history.
@@ -124,15 +153,29 @@ impl History {
             reorder: rng.f64() * 0.1,
             graph_error: rng.f64() * 0.15,
             latency: rng.f64() * 0.05,
+            give_up: 0.0,
+        };
+        let mut losses = fastrand::Rng::with_seed(seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15);
+        let rates = FaultRates {
+            give_up: losses.f64() * 0.03,
+            ..rates
         };
         let racing = rng.bool() && racing;
         let count = rng.usize(min_steps..=max_steps.max(min_steps));
-        let steps = (0..count)
-            .map(|_| {
-                let conv = conversations[rng.usize(0..conversations.len())];
-                (faults(&mut rng, &rates), step(&mut rng, conv))
-            })
-            .collect();
+        let mut steps = Vec::with_capacity(count);
+        for _ in 0..count {
+            let conv = conversations[rng.usize(0..conversations.len())];
+            let mut armed = faults(&mut rng, &rates);
+            if losses.f64() < rates.give_up {
+                armed.push(Fault::DropEveryAttempt);
+            }
+            steps.push((armed, step(&mut rng, conv)));
+            // Bot messages, drawn apart too: earlier seeds keep their steps, in order.
+            if losses.u32(0..100) < 6 {
+                let take_control = losses.bool();
+                steps.push((Vec::new(), Step::BotMessage { conv, take_control }));
+            }
+        }
         History {
             seed,
             conversations,

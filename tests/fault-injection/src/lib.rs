@@ -20,18 +20,33 @@ use routing_core::ports::Store;
 pub use history::History;
 
 /// What one history did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Played {
     pub steps: usize,
     pub faults: usize,
+    pub faults_by_kind: std::collections::BTreeMap<&'static str, usize>,
+    pub racing: bool,
+    /// Messages Meta accepted from the bot through the control API.
+    pub bot_answers: usize,
 }
 
 /// Play `history` on a fresh `store` and check it: the violations (empty: it passed).
 pub async fn run(history: &History, store: Arc<dyn Store>) -> (Played, Vec<String>) {
     let world = world::World::start(store).await;
     let ledger = play::play(&world, history).await;
-    play::quiesce(&world).await;
+    play::quiesce(&world, history).await;
     let mut violations = check::quiet(&world, history, &ledger).await;
+    let bot_answers = world.emulator_get("messages").await["messages"]
+        .as_array()
+        .map_or(0, |sent| {
+            sent.iter()
+                .filter(|m| {
+                    m["text"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("bot answer"))
+                })
+                .count()
+        });
     play::expire_everything(&world).await;
     let expired = check::expired(&world, history).await;
     violations.extend(
@@ -42,6 +57,9 @@ pub async fn run(history: &History, store: Arc<dyn Store>) -> (Played, Vec<Strin
     let played = Played {
         steps: history.steps.len(),
         faults: ledger.faults_armed,
+        faults_by_kind: ledger.faults_by_kind,
+        racing: history.racing,
+        bot_answers,
     };
     (played, violations)
 }

@@ -3,6 +3,7 @@
 //! coordinator's services (agents and bots through the control service, sweeps, re-syncs).
 //! The services' refusals are part of the game; what they did is checked at the end.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use routing_core::services::control::{ControlRequest, MessageRequest};
@@ -16,10 +17,13 @@ use crate::world::World;
 /// What the play itself knows, for the checks: the agents' texts sent through the API.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    /// Texts the coordinator was asked to send (each unique in a history).
+    /// Texts the coordinator was asked to send, by agents and the bot (each unique in a
+    /// history).
     pub agent_texts: Vec<String>,
-    /// Faults armed, by kind.
+    /// Faults armed.
     pub faults_armed: usize,
+    /// Faults armed, by kind.
+    pub faults_by_kind: BTreeMap<&'static str, usize>,
 }
 
 pub async fn play(world: &World, history: &History) -> Ledger {
@@ -28,6 +32,7 @@ pub async fn play(world: &World, history: &History) -> Ledger {
         for fault in faults {
             arm(world, fault).await;
             ledger.faults_armed += 1;
+            *ledger.faults_by_kind.entry(fault.kind()).or_default() += 1;
         }
         run(world, index, step, &mut ledger).await;
         if !history.racing {
@@ -41,6 +46,7 @@ async fn arm(world: &World, fault: &Fault) {
     let (path, body) = match fault {
         Fault::DuplicateDelivery => ("faults/duplicate", json!({"count": 1})),
         Fault::DropFirstAttempt => ("faults/drop-first-attempt", json!({"count": 1})),
+        Fault::DropEveryAttempt => ("faults/drop-every-attempt", json!({"count": 1})),
         Fault::Reorder { count } => ("faults/reverse", json!({"count": count})),
         Fault::GraphError {
             endpoint,
@@ -111,6 +117,20 @@ async fn run(world: &World, index: usize, step: &Step, ledger: &mut Ledger) {
                 .send_message(conv.page_id(), &conv.psid(), request)
                 .await;
         }
+        Step::BotMessage { conv, take_control } => {
+            let text = format!("bot answer {index}");
+            ledger.agent_texts.push(text.clone());
+            let request = MessageRequest {
+                text,
+                acting: Some("bot".into()),
+                take_control: *take_control,
+                reset_after: false,
+            };
+            let _ = world
+                .control
+                .send_message(conv.page_id(), &conv.psid(), request)
+                .await;
+        }
         Step::BotPass(conv) => act(*conv, control("pass", "bot", Some("inbox"))).await,
         Step::BotRelease(conv) => act(*conv, control("release", "bot", None)).await,
         Step::InboxRequest(conv) => act(*conv, control("request", "inbox", None)).await,
@@ -123,9 +143,7 @@ async fn run(world: &World, index: usize, step: &Step, ledger: &mut Ledger) {
         Step::MarkRead(conv) => {
             let _ = world.control.mark_read(conv.page_id(), &conv.psid()).await;
         }
-        Step::AdvanceClock { secs } => world
-            .emulator
-            .advance_clock(Duration::from_secs(*secs as u64)),
+        Step::AdvanceClock { secs } => world.advance_clock(Duration::from_secs(*secs as u64)).await,
         Step::Sweep => sweep(world).await,
         Step::TtlStreamRecord(conv) => {
             let _ = world.reset.reset(conv.page_id(), &conv.psid()).await;
@@ -155,10 +173,17 @@ pub async fn resync_batch(world: &World, lease_slice: u32) {
     world.resync.batch(limits).await;
 }
 
-/// Meta's faults end and everything owed is delivered; then a sweep (the every-minute
-/// timer) and the re-sync batch.
-pub async fn quiesce(world: &World) {
+/// Meta's faults end and everything owed is delivered; where Meta gave up on a delivery,
+/// the customer writes once more (the next evidence a lost webhook leaves us); then a
+/// sweep (the every-minute timer) and the re-sync batch.
+pub async fn quiesce(world: &World, history: &History) {
     world.emulator_post("faults/reset", json!({})).await;
+    world.settle().await;
+    for conv in &history.conversations {
+        if world.gave_up_on(*conv) {
+            customer(world, *conv, "are you still there?").await;
+        }
+    }
     world.settle().await;
     sweep(world).await;
     world.settle().await;
@@ -170,9 +195,7 @@ pub async fn quiesce(world: &World) {
 /// thread to Meta's deadline first.
 pub async fn expire_everything(world: &World) {
     for _ in 0..2 {
-        world
-            .emulator
-            .advance_clock(Duration::from_secs(2 * 86_400));
+        world.advance_clock(Duration::from_secs(2 * 86_400)).await;
         sweep(world).await;
         world.settle().await;
     }

@@ -2,9 +2,10 @@
 //! services: webhook ingest behind two HTTP instances the emulator delivers to, the control
 //! service, the timed reset and the re-sync, all on the emulator's clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use messenger_emulator::{DeliveryRecord, Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::config::CoordinatorConfig;
 use routing_core::domain::{Clock, EpochMillis};
 use routing_core::graph::{GraphClient, RetryPolicy};
@@ -26,6 +27,7 @@ use routing_core::services::timed_reset::TimedReset;
 use routing_core::services::triggers::Triggers;
 use routing_core::testing::{config_json, BOT, BOT_SECRET, INBOX, INBOX_SECRET, PAGE};
 use serde_json::{json, Value};
+use tokio::sync::RwLock;
 
 use crate::history::{Conv, PAGES};
 
@@ -50,6 +52,11 @@ pub struct World {
     pub resync: Resync,
     pub reset: TimedReset,
     pub http: reqwest::Client,
+    /// Held (shared) by every webhook handler while it runs, taken (exclusively) by a
+    /// clock jump: no handler straddles one. A Lambda invocation ends within its timeout
+    /// (15 s for webhook-ingest), far inside a trigger's 5-minute claim, so a jump of Meta's
+    /// clock must not find a handler half-way, which would make its live claim look stale.
+    invocations: Arc<RwLock<()>>,
     _webhooks: tokio::task::JoinHandle<()>,
 }
 
@@ -58,6 +65,7 @@ pub struct World {
 struct Instances {
     ingest: Arc<Vec<WebhookIngest>>,
     next: Arc<AtomicUsize>,
+    invocations: Arc<RwLock<()>>,
 }
 
 impl World {
@@ -88,7 +96,9 @@ impl World {
                     .collect(),
             ),
             next: Arc::new(AtomicUsize::new(0)),
+            invocations: Arc::new(RwLock::new(())),
         };
+        let invocations = instances.invocations.clone();
         let app = Router::new()
             .route("/webhook/{app_id}", post(deliver))
             .with_state(instances);
@@ -102,6 +112,7 @@ impl World {
             reset: TimedReset::new(records, graph),
             store,
             http: reqwest::Client::new(),
+            invocations,
             _webhooks: webhooks,
         }
     }
@@ -123,6 +134,13 @@ impl World {
         }
     }
 
+    /// Time passes at Meta: once every webhook invocation in flight has ended (deliveries
+    /// held or not yet sent stay so), none starting meanwhile.
+    pub async fn advance_clock(&self, by: Duration) {
+        let _no_invocation_in_flight = self.invocations.write().await;
+        self.emulator.advance_clock(by);
+    }
+
     /// Wait until every webhook the emulator owes has been delivered (or given up).
     pub async fn settle(&self) {
         let done = self
@@ -141,6 +159,7 @@ async fn deliver(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    let _invocation = instances.invocations.read().await;
     let turn = instances.next.fetch_add(1, Ordering::Relaxed) % instances.ingest.len();
     let signature = headers
         .get("x-hub-signature-256")
@@ -200,24 +219,60 @@ fn coordinator_config() -> Arc<CoordinatorConfig> {
 }
 
 impl World {
-    /// The mids of the customer's messages Meta delivered about `conv` (to any app).
+    /// The mids of the customer's messages Meta sent about `conv` (to any app, delivered
+    /// or not).
     pub async fn customer_mids(&self, conv: Conv) -> Vec<String> {
         let mut mids: Vec<String> = self
-            .emulator
-            .deliveries()
-            .into_iter()
-            .filter(|d| d.kind == "message" && d.psid == conv.psid() && d.page_id == conv.page_id())
-            .filter_map(|d| {
-                let entry = &d.payload["entry"][0];
-                let event = entry["messaging"][0]
-                    .as_object()
-                    .or(entry["standby"][0].as_object())?;
-                let message = event.get("message")?;
-                (message["is_echo"] != true).then(|| message["mid"].as_str().map(str::to_string))?
-            })
+            .deliveries_about(conv)
+            .filter(|d| d.kind == "message")
+            .filter_map(|d| mid_of(&d.payload))
             .collect();
         mids.sort();
         mids.dedup();
         mids
     }
+
+    /// The mids (messages and echoes) Meta delivered to one of our apps at least once.
+    pub fn delivered_mids(&self, conv: Conv) -> HashSet<String> {
+        self.deliveries_about(conv)
+            .filter(|d| d.outcome == "delivered" && (d.kind == "message" || d.kind == "echo"))
+            .filter_map(|d| mid_of_any(&d.payload))
+            .collect()
+    }
+
+    /// Meta gave up on a delivery about `conv` (every attempt lost).
+    pub fn gave_up_on(&self, conv: Conv) -> bool {
+        self.deliveries_about(conv).any(|d| {
+            d.error
+                .as_deref()
+                .is_some_and(|e| e.contains("Meta gives up"))
+        })
+    }
+
+    fn deliveries_about(&self, conv: Conv) -> impl Iterator<Item = DeliveryRecord> {
+        self.emulator
+            .deliveries()
+            .into_iter()
+            .filter(move |d| d.psid == conv.psid() && d.page_id == conv.page_id())
+    }
+}
+
+/// The event of a delivery's body (messaging or standby).
+fn event_of(payload: &Value) -> Option<&serde_json::Map<String, Value>> {
+    let entry = &payload["entry"][0];
+    entry["messaging"][0]
+        .as_object()
+        .or(entry["standby"][0].as_object())
+}
+
+/// A customer message's mid (not an echo).
+fn mid_of(payload: &Value) -> Option<String> {
+    let message = event_of(payload)?.get("message")?;
+    (message["is_echo"] != true).then(|| message["mid"].as_str().map(str::to_string))?
+}
+
+/// The mid of a message or an echo.
+fn mid_of_any(payload: &Value) -> Option<String> {
+    let message = event_of(payload)?.get("message")?;
+    message["mid"].as_str().map(str::to_string)
 }

@@ -1,9 +1,10 @@
 //! The checker's runs: `FAULT_HISTORIES` histories (default 300) on `MemoryStore` and
 //! `FAULT_HISTORIES_DYNAMO` (default 10) on DynamoDB (moto), seeds from `FAULT_FIRST_SEED`
 //! (default 1) on; `FAULT_SEED=<seed>` replays exactly one history on both stores. A
-//! failing history prints its seed, its faults and a shrunk list of steps. With
-//! `FAULT_RACING` set, half the histories let Meta's deliveries race the next steps
-//! (not replayable exactly; README, "Fault injection", says what they still find).
+//! failing history prints its seed, its faults and a shrunk list of steps. Half the
+//! histories let Meta's deliveries race the next steps, as in production (replayed with
+//! the same steps and faults, not the same interleaving); `FAULT_SETTLED` makes every
+//! step wait for its deliveries (an exact replay).
 
 use std::sync::Arc;
 
@@ -64,7 +65,7 @@ async fn check_all<F, Fut>(
     let count = seeds.len();
     let results: Vec<(History, Played, Vec<String>)> = stream::iter(seeds)
         .map(|seed| async move {
-            let racing = std::env::var_os("FAULT_RACING").is_some();
+            let racing = std::env::var_os("FAULT_SETTLED").is_none();
             let history = History::generate(seed, MIN_STEPS, max_steps, racing);
             let (played, violations) = run(&history, store().await).await;
             (history, played, violations)
@@ -74,6 +75,14 @@ async fn check_all<F, Fut>(
         .await;
     let steps: usize = results.iter().map(|(_, p, _)| p.steps).sum();
     let faults: usize = results.iter().map(|(_, p, _)| p.faults).sum();
+    let racing = results.iter().filter(|(_, p, _)| p.racing).count();
+    let bot_answers: usize = results.iter().map(|(_, p, _)| p.bot_answers).sum();
+    let mut by_kind = std::collections::BTreeMap::new();
+    for (_, played, _) in &results {
+        for (kind, n) in &played.faults_by_kind {
+            *by_kind.entry(*kind).or_insert(0) += n;
+        }
+    }
     if let Some((history, _, violations)) = results
         .iter()
         .filter(|(_, _, v)| !v.is_empty())
@@ -90,7 +99,7 @@ async fn check_all<F, Fut>(
         );
     }
     eprintln!(
-        "fault-injection {label}: {count} histories, {steps} steps, {faults} faults injected: every invariant held"
+        "fault-injection {label}: {count} histories ({racing} racing), {steps} steps, {faults} faults injected {by_kind:?}, {bot_answers} bot answers sent: every invariant held"
     );
 }
 
@@ -121,7 +130,7 @@ async fn histories_on_dynamodb_converge_to_meta() {
 async fn histories_that_found_bugs_still_pass() {
     check_all(
         "regressions",
-        vec![1, 6, 11, 19],
+        vec![1, 6, 11, 19, 80, 209],
         (AT_ONCE, MAX_STEPS),
         || async { memory() },
     )

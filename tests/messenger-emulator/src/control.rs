@@ -152,6 +152,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/_emulator/faults/drop-first-attempt",
             post(fault_drop_first),
         )
+        .route(
+            "/_emulator/faults/drop-every-attempt",
+            post(fault_drop_every),
+        )
 }
 
 async fn health(State(shared): AppState) -> Json<Value> {
@@ -395,6 +399,7 @@ async fn inbox_reply(State(shared): AppState, bytes: Bytes) -> Reply {
             text: request.text.clone(),
             metadata: None,
             thread_control: None,
+            owner_at_send: Some(PAGE_INBOX_APP_ID.to_owned()),
             timestamp: now,
         });
         let event = page_event(
@@ -840,6 +845,12 @@ async fn fault_duplicate(State(shared): AppState, bytes: Bytes) -> Reply {
 async fn fault_drop_first(State(shared): AppState, bytes: Bytes) -> Reply {
     let count = count_of(&bytes)?;
     shared.with_world(|world, _| world.faults.drop_first_remaining = count);
+    Ok(faults_view(&shared))
+}
+
+async fn fault_drop_every(State(shared): AppState, bytes: Bytes) -> Reply {
+    let count = count_of(&bytes)?;
+    shared.with_world(|world, _| world.faults.drop_every_remaining = count);
     Ok(faults_view(&shared))
 }
 

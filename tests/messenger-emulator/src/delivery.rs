@@ -27,6 +27,8 @@ pub(crate) struct Job {
     pub body: Bytes,
     pub signature: String,
     pub drop_first: bool,
+    /// Every attempt is lost: Meta gives up on this delivery for good.
+    pub drop_every: bool,
     pub duplicate: bool,
 }
 
@@ -83,7 +85,7 @@ impl DeliveryCore {
     fn record(&self, job: &Job, attempt: u32, status: Option<u16>, error: Option<String>) {
         let outcome = match (status, &error) {
             (Some(code), _) if (200..300).contains(&code) => "delivered",
-            (None, Some(_)) if job.drop_first && attempt == 1 => "dropped",
+            (None, Some(_)) if job.drop_every || (job.drop_first && attempt == 1) => "dropped",
             _ => "failed",
         };
         let body = String::from_utf8_lossy(&job.body).into_owned();
@@ -114,7 +116,10 @@ impl DeliveryCore {
     async fn run(&self, job: &Job) {
         let max = self.config.max_attempts.max(1);
         for attempt in 1..=max {
-            if job.drop_first && attempt == 1 {
+            if job.drop_every {
+                let reason = "dropped by fault injection (every attempt: Meta gives up)";
+                self.record(job, attempt, None, Some(reason.to_owned()));
+            } else if job.drop_first && attempt == 1 {
                 self.record(
                     job,
                     attempt,

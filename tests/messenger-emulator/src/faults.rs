@@ -78,6 +78,8 @@ pub(crate) struct Faults {
     pub latencies: Vec<LatencyFault>,
     pub duplicate_remaining: u32,
     pub drop_first_remaining: u32,
+    /// Deliveries still to lose on every attempt (Meta gives up on them).
+    pub drop_every_remaining: u32,
     pub reverse: Option<ReverseHold>,
 }
 
@@ -142,6 +144,7 @@ impl Faults {
             "latencies": self.latencies,
             "duplicate_remaining": self.duplicate_remaining,
             "drop_first_attempt_remaining": self.drop_first_remaining,
+            "drop_every_attempt_remaining": self.drop_every_remaining,
             "reverse": self.reverse.as_ref().map(|r| serde_json::json!({
                 "count": r.count,
                 "held": r.held.len(),

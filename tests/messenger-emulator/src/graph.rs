@@ -833,6 +833,7 @@ impl Act<'_> {
             text: send.text.clone(),
             metadata: send.metadata.clone(),
             thread_control: send.thread_control_raw.clone(),
+            owner_at_send: current.clone(),
             timestamp: self.now,
         });
         let mut echo = Map::new();

@@ -67,6 +67,9 @@ pub struct SentMessage {
     pub metadata: Option<String>,
     /// The `thread_control` object of the call, if any.
     pub thread_control: Option<Value>,
+    /// The thread's owner when the message was sent (null: idle), before any
+    /// `thread_control` of the call; a test oracle, not something Meta tells.
+    pub owner_at_send: Option<String>,
     /// Emulator clock, epoch ms.
     pub timestamp: i64,
 }
@@ -271,6 +274,7 @@ impl Shared {
             body: body.into(),
             signature,
             drop_first: false,
+            drop_every: false,
             duplicate: false,
         };
         let mut jobs = vec![job];
@@ -282,6 +286,11 @@ impl Shared {
             jobs.push(copy);
         }
         for job in &mut jobs {
+            if world.faults.drop_every_remaining > 0 {
+                world.faults.drop_every_remaining -= 1;
+                job.drop_every = true;
+                continue;
+            }
             if world.faults.drop_first_remaining > 0 {
                 world.faults.drop_first_remaining -= 1;
                 job.drop_first = true;

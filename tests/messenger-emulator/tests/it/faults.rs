@@ -331,6 +331,40 @@ async fn drop_first_attempt_forces_a_retry() {
 }
 
 #[tokio::test]
+async fn drop_every_attempt_makes_meta_give_up() {
+    let env = Env::start().await;
+    let (status, faults) = env
+        .post("/_emulator/faults/drop-every-attempt", json!({"count": 1}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(faults["drop_every_attempt_remaining"], 1);
+    env.customer_says("U1", "never arrives").await;
+    env.customer_says("U1", "arrives").await;
+    env.settle().await;
+    let mut attempts = env.deliveries(BOT).await;
+    attempts.extend(env.deliveries(INBOX).await);
+    let lost: Vec<&Value> = attempts
+        .iter()
+        .filter(|a| a["outcome"] == "dropped")
+        .collect();
+    assert!(
+        lost.len() > 1,
+        "every attempt of one delivery: {attempts:?}"
+    );
+    assert!(lost
+        .iter()
+        .all(|a| a["delivery_id"] == lost[0]["delivery_id"]));
+    let loser = lost[0]["app_id"].as_str().expect("app id");
+    assert_eq!(
+        env.rx.texts_for(loser),
+        ["arrives"],
+        "Meta gave up on the first"
+    );
+    let other = if loser == BOT { INBOX } else { BOT };
+    assert_eq!(env.rx.texts_for(other), ["never arrives", "arrives"]);
+}
+
+#[tokio::test]
 async fn reset_clears_every_fault_and_releases_held_deliveries() {
     let env = Env::start().await;
     env.post(
@@ -350,6 +384,8 @@ async fn reset_clears_every_fault_and_releases_held_deliveries() {
     env.post("/_emulator/faults/reverse", json!({"count": 50}))
         .await;
     env.customer_says("U1", "held").await;
+    env.post("/_emulator/faults/drop-every-attempt", json!({"count": 5}))
+        .await;
     let response = env
         .http
         .delete(env.url("/_emulator/faults"))
@@ -361,7 +397,8 @@ async fn reset_clears_every_fault_and_releases_held_deliveries() {
     assert_eq!(
         faults,
         json!({"graph_errors": [], "latencies": [], "duplicate_remaining": 0,
-               "drop_first_attempt_remaining": 0, "reverse": null})
+               "drop_first_attempt_remaining": 0, "drop_every_attempt_remaining": 0,
+               "reverse": null})
     );
     assert_eq!(env.send_text(BOT_TOKEN, "U1", "ok").await.0, 200);
     env.emu
