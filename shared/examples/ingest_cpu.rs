@@ -7,6 +7,11 @@
 //! A benchmark: it prints, it asserts nothing.
 //!
 //! `cargo run --release -p routing-core --features testing --example ingest_cpu -- [events per size, default 20000]`
+//!
+//! For instruction counts (repeatable on a busy machine), run it under
+//! `valgrind --tool=callgrind` with `INGEST_CPU_SIZES` (e.g. `1` or `1,1000`) and
+//! `INGEST_CPU_PART` = `full`, `floor` or `none` (only that part runs): a part's
+//! instructions are its total minus the `none` run's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,14 +51,31 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
     println!("CPU per event (release, one thread): full ingest path on MemoryStore vs HMAC-SHA256 + serde_json of the same bytes");
-    for events in [1usize, 10, 100, 1000] {
+    let sizes: Vec<usize> = std::env::var("INGEST_CPU_SIZES")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 10, 100, 1000]);
+    let part = std::env::var("INGEST_CPU_PART").unwrap_or_default();
+    let (run_full, run_floor) = match part.as_str() {
+        "full" => (true, false),
+        "floor" => (false, true),
+        "none" => (false, false),
+        _ => (true, true),
+    };
+    for events in sizes {
         let rounds = (total / events).max(3);
         let deliveries: Vec<(Vec<u8>, String)> = (0..rounds).map(|r| delivery(events, r)).collect();
         let mut full = Duration::ZERO;
         let mut ok = 0;
-        for (body, signature) in &deliveries {
+        // Parsed once, as a function does at start-up.
+        let config = config();
+        for (body, signature) in deliveries.iter().filter(|_| run_full) {
             let ingest = WebhookIngest::new(Records::new(
-                config(),
+                config.clone(),
                 Arc::new(MemoryStore::new()),
                 Arc::new(SystemClock),
             ));
@@ -65,7 +87,7 @@ async fn main() {
         }
         let started = Instant::now();
         let mut parsed = 0;
-        for (body, signature) in &deliveries {
+        for (body, signature) in deliveries.iter().filter(|_| run_floor) {
             if verify_signature(BOT_SECRET.as_bytes(), body, Some(signature)).is_ok() {
                 let value: Result<serde_json::Value, _> = serde_json::from_slice(body);
                 parsed += usize::from(value.is_ok());

@@ -8,7 +8,6 @@ use std::ops::RangeInclusive;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::IdempotencyKeys;
 use crate::domain::{Conversation, EpochMillis, EpochSeconds, OwnerRole, TimelineEntry};
@@ -66,27 +65,12 @@ impl ConversationWrite {
         self.dedupe_key.iter().chain(self.more_dedupe_keys.iter())
     }
 
-    /// Stamp the write with its token (36 characters: DynamoDB's `ClientRequestToken`
-    /// limit), derived from everything it writes: the SDK's retries of it carry the same
-    /// token, and the record stored by it names it, so a writer whose answer was lost
+    /// Stamp the write with its token (at most 36 characters: DynamoDB's
+    /// `ClientRequestToken` limit), unique to this write: the SDK's retries of it carry the
+    /// same token, and the record stored by it names it, so a writer whose answer was lost
     /// recognises its own write.
-    pub fn stamped(mut self) -> Self {
-        self.state.write_token = None;
-        let state = serde_json::to_vec(&self.state).unwrap_or_default();
-        let mut hasher = Sha256::new();
-        hasher.update(&state);
-        hasher.update(self.expected_version.to_be_bytes());
-        hasher.update(self.dedupe_key.as_deref().unwrap_or_default());
-        for key in &self.more_dedupe_keys {
-            hasher.update([1u8]);
-            hasher.update(key.as_bytes());
-        }
-        for entry in &self.timeline {
-            hasher.update([0u8]);
-            hasher.update(entry.key.as_bytes());
-        }
-        let digest = hex::encode(hasher.finalize());
-        self.state.write_token = Some(digest[..36].to_string());
+    pub fn stamped(mut self, token: String) -> Self {
+        self.state.write_token = Some(token);
         self
     }
 }

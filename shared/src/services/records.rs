@@ -110,7 +110,7 @@ impl Records {
             let Some(write) = decide(current.as_ref(), now) else {
                 return Ok(Committed::Unchanged(current));
             };
-            let write = write.stamped();
+            let write = write.stamped(write_token());
             let state = write.state.clone();
             match self.store.write(write).await {
                 Ok(WriteOutcome::Written) => return Ok(Committed::Written(state)),
@@ -268,6 +268,17 @@ static CHANGE_SEQ: AtomicU64 = AtomicU64::new(0);
 fn container_id() -> u64 {
     static ID: OnceLock<u64> = OnceLock::new();
     *ID.get_or_init(|| RandomState::new().hash_one(std::process::id()))
+}
+
+static WRITE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A token no other write carries (36 characters): this container's identity and a counter.
+fn write_token() -> String {
+    format!(
+        "{:016x}{:020}",
+        container_id(),
+        WRITE_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The unique key of a change the coordinator makes itself (an API call, a trigger, a

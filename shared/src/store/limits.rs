@@ -25,6 +25,35 @@ pub fn item_size<T: Serialize>(value: &T) -> Result<usize, StoreError> {
     Ok(fields + KEY_ATTRIBUTES_BYTES)
 }
 
+/// An upper bound of [`item_size`], cheap to compute: DynamoDB's count of a value is never
+/// more than twice its JSON length (every string, number, list and map takes at least half
+/// as many JSON bytes as DynamoDB counts), so an item whose doubled JSON length fits needs
+/// no exact count; near the limit the exact size is computed.
+pub fn item_size_bound<T: Serialize>(value: &T) -> Result<usize, StoreError> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let bound = 2 * counter.0 + KEY_ATTRIBUTES_BYTES;
+    if bound <= MAX_ITEM_BYTES {
+        Ok(bound)
+    } else {
+        item_size(value)
+    }
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn value_size(value: &Value) -> usize {
     match value {
         Value::Null | Value::Bool(_) => 1,
@@ -40,7 +69,7 @@ fn value_size(value: &Value) -> usize {
     }
 }
 
-fn within_item_limit(what: &str, size: usize) -> Result<usize, StoreError> {
+pub(crate) fn within_item_limit(what: &str, size: usize) -> Result<usize, StoreError> {
     if size > MAX_ITEM_BYTES {
         return Err(StoreError::TooLarge(format!(
             "{what} is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES}"
@@ -51,18 +80,40 @@ fn within_item_limit(what: &str, size: usize) -> Result<usize, StoreError> {
 
 /// Refuse a conversation write DynamoDB would refuse.
 pub fn check_write(write: &ConversationWrite) -> Result<(), StoreError> {
-    let mut total = within_item_limit("the conversation record", item_size(&write.state)?)?;
-    for entry in &write.timeline {
-        total += within_item_limit("a timeline entry", item_size(entry)?)?;
+    let mut total = write_size(write, false)?;
+    if total > MAX_TRANSACTION_BYTES {
+        total = write_size(write, true)?;
     }
     // The record, the entries, the applied-event keys and the lease.
     let items = 2 + write.timeline.len() + write.dedupe_keys().count().max(1);
+    within_transaction_limits(items, total)
+}
+
+/// Refuse a transaction of `items` items and `total` bytes over DynamoDB's limits.
+pub(crate) fn within_transaction_limits(items: usize, total: usize) -> Result<(), StoreError> {
     if items > MAX_TRANSACTION_ITEMS || total > MAX_TRANSACTION_BYTES {
         return Err(StoreError::TooLarge(format!(
             "a write of {items} items and {total} bytes is over DynamoDB's transaction limits"
         )));
     }
     Ok(())
+}
+
+/// The bytes of a write's record and timeline entries, each within the item limit, as
+/// counted exactly or bounded above.
+fn write_size(write: &ConversationWrite, exact: bool) -> Result<usize, StoreError> {
+    fn size<T: Serialize>(value: &T, exact: bool) -> Result<usize, StoreError> {
+        if exact {
+            item_size(value)
+        } else {
+            item_size_bound(value)
+        }
+    }
+    let mut total = within_item_limit("the conversation record", size(&write.state, exact)?)?;
+    for entry in &write.timeline {
+        total += within_item_limit("a timeline entry", size(entry, exact)?)?;
+    }
+    Ok(total)
 }
 
 /// Refuse a quarantined body DynamoDB would refuse (stored base64-encoded).
@@ -76,6 +127,26 @@ pub fn check_quarantine(body: &QuarantinedBody) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_bound_is_never_below_the_exact_size() {
+        let values = [
+            json!({}),
+            json!({"l": []}),
+            json!({"l": [1, [], {}, null, true, "", "é"]}),
+            json!({"n": -1234567890123i64, "f": 0.5, "s": "x\"y", "m": {"a": {"b": [[]]}}}),
+        ];
+        for value in values {
+            let (exact, bound) = (item_size(&value).unwrap(), item_size_bound(&value).unwrap());
+            assert!(bound >= exact, "{value}: bound {bound} < exact {exact}");
+        }
+        let big = json!({"text": "x".repeat(MAX_ITEM_BYTES / 2)});
+        assert_eq!(
+            item_size_bound(&big).unwrap(),
+            item_size(&big).unwrap(),
+            "exact near the limit"
+        );
+    }
 
     #[test]
     fn sizes_count_names_and_values() {

@@ -686,6 +686,43 @@ async fn an_item_over_400_kb_is_refused_like_dynamodb(h: Harness) {
     );
 }
 
+async fn a_transaction_over_100_items_is_refused_like_dynamodb(h: Harness) {
+    let mut state = Conversation::new(PAGE, "big-3", T0);
+    state.version = 1;
+    let timeline = (0..100)
+        .map(|i| {
+            TimelineEntry::new(
+                T0 + i,
+                &format!("e{i}"),
+                TimelineRecord::Message {
+                    author: Author::Customer,
+                    mid: Some(format!("m{i}")),
+                    app_id: None,
+                    text: Some("hi".into()),
+                    payload: None,
+                    attachments: 0,
+                },
+            )
+        })
+        .collect();
+    let write = ConversationWrite {
+        expected_version: 0,
+        state,
+        timeline,
+        dedupe_key: Some("d1".into()),
+        more_dedupe_keys: Vec::new(),
+        lease: LeaseChange::Unchanged,
+        timeline_expires_at: T0 / 1000 + 60,
+        dedupe_expires_at: T0 / 1000 + 60,
+    };
+    let refused = h.store.write(write).await;
+    assert!(
+        matches!(&refused, Err(StoreError::TooLarge(why)) if why.contains("items")),
+        "102 items: {refused:?}"
+    );
+    assert!(h.store.conversation(PAGE, "big-3").await.unwrap().is_none());
+}
+
 async fn a_large_unparseable_body_is_quarantined_truncated(h: Harness) {
     let mut body = padded_body(vec![message("big-2", T0, "m1", "hi")], 350 * 1024);
     body.truncate(body.len() - 3); // no longer JSON
@@ -779,6 +816,7 @@ scenarios!(
     messaging_and_standby_copies_make_one_message,
     postback_copies_make_one_entry_keeping_the_payload,
     an_item_over_400_kb_is_refused_like_dynamodb,
+    a_transaction_over_100_items_is_refused_like_dynamodb,
     a_large_unparseable_body_is_quarantined_truncated,
     a_large_body_with_a_rejected_event_still_applies_the_rest,
     events_for_pages_not_configured_are_counted_not_stored,

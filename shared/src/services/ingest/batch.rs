@@ -24,7 +24,7 @@ use crate::ports::ConversationWrite;
 use crate::services::records::{write_of, Committed, RecordError, MAX_ATTEMPTS};
 use crate::services::triggers::Triggers;
 use crate::store::limits::{
-    item_size, MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS,
+    item_size_bound, MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS,
 };
 
 /// An event to fold: its place in the delivery, the event, its applied-event key.
@@ -194,7 +194,10 @@ fn fold(
             ..
         } = *transition;
         let cost_items = 1 + entries.len();
-        let cost_bytes: usize = entries.iter().map(|e| item_size(e).unwrap_or(0)).sum();
+        let cost_bytes: usize = entries
+            .iter()
+            .map(|e| item_size_bound(e).unwrap_or(0))
+            .sum();
         let full = items + cost_items > MAX_TRANSACTION_ITEMS
             || bytes + cost_bytes > MAX_TRANSACTION_BYTES;
         if full && !plan.keys.is_empty() {

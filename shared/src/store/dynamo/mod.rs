@@ -7,6 +7,7 @@ mod cursor;
 mod idempotency;
 mod items;
 pub mod schema;
+mod size;
 mod write;
 
 pub use counter::RequestCounter;
@@ -30,7 +31,7 @@ use crate::store::keys::{
     clamp_limit, conversation_pk, lease_listing, lease_partition, queue_listing, queue_pk,
     resync_listing, resync_partition, timeline_listing,
 };
-use crate::store::limits::{check_quarantine, check_write};
+use crate::store::limits::check_quarantine;
 use cursor::{cursor_from_key, key_from_cursor, CursorKey};
 use items::TimelineItem;
 use items::{backend, from_item, s, to_item, Item, LeaseItem, QuarantineItem, StateItem};
@@ -145,7 +146,7 @@ impl Store for DynamoStore {
     }
 
     async fn write(&self, write: ConversationWrite) -> Result<WriteOutcome, StoreError> {
-        check_write(&write)?;
+        // DynamoDB's limits are checked on the items as built (`size`), in `transact`.
         self.transact(write).await
     }
 

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::items::{backend, s, state_item, to_item, DedupeItem, Item, LeaseItem, TimelineItem};
 use super::schema::{LEASE_SK, PK, SK};
+use super::size::check_transaction;
 use super::DynamoStore;
 use crate::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
 use crate::store::keys::{conversation_pk, lease_shard, timeline_sk};
@@ -24,6 +25,7 @@ impl DynamoStore {
         write: ConversationWrite,
     ) -> Result<WriteOutcome, StoreError> {
         let transaction = self.transaction(&write)?;
+        check_transaction(&transaction.items)?;
         let result = self
             .client
             .transact_write_items()
