@@ -118,6 +118,24 @@ pub struct PageConfig {
     /// How long timeline entries are kept (DynamoDB TTL).
     #[serde(default = "default_timeline_retention_days")]
     pub timeline_retention_days: u64,
+    /// A hand-over to humans that no agent answered within this long is unclaimed
+    /// (`conversation.unclaimed`); unset (the default): never.
+    #[serde(default)]
+    pub unclaimed_after_secs: Option<u64>,
+    /// What an unclaimed hand-over does besides the event.
+    #[serde(default)]
+    pub unclaimed_action: UnclaimedAction,
+}
+
+/// What happens to a hand-over nobody answered in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnclaimedAction {
+    /// Emit `conversation.unclaimed` once; the conversation stays with the humans.
+    #[default]
+    Notify,
+    /// Emit it, then pass control back to the bot with the Page's `to_bot` message.
+    ReturnToBot,
 }
 
 impl PageConfig {
@@ -131,6 +149,12 @@ impl PageConfig {
         i64::try_from(self.timeline_retention_days)
             .unwrap_or(3650)
             .saturating_mul(86_400)
+    }
+
+    /// How long a hand-over may stay unanswered, in seconds (`None`: no limit).
+    pub fn unclaimed_after(&self) -> Option<i64> {
+        self.unclaimed_after_secs
+            .map(|secs| i64::try_from(secs.min(MAX_RESET_AFTER_SECS)).unwrap_or(i64::MAX / 2))
     }
 
     /// The role an app plays on this Page.

@@ -5,6 +5,9 @@ use std::collections::HashSet;
 use super::{AppConfig, AppRole, ConfigError, CoordinatorConfig, PageConfig};
 use super::{MAX_RESET_AFTER_SECS, MIN_API_TOKEN_LEN};
 
+/// Shortest `unclaimed_after_secs`: the sweep that finds unclaimed hand-overs runs every
+/// minute.
+const MIN_UNCLAIMED_AFTER_SECS: u64 = 60;
 /// Longest `agent_name` of a scoped API token.
 const MAX_AGENT_NAME_CHARS: usize = 100;
 use crate::domain::PAGE_INBOX_APP_ID;
@@ -176,6 +179,16 @@ fn validate_page_rules(i: usize, page: &PageConfig) -> Result<(), ConfigError> {
     }
     if page.timeline_retention_days == 0 {
         return Err(invalid(at("timeline_retention_days"), "must be at least 1"));
+    }
+    if let Some(secs) = page.unclaimed_after_secs {
+        if !(MIN_UNCLAIMED_AFTER_SECS..=MAX_RESET_AFTER_SECS).contains(&secs) {
+            return Err(invalid(
+                at("unclaimed_after_secs"),
+                format!(
+                    "must be between {MIN_UNCLAIMED_AFTER_SECS} and {MAX_RESET_AFTER_SECS} (7 days)"
+                ),
+            ));
+        }
     }
     for (name, list) in [
         ("handover_payloads", &page.handover_payloads),
@@ -436,6 +449,35 @@ mod tests {
         assert!(err.contains("pages[0].reset_after_secs"), "{err}");
         let err = error_of(with(valid(), "/pages/0/reset_after_secs", json!(-5)));
         assert!(err.contains("pages[0].reset_after_secs"), "{err}");
+    }
+
+    #[test]
+    fn unclaimed_settings_default_off_and_are_bounded() {
+        let config = CoordinatorConfig::from_json(&valid().to_string()).unwrap();
+        assert_eq!(config.pages[0].unclaimed_after_secs, None);
+        assert_eq!(
+            config.pages[0].unclaimed_action,
+            super::super::UnclaimedAction::Notify
+        );
+        let page = |field: &str, value: Value| {
+            let mut doc = valid();
+            doc["pages"][0][field] = value;
+            doc
+        };
+        for bad in [json!(59), json!(604_801), json!(-1)] {
+            let err = error_of(page("unclaimed_after_secs", bad));
+            assert!(err.contains("pages[0].unclaimed_after_secs"), "{err}");
+        }
+        let err = error_of(page("unclaimed_action", json!("escalate")));
+        assert!(err.contains("pages[0].unclaimed_action"), "{err}");
+        let mut doc = page("unclaimed_after_secs", json!(900));
+        doc["pages"][0]["unclaimed_action"] = json!("return_to_bot");
+        let config = CoordinatorConfig::from_json(&doc.to_string()).unwrap();
+        assert_eq!(config.pages[0].unclaimed_after(), Some(900));
+        assert_eq!(
+            config.pages[0].unclaimed_action,
+            super::super::UnclaimedAction::ReturnToBot
+        );
     }
 
     #[test]

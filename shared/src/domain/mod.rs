@@ -2,15 +2,22 @@
 //! the timeline, the clock, webhook events, and the transition rules. No I/O, no AWS, no
 //! HTTP, no store types.
 
+mod control_event;
 mod conversation;
 mod event;
+mod handover;
 mod owner;
 mod time;
 mod timeline;
 pub mod transition;
 
+pub use control_event::{
+    events_between, last_control_change, ControlChangeNote, ConversationEvent, DetailType,
+    EventParty, EVENT_SOURCE,
+};
 pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction};
 pub use event::{Channel, EventKind, WebhookEvent};
+pub use handover::note_write;
 pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};
 pub use time::{
     normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,

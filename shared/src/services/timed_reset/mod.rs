@@ -12,9 +12,11 @@
 mod outcome;
 mod stream;
 mod sweep;
+mod unclaimed;
 
 pub use stream::lease_of_stream_record;
 pub use sweep::{SweepLimits, SweepReport};
+pub use unclaimed::UNCLAIMED_SOURCE;
 
 use std::sync::Arc;
 

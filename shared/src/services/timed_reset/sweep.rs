@@ -34,6 +34,8 @@ pub struct SweepReport {
     pub waits_for_meta: u64,
     pub restored: u64,
     pub flagged: u64,
+    /// Hand-overs found unclaimed (each one `conversation.unclaimed` event).
+    pub unclaimed: u64,
     pub skipped: u64,
     /// Resets that failed for now (the lease stays due for the next sweep).
     pub failed: u64,
@@ -149,7 +151,15 @@ impl TimedReset {
             report.due_found += listing.items.len() as u64;
             self.note_lag(&listing.items, now, report);
             let outcomes = self.reset_all(&listing.items, limits, brakes).await;
-            for outcome in &outcomes {
+            for (unclaimed, outcome) in &outcomes {
+                match unclaimed {
+                    Ok(true) => report.unclaimed += 1,
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "unclaimed hand-over not handled; retried next sweep");
+                        report.failed += 1;
+                    }
+                }
                 if let Err(err) = outcome {
                     tracing::warn!(error = %err, "timed reset failed; retried next sweep");
                 }
@@ -179,23 +189,25 @@ impl TimedReset {
         }
     }
 
-    /// Reset each lease, a few at once, starting none once the sweep is halted or out of
+    /// Fire each lease's unclaimed hand-over when due, and reset it, a few at once, starting none once the sweep is halted or out of
     /// time.
     async fn reset_all(
         &self,
         leases: &[DueLease],
         limits: &SweepLimits,
         brakes: &Brakes,
-    ) -> Vec<Result<ResetOutcome, ResetError>> {
+    ) -> Vec<(Result<bool, ResetError>, Result<ResetOutcome, ResetError>)> {
         stream::iter(leases.iter())
             .take_while(|_| {
                 let go = !brakes.halted() && Instant::now() < limits.stop_at;
                 async move { go }
             })
             .map(|lease| async move {
+                // An unclaimed hand-over's deadline first (the lease may wake for it alone).
+                let unclaimed = self.fire_unclaimed(&lease.page_id, &lease.psid).await;
                 let outcome = self.reset(&lease.page_id, &lease.psid).await;
                 brakes.note(&outcome);
-                outcome
+                (unclaimed, outcome)
             })
             .buffer_unordered(limits.concurrency.max(1))
             .collect()
