@@ -4,11 +4,13 @@
 //! validated; an invalid document stops the function with a message naming the field.
 
 mod api_token;
+mod opening_hours;
 mod parse_error;
 mod source;
 mod validate;
 
 pub use api_token::{ApiToken, TokenScope};
+pub use opening_hours::{ClosedDate, OpenInterval, OpeningHoursConfig, WeeklyHours, ZoneName};
 pub use source::ConfigSource;
 
 use std::collections::BTreeMap;
@@ -82,6 +84,10 @@ pub struct PageMessages {
     pub to_human: Option<String>,
     #[serde(default)]
     pub to_bot: Option<String>,
+    /// Sent to the customer (once per hand-over) when a hand-over to humans happens
+    /// outside the Page's opening hours.
+    #[serde(default)]
+    pub out_of_hours: Option<String>,
 }
 
 fn default_reset_after_secs() -> u64 {
@@ -125,6 +131,13 @@ pub struct PageConfig {
     /// What an unclaimed hand-over does besides the event.
     #[serde(default)]
     pub unclaimed_action: UnclaimedAction,
+    /// When agents are there (unset: always): outside them a hand-over still goes to the
+    /// inbox, the customer gets `messages.out_of_hours`, and the unclaimed timer waits.
+    #[serde(default)]
+    pub opening_hours: Option<OpeningHoursConfig>,
+    /// The calendar of `opening_hours`, built once when the document is loaded.
+    #[serde(skip)]
+    pub hours: Option<crate::domain::OpeningHours>,
 }
 
 /// What happens to a hand-over nobody answered in time.
@@ -155,6 +168,15 @@ impl PageConfig {
     pub fn unclaimed_after(&self) -> Option<i64> {
         self.unclaimed_after_secs
             .map(|secs| i64::try_from(secs.min(MAX_RESET_AFTER_SECS)).unwrap_or(i64::MAX / 2))
+    }
+
+    /// What a hand-over means on this Page (`domain::note_write`).
+    pub fn handover_policy(&self) -> crate::domain::HandoverPolicy<'_> {
+        crate::domain::HandoverPolicy {
+            unclaimed_after_secs: self.unclaimed_after(),
+            hours: self.hours.as_ref(),
+            out_of_hours_message: self.messages.out_of_hours.is_some(),
+        }
     }
 
     /// The role an app plays on this Page.
@@ -215,6 +237,13 @@ impl CoordinatorConfig {
             ConfigError::Parse { path, message }
         })?;
         config.validate()?;
+        let mut config = config;
+        for page in &mut config.pages {
+            page.hours = page
+                .opening_hours
+                .as_ref()
+                .map(OpeningHoursConfig::calendar);
+        }
         Ok(config)
     }
 

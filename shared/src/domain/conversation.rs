@@ -114,6 +114,11 @@ pub struct Conversation {
     /// When the newest hand-over was found unclaimed (the `conversation.unclaimed` event).
     #[serde(default)]
     pub unclaimed_at: Option<EpochMillis>,
+    /// The newest hand-over happened outside opening hours and the Page's `out_of_hours`
+    /// message is still to be sent (epoch seconds: due at once); cleared when sent or
+    /// answered.
+    #[serde(default)]
+    pub out_of_hours_due: Option<EpochSeconds>,
     /// Newest customer, agent or control activity: orders the queue.
     pub last_activity_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -144,6 +149,7 @@ impl Conversation {
             last_control_change: None,
             unclaimed_due_at: None,
             unclaimed_at: None,
+            out_of_hours_due: None,
             last_activity_at: now,
             updated_at: now,
         }

@@ -137,11 +137,12 @@ impl Records {
         before: Option<&Conversation>,
         mut write: ConversationWrite,
     ) -> ConversationWrite {
-        let unclaimed_after = self
-            .config
+        let config = self.config.clone();
+        let policy = config
             .page(&write.state.page_id)
-            .and_then(PageConfig::unclaimed_after);
-        note_write(before, &mut write.state, &write.timeline, unclaimed_after);
+            .map(PageConfig::handover_policy)
+            .unwrap_or_default();
+        note_write(before, &mut write.state, &write.timeline, &policy);
         write.lease = lease_of(before, &write.state, write.lease);
         write
     }

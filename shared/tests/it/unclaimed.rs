@@ -29,8 +29,37 @@ fn config(action: &str) -> Arc<CoordinatorConfig> {
     Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
 }
 
+/// The Page closed today (UTC) and the days around it, open all day otherwise, with an
+/// out-of-hours message.
+fn closed_now_config(now_ms: i64) -> Arc<CoordinatorConfig> {
+    let today = jiff::Timestamp::from_millisecond(now_ms)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let days = [today.yesterday().unwrap(), today, today.tomorrow().unwrap()];
+    let all_day = json!(["00:00-24:00"]);
+    let mut doc = config_json();
+    doc["pages"][0]["unclaimed_after_secs"] = json!(UNCLAIMED_AFTER);
+    doc["pages"][0]["messages"]["out_of_hours"] = json!(OUT_OF_HOURS);
+    doc["pages"][0]["opening_hours"] = json!({
+        "time_zone": "UTC",
+        "weekly": {"mon": all_day, "tue": all_day, "wed": all_day, "thu": all_day,
+                   "fri": all_day, "sat": all_day, "sun": all_day},
+        "closed_dates": days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+    });
+    Arc::new(CoordinatorConfig::from_json(&doc.to_string()).expect("valid config"))
+}
+
+const OUT_OF_HOURS: &str = "We're closed; an agent answers when we open.";
+
 async fn world(store: Arc<dyn Store>, action: &str) -> World {
-    World::start_with(store, config(action), RetryPolicy::fast(), emulator_config()).await
+    World::start_with(
+        store,
+        config(action),
+        RetryPolicy::fast(),
+        emulator_config(),
+    )
+    .await
 }
 
 async fn sweep(h: &World) -> SweepReport {
@@ -46,8 +75,7 @@ async fn sweep(h: &World) -> SweepReport {
 async fn hand_over(h: &World, psid: &str) {
     h.held_by(psid, BOT, OwnerRole::Bot).await;
     let pass: ControlRequest =
-        serde_json::from_value(json!({"action": "pass", "as": "bot", "target": "inbox"}))
-            .unwrap();
+        serde_json::from_value(json!({"action": "pass", "as": "bot", "target": "inbox"})).unwrap();
     let passed = h.control.control(PAGE, psid, pass).await;
     assert!(passed.is_ok(), "{passed:?}");
     let record = h.record(psid).await;
@@ -74,11 +102,21 @@ async fn an_unanswered_hand_over_is_notified_exactly_once(store: Arc<dyn Store>)
     let before = h.record(u).await;
     let report = sweep(&h).await;
     assert_eq!((report.due_found, report.unclaimed), (1, 1), "{report:?}");
-    assert_eq!(report.reset, 0, "the reset is not due: only the timer woke the sweep");
+    assert_eq!(
+        report.reset, 0,
+        "the reset is not due: only the timer woke the sweep"
+    );
     let after = h.record(u).await;
-    assert_eq!(after.owner, Owner::app(INBOX, OwnerRole::Inbox), "it stays with humans");
+    assert_eq!(
+        after.owner,
+        Owner::app(INBOX, OwnerRole::Inbox),
+        "it stays with humans"
+    );
     assert!(after.unclaimed_at.is_some() && after.unclaimed_due_at.is_none());
-    assert!(after.control_expires_at.is_some(), "the timed reset is still ahead");
+    assert!(
+        after.control_expires_at.is_some(),
+        "the timed reset is still ahead"
+    );
     let event = events_between(Some(&before), &after).expect("one event");
     assert_eq!(event.kind(), DetailType::Unclaimed);
     assert_eq!(event.version, after.version);
@@ -111,8 +149,7 @@ async fn an_agent_take_cancels_it(store: Arc<dyn Store>) {
     let u = "8103";
     h.held_by(u, BOT, OwnerRole::Bot).await;
     let pass: ControlRequest =
-        serde_json::from_value(json!({"action": "pass", "as": "bot", "target": "inbox"}))
-            .unwrap();
+        serde_json::from_value(json!({"action": "pass", "as": "bot", "target": "inbox"})).unwrap();
     h.control.control(PAGE, u, pass).await.unwrap();
     h.clock.advance_secs(30);
     // Meta's inbox takes it: a human answered.
@@ -133,7 +170,11 @@ async fn return_to_bot_passes_it_back_after_the_event(store: Arc<dyn Store>) {
     let report = sweep(&h).await;
     assert_eq!(report.unclaimed, 1, "{report:?}");
     let after = h.record(u).await;
-    assert_eq!(after.owner, Owner::app(BOT, OwnerRole::Bot), "back with the bot");
+    assert_eq!(
+        after.owner,
+        Owner::app(BOT, OwnerRole::Bot),
+        "back with the bot"
+    );
     assert!(after.unclaimed_at.is_some());
     assert_eq!(after.pending_action, None, "the return was executed");
     assert_eq!(h.true_owner(u).await.as_deref(), Some(BOT), "Meta agrees");
@@ -144,6 +185,75 @@ async fn return_to_bot_passes_it_back_after_the_event(store: Arc<dyn Store>) {
     );
     assert_eq!((after.control_expires_at, after.lease_wake()), (None, None));
     assert_eq!(sweep(&h).await.unclaimed, 0, "once");
+}
+
+async fn out_of_hours_the_customer_is_told_once_and_the_timer_waits(store: Arc<dyn Store>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let h = World::start_with(
+        store,
+        closed_now_config(now),
+        RetryPolicy::fast(),
+        emulator_config(),
+    )
+    .await;
+    let u = "8105";
+    hand_over_closed(&h, u).await;
+    let record = h.record(u).await;
+    assert_eq!(
+        record.owner,
+        Owner::app(INBOX, OwnerRole::Inbox),
+        "still to the inbox"
+    );
+    let opening = jiff::Timestamp::from_millisecond(h.now())
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .unwrap()
+        .tomorrow()
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    assert_eq!(
+        record.unclaimed_due_at,
+        Some(opening + UNCLAIMED_AFTER),
+        "open time only: the timer starts when the Page opens"
+    );
+
+    let report = sweep(&h).await;
+    assert_eq!(
+        (report.out_of_hours_sent, report.unclaimed),
+        (1, 0),
+        "{report:?}"
+    );
+    let sent = h
+        .emulator_get(&format!("messages?page_id={PAGE}&psid={u}&app_id={INBOX}"))
+        .await;
+    let texts: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .filter(|t| *t == OUT_OF_HOURS)
+        .collect();
+    assert_eq!(texts.len(), 1, "{sent}");
+    assert_eq!(h.record(u).await.out_of_hours_due, None);
+    assert_eq!(sweep(&h).await.out_of_hours_sent, 0, "once per hand-over");
+}
+
+/// `hand_over` on a Page whose opening hours are closed now.
+async fn hand_over_closed(h: &World, psid: &str) {
+    h.held_by(psid, BOT, OwnerRole::Bot).await;
+    let pass: ControlRequest =
+        serde_json::from_value(json!({"action": "pass", "as": "bot", "target": "inbox"})).unwrap();
+    let passed = h.control.control(PAGE, psid, pass).await;
+    assert!(passed.is_ok(), "{passed:?}");
+    assert!(h.record(psid).await.out_of_hours_due.is_some());
 }
 
 macro_rules! scenarios {
@@ -172,4 +282,5 @@ scenarios!(
     an_agent_reply_cancels_it,
     an_agent_take_cancels_it,
     return_to_bot_passes_it_back_after_the_event,
+    out_of_hours_the_customer_is_told_once_and_the_timer_waits,
 );

@@ -9,6 +9,7 @@
 //! customer message or an agent action that renews the lease meanwhile wins: the reset is
 //! skipped, or undone at Meta when it had already gone through.
 
+mod out_of_hours;
 mod outcome;
 mod stream;
 mod sweep;
