@@ -81,7 +81,8 @@ impl Conversation {
         [self.unclaimed_due_at, self.out_of_hours_due]
             .into_iter()
             .flatten()
-            .fold(Some(due), |wake, at| wake.map(|w| w.min(at)))
+            .fold(due, i64::min)
+            .into()
     }
 
     /// The hand-over's unclaimed deadline has passed at `now_secs` and it has not fired.

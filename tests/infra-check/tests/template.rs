@@ -1296,7 +1296,7 @@ fn the_publisher_reads_conversation_records_from_the_stream_onto_the_bus() {
     assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
 }
 
-fn rule_targets<'t>(rule: &'t Value) -> Vec<&'t Value> {
+fn rule_targets(rule: &Value) -> Vec<&Value> {
     one_or_many(&rule["Properties"]["Targets"])
 }
 
