@@ -16,7 +16,7 @@ use std::fmt;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::{OpeningHours, MINUTES_PER_DAY};
+use crate::domain::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
 
 /// An IANA time zone name, known to the bundled time-zone database.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,24 +92,31 @@ impl Serialize for OpenInterval {
 
 /// `"YYYY-MM-DD"`, a date in the Page's time zone on which it is closed all day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ClosedDate(pub jiff::civil::Date);
+pub struct ClosedDate(pub DayNumber);
+
+fn parse_date(text: &str) -> Option<DayNumber> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !digits(y, 4) || !digits(m, 2) || !digits(d, 2) {
+        return None;
+    }
+    day_number(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
 
 impl<'de> Deserialize<'de> for ClosedDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let valid = text.len() == 10 && text.as_bytes().get(4) == Some(&b'-');
-        match text.parse::<jiff::civil::Date>() {
-            Ok(date) if valid => Ok(ClosedDate(date)),
-            _ => Err(D::Error::custom(format!(
-                "{text:?} is not a date \"YYYY-MM-DD\""
-            ))),
-        }
+        parse_date(&text)
+            .map(ClosedDate)
+            .ok_or_else(|| D::Error::custom(format!("{text:?} is not a date \"YYYY-MM-DD\"")))
     }
 }
 
 impl Serialize for ClosedDate {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        let (y, m, d) = civil_date(self.0);
+        serializer.collect_str(&format_args!("{y:04}-{m:02}-{d:02}"))
     }
 }
 
@@ -182,7 +189,7 @@ impl OpeningHoursConfig {
             sorted.sort_unstable();
             sorted
         });
-        let closed: BTreeSet<jiff::civil::Date> = self.closed_dates.iter().map(|d| d.0).collect();
+        let closed: BTreeSet<DayNumber> = self.closed_dates.iter().map(|d| d.0).collect();
         OpeningHours::new(self.time_zone.zone.clone(), weekly, closed)
     }
 }

@@ -19,7 +19,7 @@ pub use control_event::{
 pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction};
 pub use event::{Channel, EventKind, WebhookEvent};
 pub use handover::{note_write, HandoverPolicy, AUTOMATIC_MESSAGE_METADATA};
-pub use opening_hours::{OpeningHours, MINUTES_PER_DAY};
+pub use opening_hours::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
 pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};
 pub use time::{
     normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,

@@ -1,11 +1,12 @@
 //! A Page's opening hours: a time zone, weekly open intervals and closed dates. Pure
-//! calendar arithmetic (IANA zones from the bundled database, daylight saving included):
-//! whether the Page is open at an instant, and when a number of *open* seconds have
-//! passed since an instant (the unclaimed timer counts open hours only).
+//! calendar arithmetic: whether the Page is open at an instant, and when a number of
+//! *open* seconds have passed since an instant (the unclaimed timer counts open hours
+//! only). Time zones are IANA zones from the bundled database (`jiff`), daylight saving
+//! included; of them only the UTC offset at an instant is used, the calendar itself is
+//! days since the epoch (keeping the functions' binaries small).
 
 use std::collections::BTreeSet;
 
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
@@ -14,7 +15,53 @@ use super::time::{EpochMillis, EpochSeconds};
 /// Minutes in a day: an interval may end at `24:00`.
 pub const MINUTES_PER_DAY: u16 = 24 * 60;
 /// How far ahead a deadline is looked for (a calendar open less than this never ends).
-const SEARCH_DAYS: u32 = 400;
+const SEARCH_DAYS: i64 = 400;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// A civil date as days since 1970-01-01 (proleptic Gregorian).
+pub type DayNumber = i64;
+
+/// Days since 1970-01-01 of `year-month-day`, when that date exists (years 1–9999).
+pub fn day_number(year: i32, month: u8, day: u8) -> Option<DayNumber> {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=9999).contains(&year) || day == 0 || day > days_in_month {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `(year, month, day)` of a day number.
+pub fn civil_date(days: DayNumber) -> (i64, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u8, day as u8)
+}
+
+/// Monday = 0 … Sunday = 6 (1970-01-01 was a Thursday).
+fn weekday(days: DayNumber) -> usize {
+    (days + 3).rem_euclid(7) as usize
+}
 
 /// Opening hours, validated: intervals are `[start, end)` minutes after local midnight,
 /// sorted and disjoint within each day.
@@ -23,12 +70,12 @@ pub struct OpeningHours {
     zone: TimeZone,
     /// Monday first.
     weekly: [Vec<(u16, u16)>; 7],
-    closed: BTreeSet<Date>,
+    closed: BTreeSet<DayNumber>,
 }
 
 impl OpeningHours {
     /// `weekly[0]` is Monday's intervals; each is sorted, disjoint, `start < end <= 1440`.
-    pub fn new(zone: TimeZone, weekly: [Vec<(u16, u16)>; 7], closed: BTreeSet<Date>) -> Self {
+    pub fn new(zone: TimeZone, weekly: [Vec<(u16, u16)>; 7], closed: BTreeSet<DayNumber>) -> Self {
         OpeningHours {
             zone,
             weekly,
@@ -36,49 +83,46 @@ impl OpeningHours {
         }
     }
 
-    /// The open intervals of `date` as epoch seconds `[start, end)`.
-    fn intervals_on(&self, date: Date) -> Vec<(EpochSeconds, EpochSeconds)> {
-        if self.closed.contains(&date) {
+    /// The zone's UTC offset at `at` (epoch seconds), in seconds.
+    fn offset(&self, at: EpochSeconds) -> i64 {
+        Timestamp::from_second(at).map_or(0, |t| i64::from(self.zone.to_offset(t).seconds()))
+    }
+
+    /// The instant of local time `local` (seconds since the local epoch); a local time
+    /// that does not exist or exists twice (daylight saving) takes the offset found after
+    /// two rounds.
+    fn instant(&self, local: i64) -> EpochSeconds {
+        let first = local - self.offset(local);
+        local - self.offset(first)
+    }
+
+    /// The open intervals of local day `day` as epoch seconds `[start, end)`.
+    fn intervals_on(&self, day: DayNumber) -> Vec<(EpochSeconds, EpochSeconds)> {
+        if self.closed.contains(&day) {
             return Vec::new();
         }
-        let day = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
-        self.weekly[day % 7]
+        let midnight = day * SECS_PER_DAY;
+        self.weekly[weekday(day)]
             .iter()
-            .filter_map(|&(start, end)| {
-                Some((self.instant(date, start)?, self.instant(date, end)?))
+            .map(|&(start, end)| {
+                (
+                    self.instant(midnight + i64::from(start) * 60),
+                    self.instant(midnight + i64::from(end) * 60),
+                )
             })
             .filter(|(start, end)| start < end)
             .collect()
     }
 
-    /// `minutes` after local midnight of `date` (1440: the next midnight), as epoch
-    /// seconds; a local time that does not exist (a daylight-saving gap) moves forward.
-    fn instant(&self, date: Date, minutes: u16) -> Option<EpochSeconds> {
-        let (date, minutes) = if minutes >= MINUTES_PER_DAY {
-            (date.tomorrow().ok()?, 0)
-        } else {
-            (date, minutes)
-        };
-        let hour = i8::try_from(minutes / 60).ok()?;
-        let minute = i8::try_from(minutes % 60).ok()?;
-        let local = date.at(hour, minute, 0, 0);
-        Some(self.zone.to_timestamp(local).ok()?.as_second())
-    }
-
-    fn local_date(&self, at: EpochSeconds) -> Option<Date> {
-        let instant = Timestamp::from_second(at).ok()?;
-        Some(instant.to_zoned(self.zone.clone()).date())
+    fn local_day(&self, at: EpochSeconds) -> DayNumber {
+        (at + self.offset(at)).div_euclid(SECS_PER_DAY)
     }
 
     /// The Page is open at `at`.
     pub fn is_open(&self, at: EpochMillis) -> bool {
         let secs = at.div_euclid(1000);
-        let Some(date) = self.local_date(secs) else {
-            return false;
-        };
-        [date.yesterday().ok(), Some(date)]
-            .into_iter()
-            .flatten()
+        let day = self.local_day(secs);
+        (day - 1..=day)
             .flat_map(|d| self.intervals_on(d))
             .any(|(start, end)| start <= secs && secs < end)
     }
@@ -88,9 +132,9 @@ impl OpeningHours {
     pub fn after_open_secs(&self, from: EpochMillis, open_secs: i64) -> Option<EpochSeconds> {
         let from = from.div_euclid(1000);
         let mut left = open_secs.max(0);
-        let mut date = self.local_date(from)?.yesterday().ok()?;
-        for _ in 0..SEARCH_DAYS {
-            for (start, end) in self.intervals_on(date) {
+        let first = self.local_day(from) - 1;
+        for day in first..first + SEARCH_DAYS {
+            for (start, end) in self.intervals_on(day) {
                 let start = start.max(from);
                 if end <= start {
                     continue;
@@ -100,7 +144,6 @@ impl OpeningHours {
                 }
                 left -= end - start;
             }
-            date = date.tomorrow().ok()?;
         }
         None
     }
@@ -124,13 +167,28 @@ mod tests {
                 Vec::new(),
                 Vec::new(),
             ],
-            BTreeSet::from([Date::new(2026, 12, 25).unwrap()]),
+            BTreeSet::from([day_number(2026, 12, 25).unwrap()]),
         )
     }
 
     fn at(text: &str) -> EpochMillis {
         let zoned: jiff::Zoned = text.parse().unwrap();
         zoned.timestamp().as_millisecond()
+    }
+
+    #[test]
+    fn day_numbers_round_trip_and_name_the_weekday() {
+        assert_eq!(day_number(1970, 1, 1), Some(0));
+        assert_eq!(day_number(2026, 11, 30), Some(20_787));
+        assert_eq!(weekday(20_787), 0, "2026-11-30 is a Monday");
+        assert_eq!(civil_date(20_787), (2026, 11, 30));
+        assert_eq!(day_number(2024, 2, 29).map(civil_date), Some((2024, 2, 29)));
+        assert_eq!(day_number(2026, 2, 29), None);
+        assert_eq!(day_number(2026, 13, 1), None);
+        for days in [-1, 0, 59, 60, 11_016, 20_787, 2_932_896] {
+            let (y, m, d) = civil_date(days);
+            assert_eq!(day_number(y as i32, m, d), Some(days), "{days}");
+        }
     }
 
     #[test]
