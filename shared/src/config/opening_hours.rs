@@ -16,19 +16,19 @@ use std::fmt;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::domain::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
+use crate::domain::{civil_date, day_number, DayNumber, OpeningHours, Zone, MINUTES_PER_DAY};
 
 /// An IANA time zone name, known to the bundled time-zone database.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZoneName {
     name: String,
-    zone: jiff::tz::TimeZone,
+    zone: Zone,
 }
 
 impl<'de> Deserialize<'de> for ZoneName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        let zone = jiff::tz::TimeZone::get(&name).map_err(|_| {
+        let zone = Zone::named(&name).ok_or_else(|| {
             D::Error::custom(format!(
                 "{name:?} is not an IANA time zone (for example \"Europe/Berlin\")"
             ))

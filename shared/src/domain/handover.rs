@@ -167,7 +167,7 @@ mod tests {
         use std::collections::BTreeSet;
         // Open 09:00-17:00 UTC every day.
         let hours = OpeningHours::new(
-            jiff::tz::TimeZone::UTC,
+            crate::domain::Zone::utc(),
             std::array::from_fn(|_| vec![(9 * 60, 17 * 60)]),
             BTreeSet::new(),
         );

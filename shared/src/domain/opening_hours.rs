@@ -1,16 +1,14 @@
 //! A Page's opening hours: a time zone, weekly open intervals and closed dates. Pure
 //! calendar arithmetic: whether the Page is open at an instant, and when a number of
 //! *open* seconds have passed since an instant (the unclaimed timer counts open hours
-//! only). Time zones are IANA zones from the bundled database (`jiff`), daylight saving
+//! only). Time zones are IANA zones from the bundled database ([`Zone`]), daylight saving
 //! included; of them only the UTC offset at an instant is used, the calendar itself is
 //! days since the epoch (keeping the functions' binaries small).
 
 use std::collections::BTreeSet;
 
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
-
 use super::time::{EpochMillis, EpochSeconds};
+use super::zone::Zone;
 
 /// Minutes in a day: an interval may end at `24:00`.
 pub const MINUTES_PER_DAY: u16 = 24 * 60;
@@ -67,7 +65,7 @@ fn weekday(days: DayNumber) -> usize {
 /// sorted and disjoint within each day.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpeningHours {
-    zone: TimeZone,
+    zone: Zone,
     /// Monday first.
     weekly: [Vec<(u16, u16)>; 7],
     closed: BTreeSet<DayNumber>,
@@ -75,7 +73,7 @@ pub struct OpeningHours {
 
 impl OpeningHours {
     /// `weekly[0]` is Monday's intervals; each is sorted, disjoint, `start < end <= 1440`.
-    pub fn new(zone: TimeZone, weekly: [Vec<(u16, u16)>; 7], closed: BTreeSet<DayNumber>) -> Self {
+    pub fn new(zone: Zone, weekly: [Vec<(u16, u16)>; 7], closed: BTreeSet<DayNumber>) -> Self {
         OpeningHours {
             zone,
             weekly,
@@ -85,7 +83,7 @@ impl OpeningHours {
 
     /// The zone's UTC offset at `at` (epoch seconds), in seconds.
     fn offset(&self, at: EpochSeconds) -> i64 {
-        Timestamp::from_second(at).map_or(0, |t| i64::from(self.zone.to_offset(t).seconds()))
+        self.zone.offset_at(at)
     }
 
     /// The instant of local time `local` (seconds since the local epoch); a local time
@@ -157,7 +155,7 @@ mod tests {
     fn office() -> OpeningHours {
         let day = vec![(9 * 60, 17 * 60)];
         OpeningHours::new(
-            TimeZone::get("Europe/Berlin").unwrap(),
+            Zone::named("Europe/Berlin").unwrap(),
             [
                 day.clone(),
                 day.clone(),
@@ -245,11 +243,11 @@ mod tests {
 
     #[test]
     fn a_calendar_that_never_opens_has_no_deadline() {
-        let never = OpeningHours::new(TimeZone::UTC, Default::default(), BTreeSet::new());
+        let never = OpeningHours::new(Zone::utc(), Default::default(), BTreeSet::new());
         assert!(!never.is_open(0));
         assert_eq!(never.after_open_secs(0, 60), None);
         let always = OpeningHours::new(
-            TimeZone::UTC,
+            Zone::utc(),
             std::array::from_fn(|_| vec![(0, MINUTES_PER_DAY)]),
             BTreeSet::new(),
         );
