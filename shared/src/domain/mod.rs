@@ -10,8 +10,8 @@ mod opening_hours;
 mod owner;
 mod time;
 mod timeline;
-mod zone;
 pub mod transition;
+mod zone;
 
 pub use control_event::{
     events_between, last_control_change, ControlChangeNote, ConversationEvent, DetailType,
@@ -26,5 +26,5 @@ pub use time::{
     normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,
     EpochMillis, EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS, PLAUSIBLE_MILLIS,
 };
-pub use zone::Zone;
 pub use timeline::{Author, Cause, TimelineEntry, TimelineRecord};
+pub use zone::Zone;

@@ -104,7 +104,11 @@ fn parse_tzif(data: &[u8]) -> Option<Zone> {
     let footer_at = types_at + types * 6 + chars + leap * 12 + isstd + isut;
     let footer = data.get(footer_at..)?;
     let footer = std::str::from_utf8(footer).ok()?;
-    let rule_text = footer.trim_start_matches('\n').split('\n').next().unwrap_or("");
+    let rule_text = footer
+        .trim_start_matches('\n')
+        .split('\n')
+        .next()
+        .unwrap_or("");
     let rule = if rule_text.is_empty() {
         None
     } else {
@@ -249,7 +253,8 @@ impl PosixRule {
         let Some((dst, start, end)) = self.dst else {
             return self.std;
         };
-        let (year, _, _) = super::opening_hours::civil_date((at + self.std).div_euclid(SECS_PER_DAY));
+        let (year, _, _) =
+            super::opening_hours::civil_date((at + self.std).div_euclid(SECS_PER_DAY));
         let Ok(year) = i32::try_from(year) else {
             return self.std;
         };
@@ -285,12 +290,13 @@ impl YearlyDate {
                 week,
                 weekday,
             } => {
-                let first = super::opening_hours::day_number(year, month.clamp(1, 12), 1)
-                    .unwrap_or(jan1);
+                let first =
+                    super::opening_hours::day_number(year, month.clamp(1, 12), 1).unwrap_or(jan1);
                 // Monday = 0 for day numbers; POSIX counts from Sunday = 0.
                 let first_weekday = (first + 3).rem_euclid(7);
                 let wanted = (i64::from(weekday) + 6).rem_euclid(7);
-                let mut day = first + (wanted - first_weekday).rem_euclid(7)
+                let mut day = first
+                    + (wanted - first_weekday).rem_euclid(7)
                     + 7 * (i64::from(week.clamp(1, 5)) - 1);
                 let next_month = if month >= 12 {
                     super::opening_hours::day_number(year + 1, 1, 1)
@@ -323,8 +329,14 @@ mod tests {
         let back = 1_792_890_000;
         assert_eq!(berlin.offset_at(back - 1), 7200);
         assert_eq!(berlin.offset_at(back), 3600);
-        assert_eq!(PosixRule::parse("<+0530>-5:30").unwrap().offset_at(0), 19_800);
-        assert_eq!(PosixRule::parse("EST5EDT,M3.2.0,M11.1.0").unwrap().std, -18_000);
+        assert_eq!(
+            PosixRule::parse("<+0530>-5:30").unwrap().offset_at(0),
+            19_800
+        );
+        assert_eq!(
+            PosixRule::parse("EST5EDT,M3.2.0,M11.1.0").unwrap().std,
+            -18_000
+        );
         assert!(PosixRule::parse("<-02>2<-01>,M3.5.0/-1,M10.5.0/0").is_some());
         assert!(PosixRule::parse("nonsense").is_none());
     }
@@ -347,13 +359,19 @@ mod tests {
             // Every 6 hours from 1990 to 2060.
             let mut at = 631_152_000;
             while at < 2_871_763_200 {
-                let expected =
-                    i64::from(reference.to_offset(jiff::Timestamp::from_second(at).unwrap()).seconds());
+                let expected = i64::from(
+                    reference
+                        .to_offset(jiff::Timestamp::from_second(at).unwrap())
+                        .seconds(),
+                );
                 assert_eq!(zone.offset_at(at), expected, "{name} at {at}");
                 at += 6 * 3600 + 1;
             }
         }
-        assert_eq!(Zone::named("europe/berlin").unwrap().name(), "Europe/Berlin");
+        assert_eq!(
+            Zone::named("europe/berlin").unwrap().name(),
+            "Europe/Berlin"
+        );
         assert!(Zone::named("Mars/Olympus").is_none());
     }
 }
