@@ -386,9 +386,10 @@ async fn print_events(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
     println!("== events on the bus (EventBridge on moto, read from the rule's SQS queue)");
     let batch = tap.stream_batch().await?;
     let records = batch["Records"].as_array().map_or(0, Vec::len);
-    let path = dynamo_local::workspace_root().join("target/local-stack/stream-batch.json");
-    std::fs::write(&path, batch.to_string())?;
-    let answer = invoke("event-publisher", &path.display().to_string(), lambda_port).await?;
+    // Relative to the workspace, where `cargo lambda invoke` runs.
+    let file = "target/local-stack/stream-batch.json";
+    std::fs::write(dynamo_local::workspace_root().join(file), batch.to_string())?;
+    let answer = invoke("event-publisher", file, lambda_port).await?;
     println!("     {records} conversation-record changes from the stream: {answer}");
     if answer["batchItemFailures"]
         .as_array()
