@@ -8,6 +8,7 @@
 //! - [`settings`]: the typed settings read from the environment, in one place.
 //! - [`ports`]: the `Store` and `GraphApi` traits with the types and errors they speak.
 //! - [`store`]: the `Store` adapters: DynamoDB and in-memory, over one key layout.
+//! - [`bus`]: the `EventBus` adapter: Amazon EventBridge.
 //! - [`graph`]: the `GraphApi` adapter: the reqwest client, Meta's wire shapes and errors,
 //!   retries.
 //! - [`webhook`]: Meta's webhook wire format: signatures and parsing into domain events.
@@ -21,6 +22,7 @@
 //! - `testing` (feature `testing`): fixtures and a scripted `GraphApi` for tests.
 
 pub mod backoff;
+pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod graph;

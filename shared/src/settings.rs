@@ -25,6 +25,11 @@ pub const RESYNC_LEASE_SLICE: &str = "RESYNC_LEASE_SLICE";
 /// Set by Lambda: the function's name (metrics dimension; JSON logs when present).
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
+/// The EventBridge bus the event publisher puts events on (required there).
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// An EventBridge endpoint other than AWS's (local runs); read by the AWS SDK itself.
+pub const AWS_ENDPOINT_URL_EVENTBRIDGE: &str = "AWS_ENDPOINT_URL_EVENTBRIDGE";
+
 /// The variables every function reads (the template may set only names a function lists).
 pub const COMMON_ENVIRONMENT: &[&str] = &[
     TABLE_NAME,
@@ -38,6 +43,11 @@ pub const COMMON_ENVIRONMENT: &[&str] = &[
 
 /// The variables only the re-sync function reads, beyond the common ones.
 pub const RESYNC_ENVIRONMENT: &[&str] = &[RESYNC_RATE_PER_SECOND, RESYNC_LEASE_SLICE];
+
+/// The variables the event publisher reads: it reads neither the table (its stream is its
+/// trigger) nor the configuration document.
+pub const PUBLISHER_ENVIRONMENT: &[&str] =
+    &[EVENT_BUS_NAME, AWS_ENDPOINT_URL_EVENTBRIDGE, RUST_LOG];
 
 /// Default of `RESYNC_RATE_PER_SECOND`.
 pub const DEFAULT_RESYNC_RATE_PER_SECOND: u32 = 5;
@@ -138,6 +148,31 @@ impl Settings {
     }
 }
 
+/// What the event publisher reads from its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublisherSettings {
+    pub bus_name: String,
+    pub function_name: Option<String>,
+    pub log_filter: Option<String>,
+}
+
+impl PublisherSettings {
+    /// The process environment (start-up only).
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Any source of variables; blank values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Ok(PublisherSettings {
+            bus_name: var(EVENT_BUS_NAME).ok_or(SettingsError::Missing(EVENT_BUS_NAME))?,
+            function_name: var(AWS_LAMBDA_FUNCTION_NAME),
+            log_filter: var(RUST_LOG),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +219,19 @@ mod tests {
             );
             assert!(err.to_string().contains("RESYNC_LEASE_SLICE"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_publisher_needs_its_bus() {
+        let err = PublisherSettings::from_lookup(lookup(&[(TABLE_NAME, "t")])).unwrap_err();
+        assert!(err.to_string().contains(EVENT_BUS_NAME), "{err}");
+        let settings = PublisherSettings::from_lookup(lookup(&[
+            (EVENT_BUS_NAME, "routing"),
+            (RUST_LOG, "debug"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.bus_name, "routing");
+        assert_eq!(settings.log_filter.as_deref(), Some("debug"));
     }
 
     #[test]

@@ -19,13 +19,19 @@ pub fn filter(directives: Option<&str>) -> Targets {
 
 /// Install the global subscriber once, at start-up.
 pub fn init(settings: &Settings) {
+    init_with(settings.log_filter.as_deref(), settings.in_lambda());
+}
+
+/// [`init`] for a function without the common settings (the event publisher): the log
+/// filter, and JSON lines (in Lambda) or compact text.
+pub fn init_with(log_filter: Option<&str>, json: bool) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = filter(settings.log_filter.as_deref());
+    let filter = filter(log_filter);
     let builder = tracing_subscriber::fmt()
         .with_max_level(LevelFilter::TRACE)
         .with_target(false);
-    let result = if settings.in_lambda() {
+    let result = if json {
         builder
             .json()
             .with_current_span(false)

@@ -4,11 +4,13 @@
 //! validated; an invalid document stops the function with a message naming the field.
 
 mod api_token;
+mod opening_hours;
 mod parse_error;
 mod source;
 mod validate;
 
 pub use api_token::{ApiToken, TokenScope};
+pub use opening_hours::{ClosedDate, OpenInterval, OpeningHoursConfig, WeeklyHours, ZoneName};
 pub use source::ConfigSource;
 
 use std::collections::BTreeMap;
@@ -82,6 +84,10 @@ pub struct PageMessages {
     pub to_human: Option<String>,
     #[serde(default)]
     pub to_bot: Option<String>,
+    /// Sent to the customer (once per hand-over) when a hand-over to humans happens
+    /// outside the Page's opening hours.
+    #[serde(default)]
+    pub out_of_hours: Option<String>,
 }
 
 fn default_reset_after_secs() -> u64 {
@@ -118,6 +124,31 @@ pub struct PageConfig {
     /// How long timeline entries are kept (DynamoDB TTL).
     #[serde(default = "default_timeline_retention_days")]
     pub timeline_retention_days: u64,
+    /// A hand-over to humans that no agent answered within this long is unclaimed
+    /// (`conversation.unclaimed`); unset (the default): never.
+    #[serde(default)]
+    pub unclaimed_after_secs: Option<u64>,
+    /// What an unclaimed hand-over does besides the event.
+    #[serde(default)]
+    pub unclaimed_action: UnclaimedAction,
+    /// When agents are there (unset: always): outside them a hand-over still goes to the
+    /// inbox, the customer gets `messages.out_of_hours`, and the unclaimed timer waits.
+    #[serde(default)]
+    pub opening_hours: Option<OpeningHoursConfig>,
+    /// The calendar of `opening_hours`, built once when the document is loaded.
+    #[serde(skip)]
+    pub hours: Option<crate::domain::OpeningHours>,
+}
+
+/// What happens to a hand-over nobody answered in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnclaimedAction {
+    /// Emit `conversation.unclaimed` once; the conversation stays with the humans.
+    #[default]
+    Notify,
+    /// Emit it, then pass control back to the bot with the Page's `to_bot` message.
+    ReturnToBot,
 }
 
 impl PageConfig {
@@ -131,6 +162,21 @@ impl PageConfig {
         i64::try_from(self.timeline_retention_days)
             .unwrap_or(3650)
             .saturating_mul(86_400)
+    }
+
+    /// How long a hand-over may stay unanswered, in seconds (`None`: no limit).
+    pub fn unclaimed_after(&self) -> Option<i64> {
+        self.unclaimed_after_secs
+            .map(|secs| i64::try_from(secs.min(MAX_RESET_AFTER_SECS)).unwrap_or(i64::MAX / 2))
+    }
+
+    /// What a hand-over means on this Page (`domain::note_write`).
+    pub fn handover_policy(&self) -> crate::domain::HandoverPolicy<'_> {
+        crate::domain::HandoverPolicy {
+            unclaimed_after_secs: self.unclaimed_after(),
+            hours: self.hours.as_ref(),
+            out_of_hours_message: self.messages.out_of_hours.is_some(),
+        }
     }
 
     /// The role an app plays on this Page.
@@ -191,6 +237,13 @@ impl CoordinatorConfig {
             ConfigError::Parse { path, message }
         })?;
         config.validate()?;
+        let mut config = config;
+        for page in &mut config.pages {
+            page.hours = page
+                .opening_hours
+                .as_ref()
+                .map(OpeningHoursConfig::calendar);
+        }
         Ok(config)
     }
 

@@ -5,6 +5,9 @@ use std::collections::HashSet;
 use super::{AppConfig, AppRole, ConfigError, CoordinatorConfig, PageConfig};
 use super::{MAX_RESET_AFTER_SECS, MIN_API_TOKEN_LEN};
 
+/// Shortest `unclaimed_after_secs`: the sweep that finds unclaimed hand-overs runs every
+/// minute.
+const MIN_UNCLAIMED_AFTER_SECS: u64 = 60;
 /// Longest `agent_name` of a scoped API token.
 const MAX_AGENT_NAME_CHARS: usize = 100;
 use crate::domain::PAGE_INBOX_APP_ID;
@@ -176,6 +179,34 @@ fn validate_page_rules(i: usize, page: &PageConfig) -> Result<(), ConfigError> {
     }
     if page.timeline_retention_days == 0 {
         return Err(invalid(at("timeline_retention_days"), "must be at least 1"));
+    }
+    if let Some(day) = page
+        .opening_hours
+        .as_ref()
+        .and_then(|h| h.overlapping_day())
+    {
+        return Err(invalid(
+            at(&format!("opening_hours.weekly.{day}")),
+            "intervals overlap",
+        ));
+    }
+    if page
+        .messages
+        .out_of_hours
+        .as_ref()
+        .is_some_and(|m| m.trim().is_empty())
+    {
+        return Err(invalid(at("messages.out_of_hours"), "must not be empty"));
+    }
+    if let Some(secs) = page.unclaimed_after_secs {
+        if !(MIN_UNCLAIMED_AFTER_SECS..=MAX_RESET_AFTER_SECS).contains(&secs) {
+            return Err(invalid(
+                at("unclaimed_after_secs"),
+                format!(
+                    "must be between {MIN_UNCLAIMED_AFTER_SECS} and {MAX_RESET_AFTER_SECS} (7 days)"
+                ),
+            ));
+        }
     }
     for (name, list) in [
         ("handover_payloads", &page.handover_payloads),
@@ -436,6 +467,87 @@ mod tests {
         assert!(err.contains("pages[0].reset_after_secs"), "{err}");
         let err = error_of(with(valid(), "/pages/0/reset_after_secs", json!(-5)));
         assert!(err.contains("pages[0].reset_after_secs"), "{err}");
+    }
+
+    #[test]
+    fn unclaimed_settings_default_off_and_are_bounded() {
+        let config = CoordinatorConfig::from_json(&valid().to_string()).unwrap();
+        assert_eq!(config.pages[0].unclaimed_after_secs, None);
+        assert_eq!(
+            config.pages[0].unclaimed_action,
+            super::super::UnclaimedAction::Notify
+        );
+        let page = |field: &str, value: Value| {
+            let mut doc = valid();
+            doc["pages"][0][field] = value;
+            doc
+        };
+        for bad in [json!(59), json!(604_801), json!(-1)] {
+            let err = error_of(page("unclaimed_after_secs", bad));
+            assert!(err.contains("pages[0].unclaimed_after_secs"), "{err}");
+        }
+        let err = error_of(page("unclaimed_action", json!("escalate")));
+        assert!(err.contains("pages[0].unclaimed_action"), "{err}");
+        let mut doc = page("unclaimed_after_secs", json!(900));
+        doc["pages"][0]["unclaimed_action"] = json!("return_to_bot");
+        let config = CoordinatorConfig::from_json(&doc.to_string()).unwrap();
+        assert_eq!(config.pages[0].unclaimed_after(), Some(900));
+        assert_eq!(
+            config.pages[0].unclaimed_action,
+            super::super::UnclaimedAction::ReturnToBot
+        );
+    }
+
+    #[test]
+    fn opening_hours_errors_name_the_field() {
+        let hours = |value: Value| {
+            let mut doc = valid();
+            doc["pages"][0]["opening_hours"] = value;
+            doc
+        };
+        let cases = [
+            (
+                json!({"time_zone": "Mars/Olympus"}),
+                "pages[0].opening_hours.time_zone",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"mon": ["09:00-17:00", "9-5"]}}),
+                "pages[0].opening_hours.weekly.mon[1]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"tue": ["17:00-09:00"]}}),
+                "pages[0].opening_hours.weekly.tue[0]",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"wed": ["09:00-13:00", "12:00-17:00"]}}),
+                "pages[0].opening_hours.weekly.wed",
+            ),
+            (
+                json!({"time_zone": "UTC", "weekly": {"monday": ["09:00-17:00"]}}),
+                "pages[0].opening_hours.weekly",
+            ),
+            (
+                json!({"time_zone": "UTC", "closed_dates": ["2026-12-25", "25.12.2026"]}),
+                "pages[0].opening_hours.closed_dates[1]",
+            ),
+        ];
+        for (value, field) in cases {
+            let err = error_of(hours(value.clone()));
+            assert!(err.contains(field), "{value}: {err}");
+        }
+        let doc = hours(json!({"time_zone": "Europe/Berlin",
+            "weekly": {"mon": ["09:00-12:30", "13:30-24:00"]}, "closed_dates": ["2026-12-25"]}));
+        let config = CoordinatorConfig::from_json(&doc.to_string()).unwrap();
+        let calendar = config.pages[0]
+            .hours
+            .as_ref()
+            .expect("the calendar is built");
+        // Monday 2026-11-30 10:00 in Berlin is 09:00 UTC.
+        assert!(calendar.is_open(1_796_029_200_000));
+        assert!(!calendar.is_open(1_796_029_200_000 + 3 * 3_600_000));
+        let mut doc = valid();
+        doc["pages"][0]["messages"]["out_of_hours"] = json!(" ");
+        assert!(error_of(doc).contains("pages[0].messages.out_of_hours"));
     }
 
     #[test]

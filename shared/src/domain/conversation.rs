@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::control_event::ControlChangeNote;
 use super::owner::{Owner, OwnerRole};
 use super::time::{EpochMillis, EpochSeconds, META_IDLE_SECS};
 
@@ -101,6 +102,23 @@ pub struct Conversation {
     /// recognises its own committed write by it on the next read.
     #[serde(default)]
     pub write_token: Option<String>,
+    /// The newest change of control recorded (what the events published from the table's
+    /// stream say: from, to, cause, actor).
+    #[serde(default)]
+    pub last_control_change: Option<ControlChangeNote>,
+    /// When the newest hand-over to humans counts as unclaimed (epoch seconds): set by a
+    /// hand-over on a Page with `unclaimed_after_secs`, cleared by an answer, by control
+    /// leaving humans, or when it fires.
+    #[serde(default)]
+    pub unclaimed_due_at: Option<EpochSeconds>,
+    /// When the newest hand-over was found unclaimed (the `conversation.unclaimed` event).
+    #[serde(default)]
+    pub unclaimed_at: Option<EpochMillis>,
+    /// The newest hand-over happened outside opening hours and the Page's `out_of_hours`
+    /// message is still to be sent (epoch seconds: due at once); cleared when sent or
+    /// answered.
+    #[serde(default)]
+    pub out_of_hours_due: Option<EpochSeconds>,
     /// Newest customer, agent or control activity: orders the queue.
     pub last_activity_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -128,6 +146,10 @@ impl Conversation {
             needs_resync: false,
             reset_claimed_at: None,
             write_token: None,
+            last_control_change: None,
+            unclaimed_due_at: None,
+            unclaimed_at: None,
+            out_of_hours_due: None,
             last_activity_at: now,
             updated_at: now,
         }

@@ -18,6 +18,18 @@ pub enum Cause {
     Resync,
 }
 
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Webhook => "webhook",
+            Cause::Api => "api",
+            Cause::Trigger => "trigger",
+            Cause::Timeout => "timeout",
+            Cause::Resync => "resync",
+        }
+    }
+}
+
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,4 +9,4 @@ pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};
 pub use gateway::{
     api_credentials, gateway_response, header, into_response, query_map, request_of_gateway_event,
 };
-pub use wiring::Services;
+pub use wiring::{event_publisher, Services};

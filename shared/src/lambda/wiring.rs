@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
+use crate::bus::EventBridgeBus;
 use crate::config::CoordinatorConfig;
 use crate::domain::{Clock, SystemClock};
 use crate::graph::{GraphClient, RetryPolicy};
 use crate::ports::{GraphApi, Store};
 use crate::services::control::ControlService;
+use crate::services::events::EventPublisher;
 use crate::services::ingest::WebhookIngest;
 use crate::services::records::Records;
 use crate::services::resync::Resync;
 use crate::services::timed_reset::TimedReset;
 use crate::services::triggers::Triggers;
-use crate::settings::Settings;
+use crate::settings::{PublisherSettings, Settings};
 use crate::store::DynamoStore;
 
 /// The clients of one container.
@@ -71,4 +73,15 @@ impl Services {
     pub fn resync(&self) -> Resync {
         Resync::new(self.records(), self.graph.clone())
     }
+}
+
+/// The event publisher's one client (start-up): EventBridge over the one TLS stack, the
+/// bus named by its settings.
+pub async fn event_publisher(settings: &PublisherSettings) -> EventPublisher {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::sdk_http_client())
+        .load()
+        .await;
+    let client = aws_sdk_eventbridge::Client::new(&sdk);
+    EventPublisher::new(Arc::new(EventBridgeBus::new(client, &settings.bus_name)))
 }

@@ -2,10 +2,12 @@
 //! types and errors they speak. Adapters at the edge implement them (`store/`, `graph/`);
 //! test doubles too (`testing/`).
 
+pub mod event_bus;
 pub mod graph;
 pub mod idempotency;
 pub mod store;
 
+pub use event_bus::{EventBus, EventBusError};
 pub use graph::{
     GraphApi, GraphError, MessagingType, OutgoingMessage, SentMessage, ThreadControl, ThreadOwner,
 };

@@ -2,6 +2,7 @@
 //! ([`records`]). Services return their own errors; they know nothing of HTTP.
 
 pub mod control;
+pub mod events;
 pub mod idempotency;
 pub mod ingest;
 pub mod outages;

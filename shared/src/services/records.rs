@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::config::{CoordinatorConfig, PageConfig, DEFAULT_TIMELINE_RETENTION_DAYS};
 use crate::domain::transition::Transition;
-use crate::domain::{Clock, Conversation, EpochMillis};
+use crate::domain::{note_write, Clock, Conversation, EpochMillis};
 use crate::ports::{ConversationWrite, LeaseChange, Store, StoreError, WriteOutcome};
 
 /// Attempts at one decision when other writers keep changing the record.
@@ -110,7 +110,7 @@ impl Records {
             let Some(write) = decide(current.as_ref(), now) else {
                 return Ok(Committed::Unchanged(current));
             };
-            let write = write.stamped(write_token());
+            let write = self.noted(current.as_ref(), write).stamped(write_token());
             let state = write.state.clone();
             match self.store.write(write).await {
                 Ok(WriteOutcome::Written) => return Ok(Committed::Written(state)),
@@ -128,6 +128,23 @@ impl Records {
             }
         }
         Err(RecordError::Contention)
+    }
+
+    /// `write` with what every write notes (the newest change of control, the unclaimed
+    /// timer: `domain::note_write`), its lease item following the record's wake-up.
+    fn noted(
+        &self,
+        before: Option<&Conversation>,
+        mut write: ConversationWrite,
+    ) -> ConversationWrite {
+        let config = self.config.clone();
+        let policy = config
+            .page(&write.state.page_id)
+            .map(PageConfig::handover_policy)
+            .unwrap_or_default();
+        note_write(before, &mut write.state, &write.timeline, &policy);
+        write.lease = lease_of(before, &write.state, write.lease);
+        write
     }
 
     /// A write refused as a duplicate: applied before, unless the record was stored by this
@@ -253,6 +270,26 @@ pub fn write_of(
         more_dedupe_keys: Vec::new(),
         timeline_expires_at: now / 1000 + timeline_retention_secs,
         dedupe_expires_at: 0,
+    }
+}
+
+/// The lease item change that takes the record from `before` to `after`, given the change
+/// the write decided (`Set` when a timed reset's claim is taken or dropped): the item is
+/// rewritten whenever the reset's deadline (its TTL) or the wake-up (its index sort key,
+/// `Conversation::lease_wake`) moves.
+fn lease_of(
+    before: Option<&Conversation>,
+    after: &Conversation,
+    decided: LeaseChange,
+) -> LeaseChange {
+    let timer = |c: &Conversation| (c.control_expires_at, c.lease_wake());
+    match after.lease_wake() {
+        Some(due) if matches!(decided, LeaseChange::Set { .. }) => LeaseChange::Set { due },
+        Some(due) if before.map(timer) != Some(timer(after)) => LeaseChange::Set { due },
+        Some(_) => LeaseChange::Unchanged,
+        None if decided == LeaseChange::Remove => LeaseChange::Remove,
+        None if before.and_then(Conversation::lease_wake).is_some() => LeaseChange::Remove,
+        None => LeaseChange::Unchanged,
     }
 }
 

@@ -5,9 +5,11 @@
 mod faulty_store;
 mod fixtures;
 mod latency_store;
+mod recording_bus;
 mod scripted_graph;
 
 pub use faulty_store::FaultyStore;
 pub use fixtures::*;
 pub use latency_store::{Latency, LatencyStore, RequestCounts};
+pub use recording_bus::RecordingBus;
 pub use scripted_graph::{GraphCall, ScriptedAnswer, ScriptedGraph};

@@ -13,4 +13,5 @@ mod timed_reset;
 mod timeline_keys;
 mod transition_rules;
 mod triggers;
+mod unclaimed;
 mod webhook_fixtures;

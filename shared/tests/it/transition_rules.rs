@@ -962,3 +962,22 @@ fn the_bots_thread_is_idle_once_meta_idles_it() {
     assert_eq!(bot.owner_at(T0 + 3_600_000).role, OwnerRole::Bot);
     assert_eq!(bot.owner_at(T0 + 24 * 3_600_000).role, OwnerRole::Idle);
 }
+
+#[test]
+fn the_coordinator_s_own_out_of_hours_notice_is_no_answer() {
+    let passed = passed_to_inbox(T0);
+    assert!(passed.unread);
+    let mut notice = echo("u", T0 + 10, "m-ooh", INBOX, "We're closed");
+    notice["message"]["metadata"] = json!(routing_core::domain::AUTOMATIC_MESSAGE_METADATA);
+    let noticed = then(&passed, INBOX, "messaging", notice);
+    assert!(noticed.unread, "still waiting for an agent");
+    assert_eq!(noticed.answered_at, passed.answered_at);
+    // An agent's own reply is an answer.
+    let replied = then(
+        &noticed,
+        INBOX,
+        "messaging",
+        echo("u", T0 + 20, "m-a", INBOX, "hello"),
+    );
+    assert!(!replied.unread);
+}

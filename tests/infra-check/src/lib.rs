@@ -53,6 +53,11 @@ impl Template {
         })
     }
 
+    /// The whole template, as JSON.
+    pub fn root(&self) -> &Value {
+        &self.doc
+    }
+
     pub fn resources(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         self.doc["Resources"]

@@ -24,7 +24,13 @@ use routing_core::store::MemoryStore;
 use routing_core::testing;
 use serde_json::{json, Value};
 
-const FUNCTION_CRATES: [&str; 4] = ["webhook-ingest", "control-handoff", "timed-reset", "resync"];
+const FUNCTION_CRATES: [&str; 5] = [
+    "webhook-ingest",
+    "control-handoff",
+    "timed-reset",
+    "resync",
+    "event-publisher",
+];
 
 /// The HTTP contract (docs/architecture.md §7): method, path, function.
 const CONTRACT_ROUTES: [(&str, &str, &str); 9] = [
@@ -78,6 +84,7 @@ fn extra_environment(crate_name: &str) -> &'static [&'static str] {
         "control-handoff" => control_handoff::EXTRA_ENVIRONMENT,
         "timed-reset" => timed_reset::EXTRA_ENVIRONMENT,
         "resync" => resync::EXTRA_ENVIRONMENT,
+        "event-publisher" => event_publisher::ENVIRONMENT,
         other => panic!("no function crate {other}"),
     }
 }
@@ -88,6 +95,7 @@ fn table_actions(crate_name: &str) -> &'static [&'static str] {
         "control-handoff" => control_handoff::TABLE_ACTIONS,
         "timed-reset" => timed_reset::TABLE_ACTIONS,
         "resync" => resync::TABLE_ACTIONS,
+        "event-publisher" => event_publisher::TABLE_ACTIONS,
         other => panic!("no function crate {other}"),
     }
 }
@@ -859,13 +867,30 @@ fn each_role_allows_exactly_the_table_actions_its_code_performs() {
                 reads_secret = true;
             } else if actions == ["sqs:SendMessage"] {
                 assert!(stream_events > 0, "{crate_name}: sends to no queue");
+            } else if actions.iter().all(|a| a.starts_with("events:")) {
+                assert_eq!(
+                    crate_name, "event-publisher",
+                    "only the publisher uses the bus"
+                );
+                let declared: Vec<String> = event_publisher::BUS_ACTIONS
+                    .iter()
+                    .map(|a| format!("events:{a}"))
+                    .collect();
+                assert_eq!(actions, declared, "{crate_name}: exactly its BUS_ACTIONS");
+                assert_eq!(
+                    resources,
+                    vec![&json!({"Fn::GetAtt": ["EventBus", "Arn"]})],
+                    "{crate_name}: the stack's own bus only"
+                );
             } else {
                 panic!("{crate_name}: unexpected statement {statement}");
             }
         }
-        assert!(
+        // The publisher reads stream images only: no configuration document.
+        assert_eq!(
             reads_secret,
-            "{crate_name}: may not read the configuration secret"
+            crate_name != "event-publisher",
+            "{crate_name}: reads the configuration secret exactly when it needs it"
         );
     }
 }
@@ -996,7 +1021,11 @@ fn the_table_is_the_one_the_store_creates() {
         p["TimeToLiveSpecification"],
         json!({"AttributeName": s("TTL"), "Enabled": true})
     );
-    assert_eq!(p["StreamSpecification"]["StreamViewType"], "OLD_IMAGE");
+    // Old images for timed-reset's TTL deletions, both for the event publisher.
+    assert_eq!(
+        p["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
     assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
         true
@@ -1210,4 +1239,238 @@ fn the_outputs_name_the_webhook_base_url_and_the_secret() {
         ref_target(&secret["Properties"]["SecretString"]),
         Some("ConfigurationDocument")
     );
+}
+
+// ------------------------------------------------------------------ e. events
+
+#[test]
+fn the_publisher_reads_conversation_records_from_the_stream_onto_the_bus() {
+    let template = template();
+    let functions = functions(&template);
+    let publisher = &functions["event-publisher"];
+    let bus = resource(&template, "EventBus", "AWS::Events::EventBus");
+    assert_eq!(
+        sub_text(&bus["Properties"]["Name"]),
+        Some("${AWS::StackName}-routing"),
+        "one bus per stack"
+    );
+    assert_eq!(
+        template.environment(publisher)["EVENT_BUS_NAME"],
+        json!({"Ref": "EventBus"})
+    );
+
+    let streams = events_of(publisher, "DynamoDB");
+    assert_eq!(streams.len(), 1, "one stream event source");
+    let stream = streams[0];
+    assert_eq!(get_att(&stream["Stream"]), Some(("Table", "StreamArn")));
+    assert_eq!(
+        stream["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"]),
+        "failed publishes are retried record by record"
+    );
+    assert_eq!(stream["BisectBatchOnFunctionError"], true);
+    assert!(stream["MaximumRetryAttempts"].is_number());
+    let filters = stream["FilterCriteria"]["Filters"]
+        .as_array()
+        .expect("filters");
+    assert_eq!(filters.len(), 1);
+    let pattern: Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().expect("a JSON string"))
+            .expect("the filter pattern is JSON");
+    let schema = schema();
+    assert_eq!(pattern["eventName"], json!(["INSERT", "MODIFY"]));
+    assert_eq!(
+        pattern["dynamodb"]["Keys"][&schema["SK"]],
+        json!({"S": [schema["STATE_SK"]]}),
+        "conversation records only"
+    );
+    let queue = match get_att(&stream["DestinationConfig"]["OnFailure"]["Destination"]) {
+        Some((queue, "Arn")) => queue,
+        _ => panic!("the publisher's on-failure destination is !GetAtt <queue>.Arn"),
+    };
+    assert_ne!(
+        queue, "StreamFailureQueue",
+        "its own dead letters, apart from timed-reset's"
+    );
+    let queue = resource(&template, queue, "AWS::SQS::Queue");
+    assert_eq!(queue["Properties"]["SqsManagedSseEnabled"], true);
+}
+
+fn rule_targets(rule: &Value) -> Vec<&Value> {
+    one_or_many(&rule["Properties"]["Targets"])
+}
+
+#[test]
+fn notifications_to_sns_and_slack_are_optional_and_least_privilege() {
+    let template = template();
+    let parameters = &template.root()["Parameters"];
+    for name in [
+        "EventNotificationEmail",
+        "EventNotificationPhone",
+        "SlackWebhookUrl",
+    ] {
+        assert_eq!(parameters[name]["Default"], "", "{name} is optional");
+    }
+    assert_eq!(
+        parameters["SlackWebhookUrl"]["NoEcho"], true,
+        "the Slack webhook URL is a credential"
+    );
+    let notified: Vec<&str> = parameters["NotifiedDetailTypes"]["Default"]
+        .as_str()
+        .expect("a default list")
+        .split(',')
+        .collect();
+    let known: Vec<&str> = routing_core::domain::DetailType::ALL
+        .iter()
+        .map(|k| k.detail_type())
+        .collect();
+    for detail_type in &notified {
+        assert!(
+            known.contains(detail_type),
+            "{detail_type} is not an event's detail-type"
+        );
+    }
+
+    for (rule_id, condition, target_id) in [
+        ("TopicNotificationRule", "HasEventTopic", "EventTopic"),
+        ("SlackNotificationRule", "HasSlack", "SlackDestination"),
+    ] {
+        let rule = resource(&template, rule_id, "AWS::Events::Rule");
+        assert_eq!(
+            rule["Condition"], condition,
+            "{rule_id} exists only when asked for"
+        );
+        let p = &rule["Properties"];
+        assert_eq!(
+            ref_target(&p["EventBusName"]),
+            Some("EventBus"),
+            "{rule_id}"
+        );
+        assert_eq!(
+            p["EventPattern"]["source"],
+            json!([routing_core::domain::EVENT_SOURCE])
+        );
+        assert_eq!(
+            ref_target(&p["EventPattern"]["detail-type"]),
+            Some("NotifiedDetailTypes")
+        );
+        let targets = rule_targets(rule);
+        assert_eq!(targets.len(), 1, "{rule_id}");
+        let target = targets[0];
+        let arn = ref_target(&target["Arn"]).or_else(|| get_att(&target["Arn"]).map(|(r, _)| r));
+        assert_eq!(arn, Some(target_id), "{rule_id}");
+        assert_eq!(
+            get_att(&target["DeadLetterConfig"]["Arn"]),
+            Some(("EventTargetDeadLetterQueue", "Arn")),
+            "{rule_id}: undeliverable events are kept"
+        );
+        let template_text = target["InputTransformer"]["InputTemplate"]
+            .as_str()
+            .expect("an input template");
+        assert!(
+            !template_text.contains("text>") && !template_text.contains("$.detail.text"),
+            "{rule_id}: no message text"
+        );
+    }
+
+    // SNS: only the rule may publish to the topic.
+    let policy = resource(&template, "EventTopicPolicy", "AWS::SNS::TopicPolicy");
+    let statement = &policy["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(statement["Action"], "sns:Publish");
+    assert_eq!(
+        get_att(&statement["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        Some(("TopicNotificationRule", "Arn"))
+    );
+
+    // Slack: an API destination over a connection; the rule's role invokes that one only.
+    let destination = resource(&template, "SlackDestination", "AWS::Events::ApiDestination");
+    assert_eq!(
+        get_att(&destination["Properties"]["ConnectionArn"]),
+        Some(("SlackConnection", "Arn"))
+    );
+    assert_eq!(
+        ref_target(&destination["Properties"]["InvocationEndpoint"]),
+        Some("SlackWebhookUrl")
+    );
+    resource(&template, "SlackConnection", "AWS::Events::Connection");
+    let slack_rule = resource(&template, "SlackNotificationRule", "AWS::Events::Rule");
+    let role_id = get_att(&rule_targets(slack_rule)[0]["RoleArn"])
+        .map(|(r, _)| r)
+        .expect("the Slack target's role");
+    let role = resource(&template, role_id, "AWS::IAM::Role");
+    assert_eq!(
+        role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"],
+        "events.amazonaws.com"
+    );
+    let statements: Vec<&Value> = one_or_many(&role["Properties"]["Policies"])
+        .into_iter()
+        .flat_map(|p| one_or_many(&p["PolicyDocument"]["Statement"]))
+        .collect();
+    assert_eq!(statements.len(), 1, "{role_id}: one statement");
+    assert_eq!(statements[0]["Action"], "events:InvokeApiDestination");
+    assert_eq!(
+        get_att(&statements[0]["Resource"]),
+        Some(("SlackDestination", "Arn"))
+    );
+}
+
+#[test]
+fn the_schema_file_names_every_detail_type_and_field() {
+    let path = workspace_root().join("docs/events.schema.json");
+    let text = std::fs::read_to_string(&path).expect("docs/events.schema.json");
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    let types: Vec<&str> = schema["properties"]["detail-type"]["enum"]
+        .as_array()
+        .expect("detail-type enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let known: Vec<&str> = routing_core::domain::DetailType::ALL
+        .iter()
+        .map(|k| k.detail_type())
+        .collect();
+    assert_eq!(types, known);
+    assert_eq!(
+        schema["properties"]["source"]["const"],
+        routing_core::domain::EVENT_SOURCE
+    );
+    // The detail's required fields are exactly what the publisher writes.
+    let sample = routing_core::domain::ConversationEvent {
+        kind: None,
+        page_id: "1".into(),
+        psid: "2".into(),
+        from: routing_core::domain::EventParty {
+            app_id: None,
+            role: routing_core::domain::OwnerRole::Idle,
+        },
+        to: routing_core::domain::EventParty {
+            app_id: None,
+            role: routing_core::domain::OwnerRole::Idle,
+        },
+        cause: "api".into(),
+        actor: None,
+        agent: None,
+        event: "x".into(),
+        time: "t".into(),
+        version: 1,
+    };
+    let mut written: Vec<String> = serde_json::to_value(sample)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    written.sort();
+    let detail = &schema["properties"]["detail"];
+    let mut required: Vec<String> = detail["required"]
+        .as_array()
+        .expect("required fields")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    required.sort();
+    assert_eq!(written, required);
+    assert_eq!(detail["additionalProperties"], false);
 }

@@ -4,6 +4,7 @@
 //! ([`lambda_host`]). The end-to-end tests drive it through real HTTP only; the
 //! `local-stack` binary runs the same parts under `cargo lambda watch` instead.
 
+pub mod events;
 pub mod lambda_host;
 
 use std::path::{Path, PathBuf};
@@ -110,6 +111,8 @@ pub struct Stack {
     pub gateway: Option<ApiGateway>,
     /// Where the control-handoff API answers (the gateway, or `cargo lambda watch`).
     pub api_base: Option<String>,
+    /// The event bus on moto and its readers (when the event publisher is hosted).
+    pub events: Option<events::EventTap>,
 }
 
 impl Stack {
@@ -121,6 +124,7 @@ impl Stack {
             http: reqwest::Client::new(),
             gateway: None,
             api_base: None,
+            events: None,
         }
     }
 
@@ -158,7 +162,23 @@ impl Stack {
             ),
             ("RUST_LOG".to_string(), "warn".to_string()),
         ];
-        let mut functions = Vec::new();
+        let tap = events::EventTap::start(moto.endpoint(), &table).await?;
+        let publisher_env = vec![
+            ("EVENT_BUS_NAME".to_string(), tap.bus_name.clone()),
+            (
+                "AWS_ENDPOINT_URL_EVENTBRIDGE".to_string(),
+                moto.endpoint().to_string(),
+            ),
+            ("RUST_LOG".to_string(), "warn".to_string()),
+        ];
+        let mut functions = vec![
+            HostedFunction::start(FunctionSpec {
+                name: "event-publisher".into(),
+                binary: debug_binary("event-publisher"),
+                env: publisher_env,
+            })
+            .await?,
+        ];
         for name in ["webhook-ingest", "control-handoff", "timed-reset", "resync"] {
             functions.push(
                 HostedFunction::start(FunctionSpec {
@@ -196,6 +216,7 @@ impl Stack {
         let mut stack = Stack::new(store, emulator, cast);
         stack.api_base = Some(gateway.base_url().to_string());
         stack.gateway = Some(gateway);
+        stack.events = Some(tap);
         Ok(stack)
     }
 
@@ -220,6 +241,24 @@ impl Stack {
             return Err(format!("{function} failed: {value}").into());
         }
         Ok(value)
+    }
+
+    /// Hand the table's new stream records to the event publisher (as the event source
+    /// mapping does in AWS) and return the events the bus delivered to the subscriber's
+    /// queue since the last call, oldest first.
+    pub async fn published_events(&self) -> Result<Vec<Value>, Failure> {
+        let tap = self.events.as_ref().ok_or("no event bus in this stack")?;
+        let batch = tap.stream_batch().await?;
+        if batch["Records"].as_array().is_some_and(|r| !r.is_empty()) {
+            let answer = self.invoke("event-publisher", &batch).await?;
+            if answer["batchItemFailures"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty())
+            {
+                return Err(format!("event-publisher: {answer}").into());
+            }
+        }
+        tap.received().await
     }
 
     /// Call the coordinator's control-handoff API (with the configuration's API token);

@@ -9,7 +9,8 @@
 //! and at the end prints the conversation's timeline. Then a second customer is left
 //! waiting past the (shortened) window and the sweep gives control back (timed-reset,
 //! invoked with its sample events), and a silent takeover by Meta's inbox is corrected by
-//! the resync route and its scheduled batch. Everything it started is stopped at
+//! the resync route and its scheduled batch, and the events the run put on the event bus
+//! (EventBridge on moto) are printed. Everything it started is stopped at
 //! the end or on Ctrl-C; `--keep-running` leaves the stack up to poke at.
 //!
 //! `local-stack create-table` creates the table on `AWS_ENDPOINT_URL_DYNAMODB`.
@@ -121,16 +122,24 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
     .await?;
     println!("   Messenger emulator    {}", emulator.base_url());
 
+    let tap = local_stack::events::EventTap::start(moto.endpoint(), TABLE).await?;
+    println!(
+        "   event bus (moto)      {} (a rule to an SQS queue this runner reads)",
+        tap.bus_name
+    );
+
     let mut watch = start_watch(
         &config_path,
         moto.endpoint(),
         emulator.base_url(),
         lambda_port,
+        &tap.bus_name,
     )?;
     println!(
         "   cargo lambda watch    http://127.0.0.1:{lambda_port} (functions build on first use)"
     );
     let mut stack = Stack::new(store, emulator, cast);
+    stack.events = Some(tap);
     stack.api_base = Some(format!(
         "http://127.0.0.1:{lambda_port}/lambda-url/control-handoff"
     ));
@@ -163,7 +172,13 @@ fn cargo_lambda() -> PathBuf {
     dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda")
 }
 
-fn start_watch(config: &Path, dynamo: &str, graph: &str, port: u16) -> Result<Child, Failure> {
+fn start_watch(
+    config: &Path,
+    dynamo: &str,
+    graph: &str,
+    port: u16,
+    bus: &str,
+) -> Result<Child, Failure> {
     let cargo_lambda = cargo_lambda();
     let mut command = Command::new(&cargo_lambda);
     command
@@ -178,6 +193,8 @@ fn start_watch(config: &Path, dynamo: &str, graph: &str, port: u16) -> Result<Ch
         .current_dir(dynamo_local::workspace_root())
         .env("TABLE_NAME", TABLE)
         .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo)
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", dynamo)
+        .env("EVENT_BUS_NAME", bus)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
@@ -356,7 +373,52 @@ async fn play(
 
     print_timeline(stack).await?;
     timed_reset(stack, lambda_port).await?;
-    resync(stack, lambda_port).await
+    resync(stack, lambda_port).await?;
+    print_events(stack, lambda_port).await
+}
+
+/// The events the run produced: the table's stream records handed to event-publisher (as
+/// the event source mapping does in AWS), and what the bus delivered to the subscriber's
+/// queue.
+async fn print_events(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
+    let tap = stack.events.as_ref().ok_or("no event bus")?;
+    println!();
+    println!("== events on the bus (EventBridge on moto, read from the rule's SQS queue)");
+    let batch = tap.stream_batch().await?;
+    let records = batch["Records"].as_array().map_or(0, Vec::len);
+    // Relative to the workspace, where `cargo lambda invoke` runs.
+    let file = "target/local-stack/stream-batch.json";
+    std::fs::write(dynamo_local::workspace_root().join(file), batch.to_string())?;
+    let answer = invoke("event-publisher", file, lambda_port).await?;
+    println!("     {records} conversation-record changes from the stream: {answer}");
+    if answer["batchItemFailures"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
+        return Err("event-publisher could not publish every event".into());
+    }
+    let events = tap.received().await?;
+    for event in &events {
+        let d = &event["detail"];
+        println!(
+            "   {}  {:<31} {:<5} v{:<3} {} -> {} ({}, {})",
+            d["time"].as_str().unwrap_or_default(),
+            event["detail-type"].as_str().unwrap_or_default(),
+            d["psid"].as_str().unwrap_or_default(),
+            d["version"],
+            d["from"]["role"].as_str().unwrap_or_default(),
+            d["to"]["role"].as_str().unwrap_or_default(),
+            d["cause"].as_str().unwrap_or_default(),
+            d["event"].as_str().unwrap_or_default(),
+        );
+    }
+    if !events
+        .iter()
+        .any(|e| e["detail-type"] == "conversation.reset_by_timeout")
+    {
+        return Err("the timed reset produced no event".into());
+    }
+    Ok(())
 }
 
 /// A human answers customer 7001 in Meta's inbox and the echo webhook is lost: the record

@@ -6,6 +6,7 @@ use crate::domain::{
 };
 
 use super::rules::{ClaimKind, Rules};
+use crate::domain::AUTOMATIC_MESSAGE_METADATA;
 
 impl Rules<'_, '_> {
     /// Apply one event (kinds that never touch a conversation were filtered out before).
@@ -42,13 +43,14 @@ impl Rules<'_, '_> {
                 app_id,
                 text,
                 attachments,
-                ..
+                metadata,
             } => self.on_echo(
                 event.channel,
                 mid,
                 app_id.as_deref(),
                 text.as_deref(),
                 *attachments,
+                metadata.as_deref() == Some(AUTOMATIC_MESSAGE_METADATA),
             ),
             EventKind::SystemMessage { text } => self.on_system_message(event.channel, text),
             EventKind::PassThreadControl {
@@ -113,7 +115,9 @@ impl Rules<'_, '_> {
 
     /// The echo of a message the Page sent: only the owner sends, so the sender held the
     /// thread. A human replying in Meta's inbox takes control: expected, not a
-    /// contradiction. An agent's reply makes the conversation read and renews the lease.
+    /// contradiction. An agent's reply makes the conversation read and renews the lease;
+    /// the coordinator's own automatic message (`automatic`: the out-of-hours notice sent
+    /// as the inbox app) is no answer.
     fn on_echo(
         &mut self,
         channel: Channel,
@@ -121,6 +125,7 @@ impl Rules<'_, '_> {
         app_id: Option<&str>,
         text: Option<&str>,
         attachments: u32,
+        automatic: bool,
     ) {
         let role = app_id.map_or(OwnerRole::Other, |id| self.ctx.page.role_of(id));
         let author = Author::for_role(role);
@@ -132,7 +137,7 @@ impl Rules<'_, '_> {
             }
             None => self.channel_evidence(channel, "echo"),
         }
-        if author.is_human_agent() {
+        if author.is_human_agent() && !automatic {
             self.state.note_answered(self.at);
             self.renew_lease();
         }

@@ -9,12 +9,15 @@
 //! customer message or an agent action that renews the lease meanwhile wins: the reset is
 //! skipped, or undone at Meta when it had already gone through.
 
+mod out_of_hours;
 mod outcome;
 mod stream;
 mod sweep;
+mod unclaimed;
 
 pub use stream::lease_of_stream_record;
 pub use sweep::{SweepLimits, SweepReport};
+pub use unclaimed::UNCLAIMED_SOURCE;
 
 use std::sync::Arc;
 

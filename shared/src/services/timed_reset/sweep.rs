@@ -34,6 +34,10 @@ pub struct SweepReport {
     pub waits_for_meta: u64,
     pub restored: u64,
     pub flagged: u64,
+    /// Hand-overs found unclaimed (each one `conversation.unclaimed` event).
+    pub unclaimed: u64,
+    /// Out-of-hours messages sent.
+    pub out_of_hours_sent: u64,
     pub skipped: u64,
     /// Resets that failed for now (the lease stays due for the next sweep).
     pub failed: u64,
@@ -59,6 +63,36 @@ impl SweepReport {
             Ok(ResetOutcome::Flagged { .. }) => self.flagged += 1,
             Ok(ResetOutcome::Skipped { .. }) => self.skipped += 1,
             Err(_) => self.failed += 1,
+        }
+    }
+}
+
+/// What the sweep did for one due lease: its out-of-hours notice, its unclaimed
+/// hand-over (whether each happened now), and its reset.
+struct LeaseWork {
+    notice: Result<bool, ResetError>,
+    unclaimed: Result<bool, ResetError>,
+    reset: Result<ResetOutcome, ResetError>,
+}
+
+impl SweepReport {
+    fn note_timers(&mut self, work: &LeaseWork) {
+        for (done, counter, what) in [
+            (
+                &work.notice,
+                &mut self.out_of_hours_sent,
+                "out-of-hours notice",
+            ),
+            (&work.unclaimed, &mut self.unclaimed, "unclaimed hand-over"),
+        ] {
+            match done {
+                Ok(true) => *counter += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, what, "not handled; retried next sweep");
+                    self.failed += 1;
+                }
+            }
         }
     }
 }
@@ -149,7 +183,9 @@ impl TimedReset {
             report.due_found += listing.items.len() as u64;
             self.note_lag(&listing.items, now, report);
             let outcomes = self.reset_all(&listing.items, limits, brakes).await;
-            for outcome in &outcomes {
+            for work in &outcomes {
+                report.note_timers(work);
+                let outcome = &work.reset;
                 if let Err(err) = outcome {
                     tracing::warn!(error = %err, "timed reset failed; retried next sweep");
                 }
@@ -179,23 +215,31 @@ impl TimedReset {
         }
     }
 
-    /// Reset each lease, a few at once, starting none once the sweep is halted or out of
+    /// Fire each lease's unclaimed hand-over when due, and reset it, a few at once, starting none once the sweep is halted or out of
     /// time.
     async fn reset_all(
         &self,
         leases: &[DueLease],
         limits: &SweepLimits,
         brakes: &Brakes,
-    ) -> Vec<Result<ResetOutcome, ResetError>> {
+    ) -> Vec<LeaseWork> {
         stream::iter(leases.iter())
             .take_while(|_| {
                 let go = !brakes.halted() && Instant::now() < limits.stop_at;
                 async move { go }
             })
             .map(|lease| async move {
+                // The out-of-hours notice and an unclaimed hand-over's deadline first (the
+                // lease may wake for them alone).
+                let notice = self.send_out_of_hours(&lease.page_id, &lease.psid).await;
+                let unclaimed = self.fire_unclaimed(&lease.page_id, &lease.psid).await;
                 let outcome = self.reset(&lease.page_id, &lease.psid).await;
                 brakes.note(&outcome);
-                outcome
+                LeaseWork {
+                    notice,
+                    unclaimed,
+                    reset: outcome,
+                }
             })
             .buffer_unordered(limits.concurrency.max(1))
             .collect()

@@ -92,7 +92,7 @@ impl DynamoStore {
             .stream_specification(
                 StreamSpecification::builder()
                     .stream_enabled(true)
-                    .stream_view_type(StreamViewType::OldImage)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
                     .build()
                     .map_err(backend)?,
             )

@@ -118,7 +118,9 @@ impl DynamoStore {
                     psid: write.state.psid.clone(),
                     lease_shard: lease_shard(&write.state.psid),
                     lease_due: due,
-                    ttl: due,
+                    // TTL is the timed reset's deadline; `lease_due` may be an earlier
+                    // wake-up (an unclaimed hand-over's deadline).
+                    ttl: write.state.control_expires_at.map_or(due, |d| d.max(due)),
                 })?;
                 Some(TransactWriteItem::builder().put(self.put(item)?).build())
             }
