@@ -18,7 +18,14 @@ pub fn work_until(deadline_ms: u64) -> Instant {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let mut remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     if remaining < Duration::from_secs(1) {
-        tracing::warn!("the invocation has no usable deadline; working for at most 60 s");
+        if deadline_ms == 0 {
+            // Lambda always sends one; a local runner (`cargo lambda`) may send none.
+            tracing::debug!("the invocation carries no deadline; working for at most 60 s");
+        } else {
+            tracing::warn!(
+                "the invocation's deadline has passed or is too close; working for at most 60 s"
+            );
+        }
         remaining = UNKNOWN_DEADLINE_BUDGET;
     }
     Instant::now() + remaining - DEADLINE_MARGIN.min(remaining / 3)

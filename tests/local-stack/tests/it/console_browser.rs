@@ -1,0 +1,418 @@
+//! The agents' console (`GET /console` on control-handoff) and the customer's chat page
+//! (`/_emulator/chat`) in a real browser: headless Chromium driven over WebDriver (Debian's
+//! `chromium` and `chromium-driver`, which scripts/bootstrap installs), against the local
+//! stack (moto, the emulator, the real function binaries behind the API Gateway front).
+//! One customer, one agent, each in their own browser session; a screenshot of every step
+//! goes to `target/console-browser/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use local_stack::{local_config_path, Stack};
+use routing_core::domain::OwnerRole;
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long one step may take (the console polls every 3 s).
+const STEP: Duration = Duration::from_secs(45);
+
+/// `chromedriver` on a free loopback port, in its own process group (it and the browsers
+/// it starts are stopped together when the test ends, however it ends).
+struct ChromeDriver {
+    child: Child,
+    url: String,
+    profiles: PathBuf,
+}
+
+impl ChromeDriver {
+    async fn start(out: &std::path::Path) -> Self {
+        for program in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(program).exists(),
+                "{program} is missing: run scripts/bootstrap (it installs chromium and chromium-driver)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|probe| probe.local_addr())
+            .expect("a free port")
+            .port();
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver starts")
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + STEP;
+        loop {
+            let ready = match http.get(format!("{url}/status")).send().await {
+                Ok(answer) => answer
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|status| status["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profiles = out.join(format!("profiles-{}", std::process::id()));
+        ChromeDriver {
+            child,
+            url,
+            profiles,
+        }
+    }
+
+    /// A new browser with a fresh, empty profile. The flags keep Chromium from reaching out
+    /// to the network (its background connections are refused on a closed network).
+    async fn session(&self, name: &str) -> Client {
+        let profile = self.profiles.join(name);
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,820",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|err| panic!("a Chromium session ({name}): {err}"))
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profiles);
+    }
+}
+
+/// Screenshots of the steps, numbered in order.
+struct Steps {
+    dir: PathBuf,
+    taken: usize,
+}
+
+impl Steps {
+    async fn shot(&mut self, client: &Client, name: &str) {
+        self.taken += 1;
+        let png = client.screenshot().await.expect("screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = self.dir.join(format!("{:02}-{name}.png", self.taken));
+        std::fs::write(&path, png).expect("write the screenshot");
+    }
+}
+
+/// Wait until the JavaScript expression `condition` is true in `client`'s page; on
+/// timeout, fail with `what` and the page's text (and leave a screenshot).
+async fn until(client: &Client, condition: &str, what: &str) {
+    let script = format!("return !!({condition});");
+    let deadline = Instant::now() + STEP;
+    loop {
+        let value = client.execute(&script, vec![]).await.expect("script runs");
+        if value == Value::Bool(true) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let text = client
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .unwrap_or_default();
+            if let Ok(png) = client.screenshot().await {
+                let _ = std::fs::write(out_dir().join("failed.png"), png);
+            }
+            panic!("timed out waiting for {what} ({condition}); the page shows:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The text of the page's element `css` (it must exist).
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css}: {err}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css}: {err}"))
+        .click()
+        .await
+        .unwrap_or_else(|err| panic!("click {css}: {err}"));
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css}: {err}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|err| panic!("type into {css}: {err}"));
+}
+
+fn out_dir() -> PathBuf {
+    let dir = dynamo_local::workspace_root().join("target/console-browser");
+    std::fs::create_dir_all(&dir).expect("target/console-browser");
+    dir
+}
+
+/// A JavaScript test that the chat page shows `text` as a message from the Page.
+fn chat_shows(text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#messages .msg.page')].some(m => m.textContent === {})",
+        json!(text)
+    )
+}
+
+/// A JavaScript test that the console's list `list` holds customer `psid` (with `more`
+/// appended to the item's selector).
+fn listed(list: &str, psid: &str, more: &str) -> String {
+    format!("document.querySelector('#list-{list} li[data-psid=\"{psid}\"]{more}')")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot_takes_over_again()
+{
+    let s = Stack::start_hosted(&local_config_path())
+        .await
+        .expect("local stack starts (run `cargo build --workspace --bins` first)");
+    let out = out_dir();
+    let driver = ChromeDriver::start(&out).await;
+    let mut steps = Steps {
+        dir: out.clone(),
+        taken: 0,
+    };
+    let page = s.cast.page_id.clone();
+    let u = "7301";
+    let api = s.api_base.clone().expect("the gateway");
+    let reply = "Hi, this is Sam from support. Your order left the warehouse today.";
+
+    // The customer's Messenger, and the agent's console (signed in once).
+    let customer = driver.session("customer").await;
+    customer
+        .goto(&format!(
+            "{}/_emulator/chat?page={page}&psid={u}",
+            s.emulator.base_url()
+        ))
+        .await
+        .expect("the chat page");
+    let agent = driver.session("agent").await;
+    agent
+        .goto(&format!("{api}/console"))
+        .await
+        .expect("the console");
+    until(
+        &agent,
+        "!document.getElementById('login').hidden",
+        "the sign-in form",
+    )
+    .await;
+    type_into(&agent, "#token", &s.cast.api_token).await;
+    type_into(&agent, "#page", &page).await;
+    click(&agent, "#sign-in").await;
+    until(
+        &agent,
+        "!document.getElementById('app').hidden",
+        "the inbox",
+    )
+    .await;
+    assert_eq!(
+        agent
+            .execute("return sessionStorage.getItem('console.token');", vec![])
+            .await
+            .expect("script"),
+        json!(s.cast.api_token),
+        "the token is kept in sessionStorage"
+    );
+
+    // The customer writes (the bot holds the conversation: a lock in the console)...
+    type_into(&customer, "#text", "Hi! Where is my order #1042?").await;
+    click(&customer, "#send").await;
+    until(
+        &agent,
+        &listed("bot", u, ""),
+        "the conversation in the bot's list",
+    )
+    .await;
+    assert!(text_of(&agent, &format!("#list-bot li[data-psid=\"{u}\"]"))
+        .await
+        .contains('🔒'));
+
+    // ... and taps "Talk to human": the Page confirms, and it is unread in the inbox.
+    click(&customer, "#buttons button[data-payload=\"TALK_TO_HUMAN\"]").await;
+    until(
+        &customer,
+        &chat_shows("You're now chatting with a person."),
+        "the handover's confirmation",
+    )
+    .await;
+    steps.shot(&customer, "customer-taps-talk-to-human").await;
+    until(
+        &agent,
+        &listed("inbox", u, ".unread"),
+        "the conversation unread in the inbox",
+    )
+    .await;
+    assert!(text_of(&agent, "#count-inbox").await.contains("1 unread"));
+    steps.shot(&agent, "console-unread-in-inbox").await;
+
+    // The agent opens it: the timeline says why it came (the button's title).
+    click(&agent, &format!("#list-inbox li[data-psid=\"{u}\"]")).await;
+    until(
+        &agent,
+        "[...document.querySelectorAll('#timeline .banner')].some(b => b.textContent.includes('passed to the inbox: Talk to human'))",
+        "the handover banner with its cause",
+    )
+    .await;
+    assert!(text_of(&agent, "#owner")
+        .await
+        .contains("the agents' inbox"));
+    assert!(text_of(&agent, "#window-24h").await.contains("left"));
+    // The Page's confirmation was the bot's: labelled so.
+    let bot_answer = text_of(&agent, "#timeline .entry.bot").await;
+    assert!(
+        bot_answer.contains("You're now chatting with a person."),
+        "{bot_answer}"
+    );
+    assert_eq!(
+        text_of(&agent, "#timeline .entry.bot .label")
+            .await
+            .to_lowercase(),
+        "bot"
+    );
+
+    // The agent replies: one API call, and the customer's Messenger shows it.
+    type_into(&agent, "#reply-text", reply).await;
+    click(&agent, "#reply").await;
+    until(
+        &agent,
+        &format!(
+            "[...document.querySelectorAll('#timeline .entry.agent .text')].some(t => t.textContent === {})",
+            json!(reply)
+        ),
+        "the agent's reply on the timeline",
+    )
+    .await;
+    until(
+        &agent,
+        &listed("inbox", u, ":not(.unread)"),
+        "the conversation read",
+    )
+    .await;
+    steps.shot(&agent, "console-agent-replied").await;
+    until(
+        &customer,
+        &chat_shows(reply),
+        "the agent's reply in the customer's Messenger",
+    )
+    .await;
+    steps.shot(&customer, "customer-sees-the-reply").await;
+
+    // Mark as done: the conversation is in Done.
+    click(&agent, "#done").await;
+    until(&agent, &listed("done", u, ""), "the conversation in Done").await;
+    until(
+        &agent,
+        "!document.querySelector('#list-inbox li[data-psid=\"7301\"]')",
+        "the conversation out of the inbox",
+    )
+    .await;
+    click(&agent, ".tabs button[data-tab=\"done\"]").await;
+    until(
+        &agent,
+        "document.getElementById('notice').textContent.includes('Mark as done: done.')",
+        "the action's outcome",
+    )
+    .await;
+    steps.shot(&agent, "console-done").await;
+
+    // The customer's next message goes to the bot.
+    type_into(&customer, "#text", "Thanks! One more question.").await;
+    click(&customer, "#send").await;
+    until(
+        &agent,
+        &listed("bot", u, ""),
+        "the conversation back with the bot",
+    )
+    .await;
+    until(
+        &agent,
+        "document.getElementById('owner').textContent.includes('the bot')",
+        "the bot in control",
+    )
+    .await;
+    click(&agent, ".tabs button[data-tab=\"bot\"]").await;
+    steps
+        .shot(&agent, "console-next-message-goes-to-the-bot")
+        .await;
+
+    let record = s
+        .settled_record(u)
+        .await
+        .expect("the record agrees with Meta");
+    assert_eq!(record.owner.role, OwnerRole::Bot);
+    assert_eq!(
+        s.true_owner(u).await.expect("Meta's owner").as_deref(),
+        Some(s.cast.bot.id.as_str())
+    );
+    let sent = s
+        .http
+        .get(format!(
+            "{}/_emulator/messages?psid={u}",
+            s.emulator.base_url()
+        ))
+        .send()
+        .await
+        .expect("messages")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let agent_sends = sent["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["text"] == reply)
+        .count();
+    assert_eq!(agent_sends, 1, "the reply reached the customer once");
+    assert_eq!(steps.taken, 6);
+
+    customer
+        .close()
+        .await
+        .expect("close the customer's browser");
+    agent.close().await.expect("close the agent's browser");
+}
