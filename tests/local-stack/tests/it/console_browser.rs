@@ -153,15 +153,14 @@ async fn until(client: &Client, condition: &str, what: &str) {
     }
 }
 
-/// The text of the page's element `css` (it must exist).
+/// The text content of the page's element `css` (it must exist; it may be on a tab that
+/// is not shown).
 async fn text_of(client: &Client, css: &str) -> String {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|err| panic!("{css}: {err}"))
-        .text()
-        .await
-        .expect("text")
+    let script = "const e = document.querySelector(arguments[0]); return e && e.textContent;";
+    match client.execute(script, vec![json!(css)]).await {
+        Ok(Value::String(text)) => text,
+        other => panic!("{css}: no such element ({other:?})"),
+    }
 }
 
 async fn click(client: &Client, css: &str) {
@@ -188,6 +187,45 @@ fn out_dir() -> PathBuf {
     let dir = dynamo_local::workspace_root().join("target/console-browser");
     std::fs::create_dir_all(&dir).expect("target/console-browser");
     dir
+}
+
+/// From now on, record the console's POSTs (their path and `Idempotency-Key`).
+async fn record_posts(client: &Client) {
+    let script = r#"
+        window.posts = [];
+        if (!window.realFetch) window.realFetch = window.fetch;
+        window.fetch = (url, options = {}) => {
+            if (options.method === "POST") {
+                window.posts.push({url: String(url), key: (options.headers || {})["Idempotency-Key"] || null});
+            }
+            return window.realFetch(url, options);
+        };
+        return true;"#;
+    client
+        .execute(script, vec![])
+        .await
+        .expect("record the POSTs");
+}
+
+/// The action since [`record_posts`] was exactly one POST, to a path ending in `path`,
+/// with an `Idempotency-Key`.
+async fn assert_one_keyed_post(client: &Client, path: &str) {
+    let posts = client
+        .execute("return window.posts;", vec![])
+        .await
+        .expect("the recorded POSTs");
+    let posts = posts.as_array().expect("a list");
+    assert_eq!(posts.len(), 1, "one API call: {posts:?}");
+    assert!(
+        posts[0]["url"]
+            .as_str()
+            .is_some_and(|url| url.ends_with(path)),
+        "{posts:?}"
+    );
+    assert!(
+        posts[0]["key"].as_str().is_some_and(|key| key.len() >= 32),
+        "with an Idempotency-Key: {posts:?}"
+    );
 }
 
 /// A JavaScript test that the chat page shows `text` as a message from the Page.
@@ -268,9 +306,12 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         "the conversation in the bot's list",
     )
     .await;
-    assert!(text_of(&agent, &format!("#list-bot li[data-psid=\"{u}\"]"))
-        .await
-        .contains('🔒'));
+    until(
+        &agent,
+        &listed("bot", u, " svg.lock"),
+        "a lock on the bot's conversation",
+    )
+    .await;
 
     // ... and taps "Talk to human": the Page confirms, and it is unread in the inbox.
     click(&customer, "#buttons button[data-payload=\"TALK_TO_HUMAN\"]").await;
@@ -287,7 +328,7 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         "the conversation unread in the inbox",
     )
     .await;
-    assert!(text_of(&agent, "#count-inbox").await.contains("1 unread"));
+    assert!(text_of(&agent, "#unread-inbox").await == "1 unread");
     steps.shot(&agent, "console-unread-in-inbox").await;
 
     // The agent opens it: the timeline says why it came (the button's title).
@@ -317,6 +358,7 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
 
     // The agent replies: one API call, and the customer's Messenger shows it.
     type_into(&agent, "#reply-text", reply).await;
+    record_posts(&agent).await;
     click(&agent, "#reply").await;
     until(
         &agent,
@@ -343,6 +385,8 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
     steps.shot(&customer, "customer-sees-the-reply").await;
 
     // Mark as done: the conversation is in Done.
+    assert_one_keyed_post(&agent, &format!("/conversations/{u}/messages")).await;
+    record_posts(&agent).await;
     click(&agent, "#done").await;
     until(&agent, &listed("done", u, ""), "the conversation in Done").await;
     until(
@@ -351,10 +395,11 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         "the conversation out of the inbox",
     )
     .await;
+    assert_one_keyed_post(&agent, &format!("/conversations/{u}/control")).await;
     click(&agent, ".tabs button[data-tab=\"done\"]").await;
     until(
         &agent,
-        "document.getElementById('notice').textContent.includes('Mark as done: done.')",
+        "document.getElementById('notice').textContent.includes('Marked as done')",
         "the action's outcome",
     )
     .await;
