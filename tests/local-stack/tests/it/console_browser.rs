@@ -273,15 +273,7 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         .goto(&format!("{api}/console"))
         .await
         .expect("the console");
-    until(
-        &agent,
-        "!document.getElementById('login').hidden",
-        "the sign-in form",
-    )
-    .await;
-    type_into(&agent, "#token", &s.cast.api_token).await;
-    type_into(&agent, "#page", &page).await;
-    click(&agent, "#sign-in").await;
+    sign_in(&agent, &s.cast.api_token, &page).await;
     until(
         &agent,
         "!document.getElementById('app').hidden",
@@ -459,5 +451,108 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         .close()
         .await
         .expect("close the customer's browser");
+    agent.close().await.expect("close the agent's browser");
+}
+
+/// Sign in to the console at `api`/console with `token` for `page`.
+async fn sign_in(agent: &Client, token: &str, page: &str) {
+    until(
+        agent,
+        "!document.getElementById('login').hidden",
+        "the sign-in form",
+    )
+    .await;
+    for field in ["#token", "#page"] {
+        let input = agent.find(Locator::Css(field)).await.expect(field);
+        input.clear().await.expect("clear the field");
+    }
+    type_into(agent, "#token", token).await;
+    type_into(agent, "#page", page).await;
+    click(agent, "#sign-in").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_says_in_words_why_it_was_refused_and_what_a_re_sync_found() {
+    let s = Stack::start_hosted(&local_config_path())
+        .await
+        .expect("local stack starts (run `cargo build --workspace --bins` first)");
+    let driver = ChromeDriver::start(&out_dir()).await;
+    let page = s.cast.page_id.clone();
+    let api = s.api_base.clone().expect("the gateway");
+    let u = "7302";
+    s.customer_says(u, "Hello? I need a person.")
+        .await
+        .expect("customer");
+    s.customer_taps(u, "Talk to human", "TALK_TO_HUMAN")
+        .await
+        .expect("tap");
+    assert_eq!(
+        s.settled_record(u).await.expect("record").owner.role,
+        OwnerRole::Inbox
+    );
+    // A human answers in Meta's inbox and the echo is lost: the record still says inbox.
+    s.set_true_owner(u, Some(routing_core::domain::PAGE_INBOX_APP_ID))
+        .await
+        .expect("Meta's inbox takes it");
+
+    let agent = driver.session("agent-refused").await;
+    agent
+        .goto(&format!("{api}/console"))
+        .await
+        .expect("the console");
+    // A wrong token: the sign-in form again, saying why.
+    sign_in(&agent, "not-a-configured-token", &page).await;
+    until(
+        &agent,
+        "document.getElementById('login-error').textContent.includes('forbidden (403)')",
+        "the refused token in words",
+    )
+    .await;
+    sign_in(&agent, &s.cast.api_token, &page).await;
+    until(
+        &agent,
+        &listed("inbox", u, ""),
+        "the conversation in the inbox",
+    )
+    .await;
+    click(&agent, &format!("#list-inbox li[data-psid=\"{u}\"]")).await;
+    until(
+        &agent,
+        "document.getElementById('owner') && document.getElementById('owner').textContent.includes(\"the agents' inbox\")",
+        "the record's owner",
+    )
+    .await;
+
+    // Return to bot: Meta refuses (the inbox no longer holds it); the console names the
+    // owner, and the refusal's inline re-sync corrected the record.
+    click(&agent, "#to-bot").await;
+    until(
+        &agent,
+        "document.getElementById('notice').textContent.includes('Return to bot failed: not_owner (409): another app holds this conversation: Meta\\'s Page Inbox')",
+        "Meta's refusal in words",
+    )
+    .await;
+    until(
+        &agent,
+        "document.getElementById('owner').textContent.includes(\"Meta's Page Inbox\")",
+        "the corrected owner",
+    )
+    .await;
+    click(&agent, "#resync").await;
+    until(
+        &agent,
+        "document.getElementById('resync-result').textContent.includes(\"Meta says: Meta's Page Inbox holds it; the record already agreed\")",
+        "the re-sync's answer",
+    )
+    .await;
+    let mut steps = Steps {
+        dir: out_dir(),
+        taken: 6,
+    };
+    steps.shot(&agent, "console-refusal-in-words").await;
+    assert_eq!(
+        s.record(u).await.expect("record").owner.role,
+        OwnerRole::PageInbox
+    );
     agent.close().await.expect("close the agent's browser");
 }
