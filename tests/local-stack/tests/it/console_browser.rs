@@ -242,10 +242,28 @@ fn listed(list: &str, psid: &str, more: &str) -> String {
     format!("document.querySelector('#list-{list} li[data-psid=\"{psid}\"]{more}')")
 }
 
+/// Sam's API token (scoped, with an agent name), beside config/local.json's.
+const SAM: &str = "sam-console-token-0123456789";
+
+/// config/local.json with Sam's token added, written under target/.
+fn config_with_sam() -> PathBuf {
+    let mut config: Value = serde_json::from_str(
+        &std::fs::read_to_string(local_config_path()).expect("config/local.json"),
+    )
+    .expect("JSON");
+    config["api_tokens"]
+        .as_array_mut()
+        .expect("api_tokens")
+        .push(json!({"token": SAM, "scope": "act", "agent_name": "Sam"}));
+    let path = out_dir().join(format!("config-{}.json", std::process::id()));
+    std::fs::write(&path, config.to_string()).expect("write the configuration");
+    path
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot_takes_over_again()
 {
-    let s = Stack::start_hosted(&local_config_path())
+    let s = Stack::start_hosted(&config_with_sam())
         .await
         .expect("local stack starts (run `cargo build --workspace --bins` first)");
     let out = out_dir();
@@ -273,7 +291,7 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         .goto(&format!("{api}/console"))
         .await
         .expect("the console");
-    sign_in(&agent, &s.cast.api_token, &page).await;
+    sign_in(&agent, SAM, &page).await;
     until(
         &agent,
         "!document.getElementById('app').hidden",
@@ -285,7 +303,7 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
             .execute("return sessionStorage.getItem('console.token');", vec![])
             .await
             .expect("script"),
-        json!(s.cast.api_token),
+        json!(SAM),
         "the token is kept in sessionStorage"
     );
 
@@ -361,6 +379,13 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         "the agent's reply on the timeline",
     )
     .await;
+    // Credited to the agent (Sam's token names them; the echo carries it).
+    assert!(
+        text_of(&agent, "#timeline .entry.agent .meta")
+            .await
+            .contains("Sam"),
+        "the reply names its agent"
+    );
     until(
         &agent,
         &listed("inbox", u, ":not(.unread)"),
@@ -393,6 +418,12 @@ async fn a_customer_asks_for_a_human_an_agent_answers_in_the_console_and_the_bot
         &agent,
         "document.getElementById('notice').textContent.includes('Marked as done')",
         "the action's outcome",
+    )
+    .await;
+    until(
+        &agent,
+        "[...document.querySelectorAll('#timeline .banner')].some(b => b.textContent.includes('inbox → idle: marked done by Sam'))",
+        "the change of control credited to Sam",
     )
     .await;
     steps.shot(&agent, "console-done").await;
