@@ -26,5 +26,7 @@ pub use time::{
     normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,
     EpochMillis, EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS, PLAUSIBLE_MILLIS,
 };
-pub use timeline::{Author, Cause, TimelineEntry, TimelineRecord};
+pub use timeline::{
+    agent_metadata, agent_of_metadata, Author, Cause, TimelineEntry, TimelineRecord,
+};
 pub use zone::Zone;

@@ -56,6 +56,24 @@ impl Author {
     }
 }
 
+/// The Send API `metadata` of a message an agent sent through the API names them
+/// (`agent:<agent_name>`), so that the message's echo, which is what enters the timeline,
+/// credits them.
+const AGENT_METADATA_PREFIX: &str = "agent:";
+
+/// The Send API `metadata` naming the agent `name`.
+pub fn agent_metadata(name: &str) -> String {
+    format!("{AGENT_METADATA_PREFIX}{name}")
+}
+
+/// The agent an echo's `metadata` names (see [`agent_metadata`]), when it names one.
+pub fn agent_of_metadata(metadata: Option<&str>) -> Option<String> {
+    metadata?
+        .strip_prefix(AGENT_METADATA_PREFIX)
+        .filter(|name| !name.trim().is_empty() && name.chars().count() <= 100)
+        .map(str::to_string)
+}
+
 /// One append-only timeline entry. `key` is deterministic for the event that produced it,
 /// so writing the same entry twice leaves one entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::auth::{authorize, permit};
+use super::console;
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 use super::views::{ControlView, ConversationView, MessageView, TimelineView};
@@ -53,8 +54,12 @@ pub async fn handle(
     serve(service, request).await
 }
 
-/// Route an HTTP request of the contract (bearer token required).
+/// Route an HTTP request of the contract (bearer token required), or the agents'
+/// console page (static: no token).
 pub async fn serve(service: &ControlService, request: ApiRequest<'_>) -> Reply {
+    if let Some(page) = console::serve(request.method, request.path) {
+        return page;
+    }
     let result = match authorize(service.records().config(), request.authorization) {
         Ok(token) => route(service, token, request).await,
         Err(err) => Err(err),
@@ -71,7 +76,7 @@ async fn route(
     let segments = route_segments(path, "pages").ok_or_else(|| {
         ApiError::not_found(
             "unknown_route",
-            "expected /pages/{page_id}/conversations/...",
+            "expected /pages/{page_id}/conversations/... or /console",
         )
     })?;
     let now = || service.records().now();

@@ -21,6 +21,15 @@ impl Reply {
         }
     }
 
+    /// An HTML page.
+    pub fn html(status: u16, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            content_type: "text/html; charset=utf-8",
+            body: body.into(),
+        }
+    }
+
     /// A JSON answer kept earlier (an idempotency key's).
     pub fn stored(status: u16, body: String) -> Self {
         Reply {

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// How long a scheduled run may work when the invocation carries no usable deadline
 /// (local runners may send none).
 pub const UNKNOWN_DEADLINE_BUDGET: Duration = Duration::from_secs(60);
+/// A deadline before this (2001-09-09, 10^12 epoch ms) is not a time at all.
+const NOT_BEFORE_MS: u64 = 1_000_000_000_000;
 /// A scheduled run starts no new work this long before its deadline (or a third of the
 /// remaining time, when that is shorter).
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
@@ -18,7 +20,20 @@ pub fn work_until(deadline_ms: u64) -> Instant {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let mut remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     if remaining < Duration::from_secs(1) {
-        tracing::warn!("the invocation has no usable deadline; working for at most 60 s");
+        if deadline_ms < NOT_BEFORE_MS {
+            // Not a time: Lambda always sends epoch milliseconds; a local runner may send
+            // none, or a duration (`cargo lambda watch` sends 600000).
+            tracing::debug!(
+                deadline_ms,
+                "the invocation carries no deadline; working for at most 60 s"
+            );
+        } else {
+            tracing::warn!(
+                deadline_ms,
+                now_ms,
+                "the invocation's deadline has passed or is too close; working for at most 60 s"
+            );
+        }
         remaining = UNKNOWN_DEADLINE_BUDGET;
     }
     Instant::now() + remaining - DEADLINE_MARGIN.min(remaining / 3)

@@ -8,7 +8,8 @@ use routing_core::domain::transition::{
 };
 use routing_core::domain::WebhookEvent;
 use routing_core::domain::{
-    ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID,
+    agent_metadata, ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord,
+    PAGE_INBOX_APP_ID,
 };
 use routing_core::testing::*;
 use routing_core::webhook::parse_webhook;
@@ -289,6 +290,31 @@ fn a_message_contradicting_the_record_corrects_it_without_a_resync() {
         control_changes(&timeline),
         vec![(inbox.owner.clone(), Owner::app(BOT, OwnerRole::Bot), false)]
     );
+}
+
+#[test]
+fn an_agents_reply_names_the_agent_its_metadata_names_and_no_other_echo_does() {
+    let entry_of = |app: &str, metadata: Option<&str>| {
+        let mut value = echo("u", T0 + 300, "e7", app, "hi");
+        if let Some(metadata) = metadata {
+            value["message"]["metadata"] = json!(metadata);
+        }
+        match decide(Some(&passed_to_inbox(T0)), BOT, &event("standby", value)) {
+            Decision::Write(t) => t.timeline.into_iter().next().expect("the message entry"),
+            Decision::Unchanged => panic!("expected a write"),
+        }
+    };
+    let entry = entry_of(INBOX, Some(&agent_metadata("Sam")));
+    assert!(
+        matches!(entry.record, TimelineRecord::Message { .. }),
+        "{entry:?}"
+    );
+    assert_eq!(entry.agent.as_deref(), Some("Sam"));
+    // Other metadata, none, or the bot's own metadata name nobody.
+    assert_eq!(entry_of(INBOX, Some("agent reply")).agent, None);
+    assert_eq!(entry_of(INBOX, Some("agent:")).agent, None);
+    assert_eq!(entry_of(INBOX, None).agent, None);
+    assert_eq!(entry_of(BOT, Some(&agent_metadata("Sam"))).agent, None);
 }
 
 #[test]

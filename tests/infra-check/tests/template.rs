@@ -33,8 +33,9 @@ const FUNCTION_CRATES: [&str; 5] = [
 ];
 
 /// The HTTP contract (docs/architecture.md §7): method, path, function.
-const CONTRACT_ROUTES: [(&str, &str, &str); 9] = [
+const CONTRACT_ROUTES: [(&str, &str, &str); 10] = [
     ("GET", "/webhook/{app_id}", "webhook-ingest"),
+    ("GET", "/console", "control-handoff"),
     ("POST", "/webhook/{app_id}", "webhook-ingest"),
     ("GET", "/pages/{page_id}/conversations", "control-handoff"),
     (
@@ -242,13 +243,23 @@ fn the_template_routes_are_the_http_contract() {
     assert_eq!(got, expected);
 }
 
+/// The agents' console page: static, opened by a browser that sends no IAM signature or
+/// JWT; its API calls carry the API token.
+const CONSOLE_PATH: &str = "/console";
+
 #[test]
-fn webhooks_are_never_authorized_at_the_gateway_and_conversation_routes_can_be() {
+fn webhooks_and_the_console_are_never_authorized_at_the_gateway_and_conversation_routes_can_be() {
     let template = template();
+    let mut console_routes = 0;
     for route in routes(&template) {
         let properties = &template.resource(&route.logical_id).unwrap()["Properties"];
-        if route.crate_name == "webhook-ingest" {
+        if route.path == CONSOLE_PATH {
+            console_routes += 1;
+            assert_eq!(route.method, "GET", "{}", route.logical_id);
+        }
+        if route.crate_name == "webhook-ingest" || route.path == CONSOLE_PATH {
             // Meta cannot sign with IAM or send a JWT: the signature is the authentication.
+            // Nor can a browser opening the console: the page holds no data.
             assert_eq!(
                 properties["AuthorizationType"], "NONE",
                 "{}",
@@ -276,6 +287,7 @@ fn webhooks_are_never_authorized_at_the_gateway_and_conversation_routes_can_be()
             );
         }
     }
+    assert_eq!(console_routes, 1, "one GET /console route");
     assert_eq!(
         template.resource("JwtAuthorizer").unwrap()["Condition"],
         "UseJwtAuthorization"
@@ -307,6 +319,21 @@ fn api_gateway_may_invoke_every_function_behind_a_route() {
             "{crate_name}: no AWS::Lambda::Permission for this HTTP API"
         );
     }
+    // The control-handoff permission for /pages/* does not cover /console: its own does.
+    let console_allowed = template
+        .resources_of_type("AWS::Lambda::Permission")
+        .into_iter()
+        .any(|(_, p)| {
+            let p = &p["Properties"];
+            ref_target(&p["FunctionName"]) == Some(functions["control-handoff"].logical_id.as_str())
+                && sub_text(&p["SourceArn"]).is_some_and(|arn| {
+                    arn.contains(":${HttpApi}/") && arn.ends_with("/GET/console")
+                })
+        });
+    assert!(
+        console_allowed,
+        "no permission for API Gateway to invoke control-handoff on GET /console"
+    );
 }
 
 /// The functions' real request handlers over a memory store and a Graph API where nothing
@@ -522,8 +549,18 @@ async fn every_route_reaches_a_handler_of_its_function() {
                 route.method, route.path
             ),
         }
-        let event = request_for(&route.crate_name, &route.method, &route.path);
+        let event = if route.path == CONSOLE_PATH {
+            // The page needs no token (the gateway sends none either).
+            route_event(&route.method, &route.path, "", json!({}))
+        } else {
+            request_for(&route.crate_name, &route.method, &route.path)
+        };
         let (status, body) = handlers.call(&route.crate_name, event).await;
+        if route.path == CONSOLE_PATH {
+            assert_eq!(status, 200, "GET /console without a token: {body}");
+            let html = body.as_str().unwrap_or_default();
+            assert!(html.contains("<title>Agent console</title>"), "{html}");
+        }
         assert!(
             routed(status, &body),
             "{} {} (route {}) is not served by {}: {status} {body}",
@@ -1230,6 +1267,10 @@ fn the_outputs_name_the_webhook_base_url_and_the_secret() {
         Some("ConfigSecret")
     );
     assert_eq!(ref_target(&outputs["TableName"]["Value"]), Some("Table"));
+    assert_eq!(
+        sub_text(&outputs["ConsoleUrl"]["Value"]),
+        Some("${HttpApi.ApiEndpoint}/console")
+    );
     // No secret in the template: the document is a NoEcho parameter, empty by default.
     let parameter = &template.doc["Parameters"]["ConfigurationDocument"];
     assert_eq!(parameter["NoEcho"], true);

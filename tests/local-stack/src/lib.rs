@@ -96,9 +96,32 @@ pub fn emulator_config(config: &Value, webhook_base: &str) -> Result<EmulatorCon
         .collect();
     let doc = json!({
         "graph_version": "v23.0",
-        "pages": [{"id": page_id, "default_app_id": page["bot_app_id"], "apps": apps}]
+        "pages": [{"id": page_id, "default_app_id": page["bot_app_id"], "apps": apps,
+                   "buttons": page_buttons(page)}]
     });
     Ok(EmulatorConfig::from_json_str(&doc.to_string())?)
+}
+
+/// The Page's buttons on the emulator's chat page: one per handover and return payload of
+/// the configuration, titled after it (`TALK_TO_HUMAN` → "Talk to human").
+pub fn page_buttons(page: &Value) -> Vec<Value> {
+    ["handover_payloads", "return_payloads"]
+        .iter()
+        .filter_map(|field| page[field].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|payload| json!({"title": button_title(payload), "payload": payload}))
+        .collect()
+}
+
+/// `TALK_TO_HUMAN` → "Talk to human".
+fn button_title(payload: &str) -> String {
+    let words = payload.replace('_', " ").to_lowercase();
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
 }
 
 /// The running system: the store, the emulator, the Page's cast, and (when the functions
@@ -195,6 +218,11 @@ impl Stack {
                 Route {
                     segment: "webhook".into(),
                     function: "webhook-ingest".into(),
+                },
+                // The agents' console page.
+                Route {
+                    segment: "console".into(),
+                    function: "control-handoff".into(),
                 },
                 // `.../resync` before `pages`: the first route whose segment appears wins.
                 Route {
@@ -521,4 +549,23 @@ impl Stack {
 /// `config/local.json` of the workspace.
 pub fn local_config_path() -> PathBuf {
     dynamo_local::workspace_root().join("config/local.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pages_buttons_are_its_handover_and_return_payloads() {
+        let page =
+            json!({"handover_payloads": ["TALK_TO_HUMAN"], "return_payloads": ["BACK_TO_BOT"]});
+        assert_eq!(
+            page_buttons(&page),
+            vec![
+                json!({"title": "Talk to human", "payload": "TALK_TO_HUMAN"}),
+                json!({"title": "Back to bot", "payload": "BACK_TO_BOT"}),
+            ]
+        );
+        assert!(page_buttons(&json!({})).is_empty());
+    }
 }

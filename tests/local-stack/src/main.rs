@@ -128,15 +128,24 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
         tap.bus_name
     );
 
+    let log_path = run_dir.join("functions.log");
     let mut watch = start_watch(
         &config_path,
         moto.endpoint(),
         emulator.base_url(),
         lambda_port,
         &tap.bus_name,
+        Watching {
+            log: &log_path,
+            reload: keep_running,
+        },
     )?;
     println!(
         "   cargo lambda watch    http://127.0.0.1:{lambda_port} (functions build on first use)"
+    );
+    println!(
+        "   function logs         {} (the watcher's and the functions' output)",
+        log_path.display()
     );
     let mut stack = Stack::new(store, emulator, cast);
     stack.events = Some(tap);
@@ -148,9 +157,23 @@ async fn run(keep_running: bool, lambda_port: u16, emulator_port: u16) -> Result
         outcome = play(&stack, &config, &lambda_url, lambda_port) => outcome,
         _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
     };
+    if outcome.is_err() {
+        print_log_tail(&log_path);
+    }
     if outcome.is_ok() && keep_running {
+        let console = format!("http://127.0.0.1:{lambda_port}/lambda-url/control-handoff/console");
+        let chat = format!(
+            "{}/_emulator/chat?page={}&psid=7003",
+            stack.emulator.base_url(),
+            stack.cast.page_id
+        );
         println!();
         println!("== the stack keeps running; Ctrl-C stops it");
+        println!(
+            "   agents' console {console} (API token {}, Page {})",
+            stack.cast.api_token, stack.cast.page_id
+        );
+        println!("   customer's chat {chat} (any psid: each is a customer)");
         println!("   webhook-ingest  {lambda_url}/webhook/<app_id>");
         println!(
             "   emulator        {}/_emulator/threads (and the rest of its control API)",
@@ -172,14 +195,26 @@ fn cargo_lambda() -> PathBuf {
     dynamo_local::workspace_root().join(".tools/venv/bin/cargo-lambda")
 }
 
+/// Where the watcher's output goes, and whether it rebuilds the functions on changes.
+struct Watching<'a> {
+    /// The watcher's and the functions' stdout and stderr (their logs, the sweep's metric
+    /// lines), kept out of the story.
+    log: &'a Path,
+    /// Rebuild and restart a function when its code changes (`--keep-running`, for poking
+    /// at the stack while editing); the scripted run ignores changes.
+    reload: bool,
+}
+
 fn start_watch(
     config: &Path,
     dynamo: &str,
     graph: &str,
     port: u16,
     bus: &str,
+    watching: Watching<'_>,
 ) -> Result<Child, Failure> {
     let cargo_lambda = cargo_lambda();
+    let log = std::fs::File::create(watching.log)?;
     let mut command = Command::new(&cargo_lambda);
     command
         .args([
@@ -190,6 +225,7 @@ fn start_watch(
             "127.0.0.1",
         ])
         .args(["--invoke-port", &port.to_string()])
+        .args((!watching.reload).then_some("--ignore-changes"))
         .current_dir(dynamo_local::workspace_root())
         .env("TABLE_NAME", TABLE)
         .env("AWS_ENDPOINT_URL_DYNAMODB", dynamo)
@@ -200,11 +236,15 @@ fn start_watch(
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("COORDINATOR_CONFIG_FILE", config)
         .env("GRAPH_API_BASE_URL", graph)
+        // Not lambda_runtime's warning that cargo lambda's AWS_LAMBDA_MAX_CONCURRENCY is
+        // set while the functions serve one invocation at a time (as in Lambda).
         .env(
             "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,lambda_runtime=error".into()),
         )
         .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
         .kill_on_drop(true)
         .process_group(0);
     command.spawn().map_err(|e| {
@@ -216,13 +256,27 @@ fn start_watch(
     })
 }
 
-/// The watcher and the function processes it started share one process group. cargo
-/// lambda stops on SIGINT (Ctrl-C); SIGKILL when it has not within 10 s.
+/// The last lines of the functions' log, when the story failed.
+fn print_log_tail(log: &Path) {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    eprintln!("== the last lines of {}", log.display());
+    for line in &lines[lines.len().saturating_sub(40)..] {
+        eprintln!("   {line}");
+    }
+}
+
+/// The watcher and the function processes it started share one process group. SIGINT
+/// (Ctrl-C) to the watcher alone: it stops its functions itself (a SIGINT to the whole
+/// group had the functions exit under it, and it reported their exits as errors); SIGKILL
+/// to the group when it has not stopped within 10 s.
 async fn stop(watch: &mut Child) {
     if let Some(pid) = watch.id() {
         let group = format!("-{pid}");
         let _ = std::process::Command::new("kill")
-            .args(["-INT", "--", &group])
+            .args(["-INT", &pid.to_string()])
             .status();
         if tokio::time::timeout(Duration::from_secs(10), watch.wait())
             .await
@@ -316,6 +370,12 @@ async fn play(
     lambda_port: u16,
 ) -> Result<(), Failure> {
     wait_for_ingest(stack, config, lambda_url).await?;
+    let console = format!("http://127.0.0.1:{lambda_port}/lambda-url/control-handoff/console");
+    let page = stack.http.get(&console).send().await?;
+    if !page.status().is_success() {
+        return Err(format!("GET {console}: {}", page.status()).into());
+    }
+    println!("   agents' console       {console} (sign in with the API token)");
     println!();
     println!(
         "== conversation with customer {CUSTOMER} on page {}",

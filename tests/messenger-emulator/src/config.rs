@@ -60,6 +60,20 @@ pub struct PageConfig {
     pub default_app_id: String,
     /// The apps installed on the Page (Meta's Page Inbox is always connected implicitly).
     pub apps: Vec<AppConfig>,
+    /// The Page's buttons (postbacks the customer can tap on the chat page,
+    /// `/_emulator/chat`), e.g. "Talk to human" with payload `TALK_TO_HUMAN`.
+    #[serde(default)]
+    pub buttons: Vec<PageButton>,
+}
+
+/// A button of the Page's conversation: tapping it sends a postback.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PageButton {
+    /// What the button shows (the postback's `title`).
+    pub title: String,
+    /// The postback's `payload`.
+    pub payload: String,
 }
 
 /// One app installed on a Page.
@@ -220,6 +234,15 @@ impl EmulatorConfig {
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
                         return Err(invalid(field("webhook_url"), "must be an http(s) URL"));
                     }
+                }
+            }
+            for (b, button) in page.buttons.iter().enumerate() {
+                let field = |name: &str| format!("pages[{p}].buttons[{b}].{name}");
+                if button.title.trim().is_empty() {
+                    return Err(invalid(field("title"), "must not be empty"));
+                }
+                if button.payload.trim().is_empty() {
+                    return Err(invalid(field("payload"), "must not be empty"));
                 }
             }
             let default_ok = page.default_app_id == PAGE_INBOX_APP_ID

@@ -34,7 +34,7 @@ pub struct ControlError {
 }
 
 impl ControlError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "bad_request",
@@ -83,7 +83,7 @@ fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ControlError> {
         .map_err(|err| ControlError::bad_request(format!("invalid JSON body: {err}")))
 }
 
-fn query_map(query: Option<&str>) -> HashMap<String, String> {
+pub(crate) fn query_map(query: Option<&str>) -> HashMap<String, String> {
     query
         .map(parse_urlencoded)
         .unwrap_or_default()
@@ -91,7 +91,7 @@ fn query_map(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-fn resolve_page<'a>(
+pub(crate) fn resolve_page<'a>(
     shared: &'a Shared,
     page_id: Option<&str>,
 ) -> Result<&'a PageConfig, ControlError> {
@@ -110,7 +110,7 @@ fn resolve_page<'a>(
     }
 }
 
-fn non_empty(field: &str, value: &str) -> Result<(), ControlError> {
+pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), ControlError> {
     if value.trim().is_empty() {
         Err(ControlError::bad_request(format!(
             "{field} must not be empty"
@@ -178,7 +178,8 @@ async fn health(State(shared): AppState) -> Json<Value> {
                     })
                 })
                 .collect();
-            json!({"id": page.id, "default_app_id": page.default_app_id, "apps": apps})
+            json!({"id": page.id, "default_app_id": page.default_app_id, "apps": apps,
+                   "buttons": page.buttons})
         })
         .collect();
     Json(json!({

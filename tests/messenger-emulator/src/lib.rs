@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod chat;
 mod clock;
 mod config;
 mod control;
@@ -33,7 +34,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{AppConfig, ConfigError, DeliveryConfig, EmulatorConfig, PageConfig};
+pub use config::{AppConfig, ConfigError, DeliveryConfig, EmulatorConfig, PageButton, PageConfig};
 pub use control::ControlError;
 pub use delivery::DeliveryRecord;
 pub use faults::{GraphErrorFault, LatencyFault, GRAPH_ENDPOINTS};
@@ -118,6 +119,7 @@ impl Emulator {
 
 fn router(shared: Arc<state::Shared>) -> Router {
     control::routes()
+        .merge(chat::routes())
         .route(
             "/{version}/{node}/{edge}",
             get(graph::graph_handler).post(graph::graph_handler),

@@ -1,8 +1,8 @@
 //! What each kind of webhook event means for the record, in terms of the evidence rules.
 
 use crate::domain::{
-    ActionKind, Author, Cause, Channel, EventKind, OwnerRole, TimelineEntry, TimelineRecord,
-    WebhookEvent,
+    agent_of_metadata, ActionKind, Author, Cause, Channel, EventKind, OwnerRole, TimelineEntry,
+    TimelineRecord, WebhookEvent,
 };
 
 use super::rules::{ClaimKind, Rules};
@@ -42,13 +42,13 @@ impl Rules<'_, '_> {
                 mid,
                 app_id,
                 text,
-                attachments,
                 metadata,
+                attachments,
             } => self.on_echo(
                 event.channel,
                 mid,
                 app_id.as_deref(),
-                text.as_deref(),
+                (text.as_deref(), metadata.as_deref()),
                 *attachments,
                 metadata.as_deref() == Some(AUTOMATIC_MESSAGE_METADATA),
             ),
@@ -117,19 +117,25 @@ impl Rules<'_, '_> {
     /// thread. A human replying in Meta's inbox takes control: expected, not a
     /// contradiction. An agent's reply makes the conversation read and renews the lease;
     /// the coordinator's own automatic message (`automatic`: the out-of-hours notice sent
-    /// as the inbox app) is no answer.
+    /// as the inbox app) is no answer. An agent's reply sent through the API names the
+    /// agent in its metadata: the entry credits them.
     fn on_echo(
         &mut self,
         channel: Channel,
         mid: &str,
         app_id: Option<&str>,
-        text: Option<&str>,
+        (text, metadata): (Option<&str>, Option<&str>),
         attachments: u32,
         automatic: bool,
     ) {
         let role = app_id.map_or(OwnerRole::Other, |id| self.ctx.page.role_of(id));
         let author = Author::for_role(role);
         self.record_message(author, Some(mid), app_id, text, None, attachments);
+        if author == Author::Agent {
+            if let Some(entry) = self.timeline.last_mut() {
+                entry.agent = agent_of_metadata(metadata);
+            }
+        }
         self.activity();
         match app_id {
             Some(sender) => {

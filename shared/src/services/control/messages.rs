@@ -9,7 +9,7 @@ use super::{
 };
 use crate::config::{AppConfig, PageConfig, ResetAction, Secret};
 use crate::domain::transition::{apply_control_change, ControlChange, Transition};
-use crate::domain::{Author, Cause, Conversation, EpochMillis, Owner, OwnerRole};
+use crate::domain::{agent_metadata, Author, Cause, Conversation, EpochMillis, Owner, OwnerRole};
 use crate::ports::{MessagingType, OutgoingMessage, ThreadControl};
 use crate::services::page_reset::reset_move;
 use crate::services::records::change_key;
@@ -74,7 +74,7 @@ impl ControlService {
         let outgoing = OutgoingMessage {
             text: request.text.clone(),
             messaging_type,
-            metadata: None,
+            metadata: self.agent.as_deref().map(agent_metadata),
             thread_control: reset.as_ref().map(|(control, _, _)| control.clone()),
         };
         let answer = self

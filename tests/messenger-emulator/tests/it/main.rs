@@ -1,6 +1,7 @@
 //! The Messenger Platform emulator's integration tests, one binary: its binary, embedding
 //! API, thread control, webhooks, Graph errors and fault injection.
 
+mod chat;
 mod cli;
 mod common;
 mod errors;
