@@ -24,7 +24,13 @@ use local_stack::{local_config_path, Failure};
 use tokio::process::Command;
 use tokio::sync::{mpsc, Mutex};
 
-const FUNCTIONS: [&str; 4] = ["webhook-ingest", "control-handoff", "timed-reset", "resync"];
+const FUNCTIONS: [&str; 5] = [
+    "webhook-ingest",
+    "control-handoff",
+    "timed-reset",
+    "resync",
+    "event-publisher",
+];
 const BASELINE: &str = "hello-lambda";
 
 /// The moments the Runtime API saw a first `GET .../next`.
@@ -115,6 +121,7 @@ async fn main() -> Result<(), Failure> {
                 .env("AWS_ACCESS_KEY_ID", "local")
                 .env("AWS_SECRET_ACCESS_KEY", "local")
                 .env("TABLE_NAME", "coordinator")
+                .env("EVENT_BUS_NAME", "messenger-routing")
                 .env("COORDINATOR_CONFIG_FILE", &config)
                 .env("GRAPH_API_BASE_URL", "http://127.0.0.1:9")
                 .env("RUST_LOG", "info")
