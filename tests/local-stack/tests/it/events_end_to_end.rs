@@ -75,7 +75,13 @@ async fn a_hand_over_a_return_and_a_timed_reset_are_one_event_each() {
     assert_eq!(detail["from"]["role"], "bot");
     assert_eq!(detail["to"]["role"], "inbox");
     assert_eq!(detail["to"]["app_id"], s.cast.inbox.id);
-    assert_eq!(detail["cause"], "api");
+    // The API records its pass once Meta has answered; Meta's pass_thread_control webhook
+    // about that same pass may be applied first (the API's write then finds the change
+    // recorded). Either way it is one event: caused by the call, or by Meta's report of it.
+    assert!(
+        matches!(detail["cause"].as_str(), Some("api" | "webhook")),
+        "{detail}"
+    );
     assert_eq!(detail["page_id"], s.cast.page_id);
     let handed_version = detail["version"].as_u64().unwrap();
 
