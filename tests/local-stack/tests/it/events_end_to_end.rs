@@ -109,9 +109,11 @@ async fn a_hand_over_a_return_and_a_timed_reset_are_one_event_each() {
     let record = s.settled_record(u).await.unwrap();
     assert_eq!(record.owner.role, OwnerRole::Inbox);
     let (kind, detail) = only(&events_of(&s, u).await, "trigger hand-over");
-    assert_eq!(
-        (kind.as_str(), detail["cause"].as_str()),
-        ("conversation.handed_to_humans", Some("trigger"))
+    // As above: the trigger's own record of its pass, or Meta's webhook reporting it.
+    assert_eq!(kind, "conversation.handed_to_humans");
+    assert!(
+        matches!(detail["cause"].as_str(), Some("trigger" | "webhook")),
+        "{detail}"
     );
     let due = record.control_expires_at.expect("a lease runs");
     // Wait for the deadline itself (the lease's own condition), then sweep.
