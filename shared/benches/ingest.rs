@@ -10,16 +10,16 @@
 //!
 //! `cargo bench -p routing-core --features testing --bench ingest`
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use routing_core::domain::SystemClock;
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
+use routing_core::meta::webhook::{sign, verify_signature};
 use routing_core::store::MemoryStore;
-use routing_core::testing::{config, entry, envelope_of_entries, message, BOT, BOT_SECRET};
-use routing_core::webhook::{sign, verify_signature};
+use routing_domain::SystemClock;
+use routing_usecases::records::Records;
+use routing_usecases::testing::{config, entry, envelope_of_entries, message, BOT, BOT_SECRET};
 
 /// A signed delivery of `events` message events over up to 50 conversations.
 fn delivery(events: usize) -> (Vec<u8>, String) {
@@ -55,7 +55,7 @@ fn ingest(c: &mut Criterion) {
         group.bench_function(format!("full/{events}"), |b| {
             b.iter_batched(
                 || {
-                    WebhookIngest::new(Records::new(
+                    MetaWebhooks::ingest(Records::new(
                         config(),
                         Arc::new(MemoryStore::new()),
                         Arc::new(SystemClock),

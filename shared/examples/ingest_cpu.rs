@@ -13,15 +13,15 @@
 //! `INGEST_CPU_PART` = `full`, `floor` or `none` (only that part runs): a part's
 //! instructions are its total minus the `none` run's.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use routing_core::domain::SystemClock;
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
+use routing_core::meta::webhook::{sign, verify_signature};
 use routing_core::store::MemoryStore;
-use routing_core::testing::{config, entry, envelope_of_entries, message, BOT, BOT_SECRET};
-use routing_core::webhook::{sign, verify_signature};
+use routing_domain::SystemClock;
+use routing_usecases::records::Records;
+use routing_usecases::testing::{config, entry, envelope_of_entries, message, BOT, BOT_SECRET};
 
 fn delivery(events: usize, round: usize) -> (Vec<u8>, String) {
     let entries = (0..events)
@@ -74,7 +74,7 @@ async fn main() {
         // Parsed once, as a function does at start-up.
         let config = config();
         for (body, signature) in deliveries.iter().filter(|_| run_full) {
-            let ingest = WebhookIngest::new(Records::new(
+            let ingest = MetaWebhooks::ingest(Records::new(
                 config.clone(),
                 Arc::new(MemoryStore::new()),
                 Arc::new(SystemClock),

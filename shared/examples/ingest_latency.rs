@@ -9,17 +9,17 @@
 //!
 //! `cargo run --release -p routing-core --features testing --example ingest_latency -- [events] [read ms] [transaction ms]`
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use routing_core::domain::SystemClock;
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
+use routing_core::meta::webhook::sign;
 use routing_core::store::MemoryStore;
-use routing_core::testing::{
+use routing_domain::SystemClock;
+use routing_usecases::records::Records;
+use routing_usecases::testing::{
     config, entry, envelope_of_entries, message, Latency, LatencyStore, BOT, BOT_SECRET,
 };
-use routing_core::webhook::sign;
 
 #[tokio::main]
 async fn main() {
@@ -44,7 +44,7 @@ async fn main() {
     for (conversations, batches) in shapes.into_iter().chain([50, 1000, 1].map(|c| (c, false))) {
         let store = Arc::new(LatencyStore::new(Arc::new(MemoryStore::new()), latency));
         let ingest =
-            WebhookIngest::new(Records::new(config(), store.clone(), Arc::new(SystemClock)))
+            MetaWebhooks::ingest(Records::new(config(), store.clone(), Arc::new(SystemClock)))
                 .with_batches(batches);
         let design = if batches { "batched  " } else { "per event" };
         let entries = (0..events)

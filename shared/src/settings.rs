@@ -2,7 +2,11 @@
 //! functions' declared environment lists (which `tests/infra-check` holds the template to)
 //! are built from the names here.
 
-use crate::config::{ConfigError, ConfigSource};
+use routing_usecases::resync::{
+    ResyncPace, DEFAULT_RESYNC_LEASE_SLICE, DEFAULT_RESYNC_RATE_PER_SECOND,
+};
+
+use crate::config_source::{ConfigSource, ConfigSourceError};
 
 /// The DynamoDB table (required).
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -49,11 +53,6 @@ pub const RESYNC_ENVIRONMENT: &[&str] = &[RESYNC_RATE_PER_SECOND, RESYNC_LEASE_S
 pub const PUBLISHER_ENVIRONMENT: &[&str] =
     &[EVENT_BUS_NAME, AWS_ENDPOINT_URL_EVENTBRIDGE, RUST_LOG];
 
-/// Default of `RESYNC_RATE_PER_SECOND`.
-pub const DEFAULT_RESYNC_RATE_PER_SECOND: u32 = 5;
-/// Default of `RESYNC_LEASE_SLICE`.
-pub const DEFAULT_RESYNC_LEASE_SLICE: u32 = 50;
-
 /// A setting that is missing or not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -62,7 +61,7 @@ pub enum SettingsError {
     #[error("{name} must be a positive integer, got {value:?}")]
     NotPositive { name: &'static str, value: String },
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigSourceError),
 }
 
 /// Where the Graph API is (unset or blank values take the client's defaults).
@@ -72,39 +71,22 @@ pub struct GraphSettings {
     pub version: Option<String>,
 }
 
-/// The re-sync batch's pace and lease slice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResyncSettings {
-    pub rate_per_second: u32,
-    pub lease_slice: u32,
-}
-
-impl Default for ResyncSettings {
-    fn default() -> Self {
-        ResyncSettings {
-            rate_per_second: DEFAULT_RESYNC_RATE_PER_SECOND,
-            lease_slice: DEFAULT_RESYNC_LEASE_SLICE,
-        }
-    }
-}
-
-impl ResyncSettings {
-    /// `RESYNC_RATE_PER_SECOND` and `RESYNC_LEASE_SLICE` from any source of variables.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let positive = |name: &'static str, default: u32| match lookup(name) {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(SettingsError::NotPositive { name, value }),
-        };
-        Ok(ResyncSettings {
-            rate_per_second: positive(RESYNC_RATE_PER_SECOND, DEFAULT_RESYNC_RATE_PER_SECOND)?,
-            lease_slice: positive(RESYNC_LEASE_SLICE, DEFAULT_RESYNC_LEASE_SLICE)?,
-        })
-    }
+/// The re-sync batch's pace: `RESYNC_RATE_PER_SECOND` and `RESYNC_LEASE_SLICE` from any
+/// source of variables.
+pub fn resync_pace(lookup: impl Fn(&str) -> Option<String>) -> Result<ResyncPace, SettingsError> {
+    let positive = |name: &'static str, default: u32| match lookup(name) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(SettingsError::NotPositive { name, value }),
+    };
+    Ok(ResyncPace {
+        rate_per_second: positive(RESYNC_RATE_PER_SECOND, DEFAULT_RESYNC_RATE_PER_SECOND)?,
+        lease_slice: positive(RESYNC_LEASE_SLICE, DEFAULT_RESYNC_LEASE_SLICE)?,
+    })
 }
 
 /// Everything a function reads from its environment.
@@ -113,7 +95,7 @@ pub struct Settings {
     pub table_name: String,
     pub config_source: ConfigSource,
     pub graph: GraphSettings,
-    pub resync: ResyncSettings,
+    pub resync: ResyncPace,
     /// The function's name in Lambda; `None` outside Lambda.
     pub function_name: Option<String>,
     /// `RUST_LOG`, when set.
@@ -136,7 +118,7 @@ impl Settings {
                 base_url: var(GRAPH_API_BASE_URL),
                 version: var(GRAPH_API_VERSION),
             },
-            resync: ResyncSettings::from_lookup(var)?,
+            resync: resync_pace(var)?,
             function_name: var(AWS_LAMBDA_FUNCTION_NAME),
             log_filter: var(RUST_LOG),
         })
@@ -188,9 +170,9 @@ mod tests {
 
     #[test]
     fn limits_default_and_name_the_bad_variable() {
-        let none = ResyncSettings::from_lookup(|_| None).unwrap();
+        let none = resync_pace(|_| None).unwrap();
         assert_eq!((none.rate_per_second, none.lease_slice), (5, 50));
-        let set = ResyncSettings::from_lookup(|name| {
+        let set = resync_pace(|name| {
             Some(
                 if name == "RESYNC_RATE_PER_SECOND" {
                     "20"
@@ -203,10 +185,8 @@ mod tests {
         .unwrap();
         assert_eq!((set.rate_per_second, set.lease_slice), (20, 7));
         for bad in ["0", "-1", "fast", ""] {
-            let err = ResyncSettings::from_lookup(|name| {
-                (name == "RESYNC_LEASE_SLICE").then(|| bad.to_string())
-            })
-            .unwrap_err();
+            let err = resync_pace(|name| (name == "RESYNC_LEASE_SLICE").then(|| bad.to_string()))
+                .unwrap_err();
             assert!(
                 matches!(
                     err,

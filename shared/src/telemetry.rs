@@ -55,8 +55,8 @@ mod tests {
         let default = filter(None);
         assert!(default.would_enable("routing_core", &tracing::Level::INFO));
         assert!(!default.would_enable("routing_core", &tracing::Level::DEBUG));
-        let targeted = filter(Some("warn,routing_core::services=debug"));
-        assert!(targeted.would_enable("routing_core::services::ingest", &tracing::Level::DEBUG));
+        let targeted = filter(Some("warn,routing_usecases=debug"));
+        assert!(targeted.would_enable("routing_usecases::ingest", &tracing::Level::DEBUG));
         assert!(!targeted.would_enable("aws_smithy_runtime", &tracing::Level::INFO));
         assert!(targeted.would_enable("aws_smithy_runtime", &tracing::Level::WARN));
         let invalid = filter(Some("[span{field=1}]=trace"));

@@ -1,11 +1,11 @@
 //! control-handoff: the conversation API behind API Gateway (HTTP API, payload 2.0) or a
 //! function URL. A thin adapter: the routes are `routing_core::http::control_api`, every
-//! decision is in `routing_core::services::control`.
+//! decision is in `routing_usecases::control`.
 
 use lambda_http::{Body, Request, Response};
 use routing_core::http::control_api::{self, ApiRequest};
 use routing_core::lambda::{api_credentials, header, into_response, query_map};
-use routing_core::services::control::ControlService;
+use routing_usecases::control::ControlService;
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(service: &ControlService, request: Request) -> Response<Body> {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::SystemClock;
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::services::control::ControlService;
-use routing_core::services::records::Records;
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::store::MemoryStore;
+use routing_domain::SystemClock;
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::ControlService;
+use routing_usecases::records::Records;
 use serde_json::Value;
 
 fn root() -> PathBuf {

@@ -1,15 +1,16 @@
 //! event-publisher: the table's DynamoDB stream (new and old images of conversation
 //! records) to events on the EventBridge bus. A thin adapter: which record versions are
-//! events is `routing_core::domain::events_between`, putting them on the bus
-//! `routing_core::services::events`. Answers Lambda's partial batch response: the records
+//! events is `routing_domain::events_between`, putting them on the bus
+//! `routing_usecases::events`. Answers Lambda's partial batch response: the records
 //! whose event the bus did not take are retried, and after the event source mapping's
 //! retries dead-lettered.
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
-use lambda_runtime::Diagnostic;
-use routing_core::domain::Conversation;
-use routing_core::services::events::{EventPublisher, RecordChange};
+use routing_core::lambda::InvocationError;
 use routing_core::settings::PUBLISHER_ENVIRONMENT;
+use routing_core::store::keys::STATE_SK;
+use routing_domain::Conversation;
+use routing_usecases::events::{EventPublisher, RecordChange};
 use serde_json::{json, Value};
 
 /// Environment variables this function reads (it reads none of the common ones but
@@ -22,30 +23,11 @@ pub const TABLE_ACTIONS: &[&str] = &[];
 /// The EventBridge actions it performs, on its bus only.
 pub const BUS_ACTIONS: &[&str] = &["PutEvents"];
 
-/// The sort key of conversation records: only their images are read.
-const STATE_SK: &str = "STATE";
-
-#[derive(Debug, thiserror::Error)]
-pub enum PublisherError {
-    /// The event is not a DynamoDB stream batch: retrying cannot help.
-    #[error("unrecognised event: {0}")]
-    BadEvent(String),
-}
-
-impl From<PublisherError> for Diagnostic {
-    fn from(err: PublisherError) -> Self {
-        Diagnostic {
-            error_type: "NonRetryable.BadEvent".to_string(),
-            error_message: err.to_string(),
-        }
-    }
-}
-
 /// Handle one batch of stream records: `{"batchItemFailures": [...]}` names the records to
 /// retry (whose event the bus refused, or whose image could not be read).
-pub async fn handle(publisher: &EventPublisher, event: Value) -> Result<Value, PublisherError> {
+pub async fn handle(publisher: &EventPublisher, event: Value) -> Result<Value, InvocationError> {
     let batch: StreamEvent = serde_json::from_value(event)
-        .map_err(|e| PublisherError::BadEvent(format!("Records: {e}")))?;
+        .map_err(|e| InvocationError::BadEvent(format!("Records: {e}")))?;
     let mut failed = Vec::new();
     let mut changes = Vec::new();
     for record in &batch.records {

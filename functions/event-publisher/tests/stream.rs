@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use event_publisher::handle;
-use routing_core::domain::{Cause, ControlChangeNote, Conversation, Owner, OwnerRole};
-use routing_core::services::events::EventPublisher;
-use routing_core::testing::RecordingBus;
+use routing_domain::{Cause, ControlChangeNote, Conversation, Owner, OwnerRole};
+use routing_usecases::events::EventPublisher;
+use routing_usecases::testing::RecordingBus;
 use serde_json::{json, Value};
 
 fn image(conversation: &Conversation) -> Value {

@@ -1,15 +1,16 @@
 //! resync: asks the Graph API who owns a thread and corrects the record, on demand
 //! (`POST /pages/{page_id}/conversations/{psid}/resync`, API Gateway HTTP API payload 2.0
 //! or a function URL) and as a scheduled batch (EventBridge Scheduler). One binary serves
-//! both triggers. A thin adapter: every decision is in `routing_core::resync`.
+//! both triggers. A thin adapter: every decision is in `routing_usecases::resync`.
 
 use std::time::Instant;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use lambda_runtime::Diagnostic;
 use routing_core::http::{resync_api, Reply};
-use routing_core::lambda::{api_credentials, gateway_response, request_of_gateway_event};
-use routing_core::services::resync::{Resync, ResyncLimits};
+use routing_core::lambda::{
+    api_credentials, gateway_response, request_of_gateway_event, InvocationError,
+};
+use routing_usecases::resync::{Resync, ResyncLimits};
 use serde_json::Value;
 
 /// Environment variables this function reads, beyond the common ones
@@ -22,30 +23,6 @@ pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
 /// The HTTP routes this function serves (API Gateway).
 pub const ROUTES: &[(&str, &str)] = &[("POST", "/pages/{page_id}/conversations/{psid}/resync")];
 
-/// A failed invocation, with a Lambda error type saying whether a retry can help.
-#[derive(Debug, thiserror::Error)]
-pub enum ResyncFnError {
-    /// The event is not one this function understands: retrying cannot help.
-    #[error("unrecognised event: {0}")]
-    BadEvent(String),
-    /// The batch could not list the conversations to re-sync (storage unavailable).
-    #[error("storage is unavailable: the re-sync batch could not list conversations")]
-    StoreUnavailable,
-}
-
-impl From<ResyncFnError> for Diagnostic {
-    fn from(err: ResyncFnError) -> Self {
-        let error_type = match &err {
-            ResyncFnError::BadEvent(_) => "NonRetryable.BadEvent",
-            ResyncFnError::StoreUnavailable => "Retryable.StoreUnavailable",
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: err.to_string(),
-        }
-    }
-}
-
 /// Handle one invocation. An event with `requestContext` is an HTTP request (answered
 /// with an API Gateway payload 2.0 response, whatever the status); a DynamoDB stream or an
 /// action other than `batch` is refused; anything else runs the scheduled batch within
@@ -55,22 +32,22 @@ pub async fn handle(
     limits: ResyncLimits,
     event: Value,
     stop_at: Instant,
-) -> Result<Value, ResyncFnError> {
+) -> Result<Value, InvocationError> {
     if event.get("requestContext").is_some() {
         let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
-            .map_err(|e| ResyncFnError::BadEvent(format!("API Gateway payload 2.0: {e}")))?;
+            .map_err(|e| InvocationError::BadEvent(format!("API Gateway payload 2.0: {e}")))?;
         let reply = on_request(resync, request).await;
         return Ok(response(reply));
     }
     if event.get("Records").is_some() {
-        return Err(ResyncFnError::BadEvent(
+        return Err(InvocationError::BadEvent(
             "Records: this function has no stream trigger".into(),
         ));
     }
     match event.get("action").and_then(Value::as_str) {
         None | Some("batch") => {}
         Some(other) => {
-            return Err(ResyncFnError::BadEvent(format!(
+            return Err(InvocationError::BadEvent(format!(
                 "action: {other:?} is not batch"
             )))
         }
@@ -89,7 +66,9 @@ pub async fn handle(
         "re-sync batch done"
     );
     if report.store_unavailable && report.examined == 0 {
-        return Err(ResyncFnError::StoreUnavailable);
+        return Err(InvocationError::StoreUnavailable(
+            "the re-sync batch could not list conversations".into(),
+        ));
     }
     Ok(serde_json::to_value(&report).unwrap_or(Value::Null))
 }

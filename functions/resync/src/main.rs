@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use routing_core::lambda::{work_until, Services};
-use routing_core::services::resync::ResyncLimits;
 use routing_core::settings::Settings;
+use routing_usecases::resync::ResyncLimits;
 use serde_json::Value;
 
 fn main() -> Result<(), Error> {

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use lambda_runtime::Diagnostic;
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::ports::{ConversationWrite, LeaseChange, Store};
-use routing_core::services::control::ControlService;
-use routing_core::services::records::Records;
-use routing_core::services::resync::{Resync, ResyncLimits};
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::store::MemoryStore;
+use routing_domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::ControlService;
+use routing_usecases::ports::{ConversationWrite, LeaseChange, Store};
+use routing_usecases::records::Records;
+use routing_usecases::resync::{Resync, ResyncLimits};
 use serde_json::{json, Value};
 
 /// The Page, apps and tokens of `config/local.json`, which the sample events use.

@@ -1,15 +1,14 @@
 //! timed-reset: returns control after a Page's window. Two triggers: an EventBridge
 //! Scheduler event (the every-minute sweep) and DynamoDB stream records (TTL deletions of
-//! lease items). A thin adapter: every decision is in `routing_core::services::timed_reset`.
+//! lease items). A thin adapter: every decision is in `routing_usecases::timed_reset`.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use futures::stream::{self, StreamExt};
-use lambda_runtime::Diagnostic;
-use routing_core::services::timed_reset::{
-    lease_of_stream_record, ResetError, ResetOutcome, SkipReason, SweepLimits, TimedReset,
-};
+use routing_core::lambda::InvocationError;
+use routing_core::store::stream::lease_of_stream_record;
+use routing_usecases::timed_reset::{ResetOutcome, SkipReason, SweepLimits, TimedReset};
 use serde_json::{json, Value};
 
 /// The metrics' `Function` dimension outside Lambda.
@@ -27,30 +26,6 @@ pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
 pub const SWEEP_CONCURRENCY: usize = 8;
 /// Leases read per index query.
 pub const SWEEP_PAGE_SIZE: u32 = 100;
-/// A failed invocation, with a Lambda error type saying whether a retry can help.
-#[derive(Debug, thiserror::Error)]
-pub enum TimedResetError {
-    /// Worth retrying (storage or the Graph API unavailable).
-    #[error(transparent)]
-    Retryable(#[from] ResetError),
-    /// The event is not one this function understands: retrying cannot help.
-    #[error("unrecognised event: {0}")]
-    BadEvent(String),
-}
-
-impl From<TimedResetError> for Diagnostic {
-    fn from(err: TimedResetError) -> Self {
-        let error_type = match &err {
-            TimedResetError::Retryable(inner) => inner.error_type(),
-            TimedResetError::BadEvent(_) => "NonRetryable.BadEvent",
-        };
-        Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: err.to_string(),
-        }
-    }
-}
-
 /// Handle one invocation: stream records (`Records` with `eventSource` `aws:dynamodb`)
 /// or, for anything else, a scheduled sweep that starts no reset after `stop_at`
 /// (`routing_core::lambda::work_until` of the invocation's deadline), named
@@ -59,7 +34,7 @@ pub async fn handle(
     reset: &TimedReset,
     event: Value,
     stop_at: Instant,
-) -> Result<Value, TimedResetError> {
+) -> Result<Value, InvocationError> {
     handle_as(LOCAL_NAME, reset, event, stop_at).await
 }
 
@@ -70,10 +45,10 @@ pub async fn handle_as(
     reset: &TimedReset,
     event: Value,
     stop_at: Instant,
-) -> Result<Value, TimedResetError> {
+) -> Result<Value, InvocationError> {
     if event.get("Records").is_some() {
         let records: StreamEvent = serde_json::from_value(event)
-            .map_err(|e| TimedResetError::BadEvent(format!("Records: {e}")))?;
+            .map_err(|e| InvocationError::BadEvent(format!("Records: {e}")))?;
         return Ok(on_stream(reset, &records.records, stop_at).await);
     }
     let limits = SweepLimits {

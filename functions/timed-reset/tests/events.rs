@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use lambda_runtime::Diagnostic;
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::ports::{ConversationWrite, LeaseChange, Store};
-use routing_core::services::control::ControlService;
-use routing_core::services::records::Records;
-use routing_core::services::timed_reset::TimedReset;
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::store::{DynamoStore, RequestCounter};
+use routing_domain::{Clock, Conversation, FixedClock, Owner, OwnerRole};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::ControlService;
+use routing_usecases::ports::{ConversationWrite, LeaseChange, Store};
+use routing_usecases::records::Records;
+use routing_usecases::timed_reset::TimedReset;
 use serde_json::{json, Value};
 
 const PAGE: &str = "111111111";
@@ -141,7 +141,7 @@ impl Harness {
         view["owner_app_id"].as_str().map(str::to_string)
     }
 
-    async fn invoke(&self, event: Value) -> Result<Value, timed_reset::TimedResetError> {
+    async fn invoke(&self, event: Value) -> Result<Value, routing_core::lambda::InvocationError> {
         timed_reset::handle(&self.reset, event, Instant::now() + Duration::from_secs(60)).await
     }
 

@@ -1,11 +1,11 @@
 //! webhook-ingest: `GET/POST /webhook/{app_id}` behind API Gateway (HTTP API, payload 2.0)
 //! or a function URL. A thin adapter: the routes are `routing_core::http::webhook_api`,
-//! every decision is in `routing_core::services::ingest`.
+//! every decision is in `routing_usecases::ingest`.
 
 use lambda_http::{Body, Request, Response};
 use routing_core::http::webhook_api;
 use routing_core::lambda::{header, into_response, query_map};
-use routing_core::services::ingest::WebhookIngest;
+use routing_usecases::ingest::WebhookIngest;
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(ingest: &WebhookIngest, request: Request) -> Response<Body> {

@@ -2,20 +2,21 @@
 //! base64 bodies and Meta's `\u00e4`-escaped text. Rejections are proven to write nothing
 //! by counting the requests sent to a real DynamoDB API server (moto).
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{FixedClock, OwnerRole, TimelineRecord};
-use routing_core::ports::{Store, TimelineOrder};
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
+use routing_core::meta::webhook::sign;
 use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
-use routing_core::testing::*;
-use routing_core::webhook::sign;
+use routing_domain::{FixedClock, OwnerRole, TimelineRecord};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::ports::{Store, TimelineOrder};
+use routing_usecases::records::Records;
+use routing_usecases::testing::*;
 use serde_json::{json, Value};
 
 const T0: i64 = 1_795_000_000_000;
@@ -88,7 +89,7 @@ fn post_event(app: &str, body: &[u8], signature: Option<&str>) -> Value {
 }
 
 fn ingest_with(config: Arc<CoordinatorConfig>, store: Arc<dyn Store>) -> WebhookIngest {
-    WebhookIngest::new(Records::new(config, store, Arc::new(FixedClock::at(T0))))
+    MetaWebhooks::ingest(Records::new(config, store, Arc::new(FixedClock::at(T0))))
 }
 
 async fn call(ingest: &WebhookIngest, event: Value) -> (u16, String) {

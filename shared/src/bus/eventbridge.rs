@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::domain::{ConversationEvent, EVENT_SOURCE};
-use crate::ports::{EventBus, EventBusError};
+use routing_domain::{ConversationEvent, EVENT_SOURCE};
+use routing_usecases::ports::{EventBus, EventBusError};
 
 /// EventBridge's limit of entries per `PutEvents` request.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;

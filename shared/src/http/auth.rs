@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::reply::ApiError;
-use crate::config::{ApiToken, CoordinatorConfig, TokenScope};
+use routing_usecases::config::{ApiToken, CoordinatorConfig, TokenScope};
 
 /// The configured API token the request presents: 401 without one, 403 `forbidden` for a
 /// token that is not configured. Every configured token is compared (their SHA-256

@@ -10,12 +10,12 @@ use super::console;
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 use super::views::{ControlView, ConversationView, MessageView, TimelineView};
-use crate::config::{ApiToken, TokenScope};
-use crate::domain::OwnerRole;
-use crate::ports::StoredAnswer;
-use crate::ports::{TimelineOrder, MAX_PAGE_SIZE};
-use crate::services::control::{ControlRequest, ControlService, MessageRequest};
-use crate::services::idempotency::{Admission, Idempotency};
+use routing_domain::OwnerRole;
+use routing_usecases::config::{ApiToken, TokenScope};
+use routing_usecases::control::{ControlRequest, ControlService, MessageRequest};
+use routing_usecases::idempotency::{Admission, Idempotency};
+use routing_usecases::ports::StoredAnswer;
+use routing_usecases::ports::{TimelineOrder, MAX_PAGE_SIZE};
 
 /// `limit` when a listing names none.
 const DEFAULT_LIMIT: u32 = 50;

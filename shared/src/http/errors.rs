@@ -4,13 +4,13 @@
 use serde_json::json;
 
 use super::reply::ApiError;
-use crate::domain::Owner;
-use crate::ports::{GraphError, StoreError};
-use crate::services::control::ControlError;
-use crate::services::idempotency::IdempotencyError;
-use crate::services::ingest::{ReceiveError, SubscriptionError};
-use crate::services::records::RecordError;
-use crate::services::resync::ResyncError;
+use routing_domain::Owner;
+use routing_usecases::control::ControlError;
+use routing_usecases::idempotency::IdempotencyError;
+use routing_usecases::ingest::{ReceiveError, SubscriptionError};
+use routing_usecases::ports::{GraphError, StoreError};
+use routing_usecases::records::RecordError;
+use routing_usecases::resync::ResyncError;
 
 fn owner_details(owner: &Owner) -> serde_json::Value {
     json!({ "owner": owner })

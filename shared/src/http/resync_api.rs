@@ -5,8 +5,8 @@ use super::auth::{authorize, permit};
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 use super::views::ResyncView;
-use crate::config::TokenScope;
-use crate::services::resync::Resync;
+use routing_usecases::config::TokenScope;
+use routing_usecases::resync::Resync;
 
 pub async fn handle(
     resync: &Resync,

@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
+use routing_domain::{
     rfc3339_millis, rfc3339_secs, ActionKind, Conversation, EpochMillis, Owner, TimelineEntry,
     TimelineRecord,
 };
-use crate::ports::{Listing, MessagingType};
-use crate::services::control::{ControlOutcome, MessageOutcome};
-use crate::services::resync::ResyncOutcome;
+use routing_usecases::control::{ControlOutcome, MessageOutcome};
+use routing_usecases::ports::{Listing, MessagingType};
+use routing_usecases::resync::ResyncOutcome;
 
 /// `{"page_id","psid","owner":{"app_id","role"},...}`: the contract's conversation state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
-use crate::services::ingest::WebhookIngest;
+use routing_usecases::ingest::WebhookIngest;
 
 /// Handle one request; every outcome is a reply.
 pub async fn handle(

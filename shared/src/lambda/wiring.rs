@@ -2,22 +2,23 @@
 //! document, the DynamoDB store, the Graph API client and the clock, and the services over
 //! them.
 
+use crate::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 
 use crate::bus::EventBridgeBus;
-use crate::config::CoordinatorConfig;
-use crate::domain::{Clock, SystemClock};
-use crate::graph::{GraphClient, RetryPolicy};
-use crate::ports::{GraphApi, Store};
-use crate::services::control::ControlService;
-use crate::services::events::EventPublisher;
-use crate::services::ingest::WebhookIngest;
-use crate::services::records::Records;
-use crate::services::resync::Resync;
-use crate::services::timed_reset::TimedReset;
-use crate::services::triggers::Triggers;
+use crate::meta::graph::{GraphClient, RetryPolicy};
 use crate::settings::{PublisherSettings, Settings};
 use crate::store::DynamoStore;
+use routing_domain::{Clock, SystemClock};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::ControlService;
+use routing_usecases::events::EventPublisher;
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::ports::{GraphApi, Store};
+use routing_usecases::records::Records;
+use routing_usecases::resync::Resync;
+use routing_usecases::timed_reset::TimedReset;
+use routing_usecases::triggers::Triggers;
 
 /// The clients of one container.
 pub struct Services {
@@ -60,7 +61,7 @@ impl Services {
 
     /// The ingest service, executing trigger actions inline.
     pub fn webhook_ingest(&self) -> WebhookIngest {
-        WebhookIngest::new(self.records())
+        MetaWebhooks::ingest(self.records())
             .with_triggers(Triggers::new(self.records(), self.graph.clone()))
     }
 

@@ -14,8 +14,33 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Conversation, OwnerRole, TimelineEntry};
-use crate::ports::store::{StoreError, LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS};
+use routing_domain::{Conversation, OwnerRole, TimelineEntry};
+use routing_usecases::ports::store::{StoreError, LEASE_SHARDS, MAX_PAGE_SIZE, RESYNC_SHARDS};
+
+/// The attribute and index names of the table (the infrastructure template declares the
+/// same).
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL: &str = "ttl";
+pub const QUEUE_INDEX: &str = "queue";
+pub const QUEUE_PK: &str = "queue_pk";
+pub const QUEUE_SK: &str = "queue_sk";
+pub const UNREAD_INDEX: &str = "unread";
+pub const UNREAD_PK: &str = "unread_pk";
+pub const LEASE_INDEX: &str = "leases";
+pub const LEASE_SHARD: &str = "lease_shard";
+pub const LEASE_DUE: &str = "lease_due";
+pub const RESYNC_INDEX: &str = "resync";
+pub const RESYNC_PK: &str = "resync_pk";
+pub const RESYNC_SK: &str = "resync_sk";
+pub const STATE_SK: &str = "STATE";
+pub const LEASE_SK: &str = "LEASE";
+
+/// The `(page, psid)` a conversation item's partition key names (`CONV#<page>#<psid>`).
+pub fn conversation_of_pk(pk: &str) -> Option<(&str, &str)> {
+    let (page_id, psid) = pk.strip_prefix("CONV#")?.split_once('#')?;
+    (!page_id.is_empty() && !psid.is_empty()).then_some((page_id, psid))
+}
 
 pub(crate) fn conversation_pk(page_id: &str, psid: &str) -> String {
     format!("CONV#{page_id}#{psid}")

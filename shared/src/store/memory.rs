@@ -12,9 +12,9 @@ use super::keys::{
     queue_listing, queue_pk, queue_sk, resync_listing, resync_shard_of, timeline_listing,
     timeline_sk,
 };
-use super::limits::{check_quarantine, check_write};
-use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
-use crate::ports::{
+use routing_domain::{Conversation, EpochSeconds, TimelineEntry};
+use routing_usecases::ports::write_budget::{check_quarantine, check_write};
+use routing_usecases::ports::{
     ConversationWrite, DueLease, LeaseChange, Listing, QuarantinedBody, QueueQuery, Store,
     StoreError, TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
 };
@@ -31,7 +31,7 @@ struct Tables {
     leases: HashMap<String, DueLease>,
     quarantine: Vec<QuarantinedBody>,
     /// (pk, key) -> idempotency record
-    idempotency: HashMap<(String, String), crate::ports::IdempotencyRecord>,
+    idempotency: HashMap<(String, String), routing_usecases::ports::IdempotencyRecord>,
 }
 
 #[derive(Default)]

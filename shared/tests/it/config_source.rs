@@ -2,8 +2,8 @@
 //! Secrets Manager secret in AWS (here moto's Secrets Manager, over real HTTP).
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-use routing_core::config::{ConfigError, ConfigSource};
-use routing_core::testing::{config_json, PAGE};
+use routing_core::config_source::{ConfigSource, ConfigSourceError};
+use routing_usecases::testing::{config_json, PAGE};
 
 fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let config = aws_sdk_secretsmanager::Config::builder()
@@ -53,7 +53,7 @@ fn the_environment_names_exactly_one_source() {
         ConfigSource::Secret("arn:aws:secretsmanager:x".into())
     );
     let both = ConfigSource::from_vars(Some("a".into()), Some("b".into())).unwrap_err();
-    assert!(matches!(both, ConfigError::BothSources));
+    assert!(matches!(both, ConfigSourceError::BothSources));
     let none = ConfigSource::from_vars(None, None).unwrap_err().to_string();
     assert!(
         none.contains("COORDINATOR_CONFIG_SECRET_ID") && none.contains("COORDINATOR_CONFIG_FILE"),

@@ -3,17 +3,18 @@
 //! only); a malformed pagination cursor is a 400 `bad_cursor` on both stores, whatever
 //! listing it is handed to.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use routing_core::domain::{FixedClock, OwnerRole};
 use routing_core::http::{webhook_api, ApiError};
-use routing_core::ports::{QueueQuery, Store, StoreError, TimelineOrder};
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
-use routing_core::testing::*;
-use routing_core::webhook::sign;
+use routing_core::meta::webhook::sign;
+use routing_domain::{FixedClock, OwnerRole};
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::ports::{QueueQuery, Store, StoreError, TimelineOrder};
+use routing_usecases::records::Records;
+use routing_usecases::testing::*;
 use serde_json::Value;
 
 use crate::support::{dynamo, memory};
@@ -21,7 +22,7 @@ use crate::support::{dynamo, memory};
 const T0: i64 = 1_700_000_000_000;
 
 fn ingest_over(store: Arc<dyn Store>) -> WebhookIngest {
-    WebhookIngest::new(Records::new(config(), store, Arc::new(FixedClock::at(T0))))
+    MetaWebhooks::ingest(Records::new(config(), store, Arc::new(FixedClock::at(T0))))
 }
 
 fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {

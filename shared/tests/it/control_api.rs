@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
-use routing_core::graph::RetryPolicy;
 use routing_core::http::control_api::{self, ApiRequest};
 use routing_core::http::resync_api;
-use routing_core::ports::{IdempotencyRecord, KeyClaim, LeaseChange, Store};
-use routing_core::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
+use routing_core::meta::graph::RetryPolicy;
+use routing_domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::ports::{IdempotencyRecord, KeyClaim, LeaseChange, Store};
+use routing_usecases::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
 
 use crate::support::{dynamo, emulator_config, memory, World};

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::Secret;
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::ports::{
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
+use routing_usecases::config::Secret;
+use routing_usecases::ports::{
     GraphApi, GraphError, MessagingType, OutgoingMessage, ThreadControl, ThreadOwner,
 };
 use serde_json::{json, Value};

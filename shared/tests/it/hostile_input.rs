@@ -3,10 +3,10 @@
 //! event (with the reason); every accepted event carries a plausible time.
 
 use proptest::prelude::*;
-use routing_core::domain::transition::{apply_event, EventContext};
-use routing_core::domain::{EventKind, PLAUSIBLE_MILLIS};
-use routing_core::testing::*;
-use routing_core::webhook::parse_webhook;
+use routing_core::meta::webhook::parse_webhook;
+use routing_domain::transition::{apply_event, EventContext};
+use routing_domain::{EventKind, PLAUSIBLE_MILLIS};
+use routing_usecases::testing::*;
 use serde_json::{json, Value};
 
 const T0: i64 = 1_700_000_000_000;

@@ -4,6 +4,7 @@
 mod config_source;
 mod contract;
 mod control_api;
+mod control_rules;
 mod graph_client;
 mod hostile_input;
 mod resync;
@@ -12,6 +13,7 @@ mod support;
 mod timed_reset;
 mod timeline_keys;
 mod transition_rules;
+mod trigger_rules;
 mod triggers;
 mod unclaimed;
 mod webhook_fixtures;

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use routing_core::domain::transition::{apply_control_change, ControlChange};
-use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_core::http::{resync_api, ApiError};
-use routing_core::ports::{LeaseChange, QueueQuery, Store, LEASE_SHARDS, RESYNC_SHARDS};
-use routing_core::services::control::MessageRequest;
-use routing_core::services::outages::MAX_OUTAGES_IN_A_ROW;
-use routing_core::services::resync::{ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
 use routing_core::store::{lease_shard, resync_shard, RequestCounter};
-use routing_core::testing::{API_TOKEN, BOT, INBOX, PAGE};
+use routing_domain::transition::{apply_control_change, ControlChange};
+use routing_domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_usecases::control::MessageRequest;
+use routing_usecases::outages::MAX_OUTAGES_IN_A_ROW;
+use routing_usecases::ports::{LeaseChange, QueueQuery, Store, LEASE_SHARDS, RESYNC_SHARDS};
+use routing_usecases::resync::{ResyncBatchReport, ResyncLimits, LEASE_ROTATION_SECS};
+use routing_usecases::testing::{API_TOKEN, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
 
 use crate::support::{batch_put, dynamo, dynamo_store, memory, World};
@@ -30,7 +30,7 @@ async fn harness(store: Arc<dyn Store>) -> World {
 }
 
 /// A batch with a generous time budget. The rate is high so that tests stay fast: the
-/// pacing itself is covered by the unit tests of `routing_core::resync`.
+/// pacing itself is covered by the unit tests of `routing_usecases::resync`.
 fn limits(rate_per_second: u32, lease_slice: u32) -> ResyncLimits {
     ResyncLimits {
         stop_at: Instant::now() + Duration::from_secs(300),

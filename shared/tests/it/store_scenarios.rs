@@ -2,19 +2,20 @@
 //! `dynamodb_on_moto::*` (a real DynamoDB API server: moto, started by the harness, with a
 //! fresh table per test). The in-memory store can never drift from DynamoDB's semantics.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 
-use routing_core::domain::{
+use routing_core::store::{MemoryStore, RequestCounter};
+use routing_domain::{
     Author, Conversation, EpochSeconds, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
 };
-use routing_core::ports::{
+use routing_usecases::ingest::{IngestReport, WebhookIngest, QUARANTINE_BODY_BYTES};
+use routing_usecases::ports::{
     ConversationWrite, LeaseChange, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder,
     WriteOutcome, LEASE_SHARDS,
 };
-use routing_core::services::ingest::{IngestReport, WebhookIngest, QUARANTINE_BODY_BYTES};
-use routing_core::services::records::Records;
-use routing_core::store::{MemoryStore, RequestCounter};
-use routing_core::testing::*;
+use routing_usecases::records::Records;
+use routing_usecases::testing::*;
 use serde_json::{json, Value};
 
 use crate::support::{all_pages, dynamo_store};
@@ -28,7 +29,7 @@ struct Harness {
 
 fn harness_with(store: Arc<dyn Store>) -> Harness {
     let clock = Arc::new(FixedClock::at(T0 + 60_000));
-    let ingest = WebhookIngest::new(Records::new(config(), store.clone(), clock));
+    let ingest = MetaWebhooks::ingest(Records::new(config(), store.clone(), clock));
     Harness { store, ingest }
 }
 

@@ -9,20 +9,20 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::{CoordinatorConfig, PageConfig};
-use routing_core::domain::{
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
+use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
+use routing_domain::{
     Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineEntry, TimelineRecord,
 };
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::ports::{
+use routing_usecases::config::{CoordinatorConfig, PagePolicy};
+use routing_usecases::control::ControlService;
+use routing_usecases::ports::{
     ConversationWrite, LeaseChange, Listing, Store, TimelineOrder, RESYNC_SHARDS,
 };
-use routing_core::services::control::ControlService;
-use routing_core::services::records::Records;
-use routing_core::services::resync::Resync;
-use routing_core::services::timed_reset::TimedReset;
-use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
-use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use routing_usecases::records::Records;
+use routing_usecases::resync::Resync;
+use routing_usecases::testing::{config_json, BOT, INBOX, PAGE};
+use routing_usecases::timed_reset::TimedReset;
 use serde_json::{json, Value};
 
 /// One control entry of the timeline: from, to, cause, event, metadata.
@@ -194,7 +194,7 @@ impl World {
     }
 
     /// The Page's configuration.
-    pub fn page(&self) -> PageConfig {
+    pub fn page(&self) -> PagePolicy {
         self.config.page(PAGE).unwrap().clone()
     }
 

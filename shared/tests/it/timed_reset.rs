@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use routing_core::domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
-use routing_core::ports::{LeaseChange, Store};
-use routing_core::services::control::MessageRequest;
-use routing_core::services::outages::MAX_OUTAGES_IN_A_ROW;
-use routing_core::services::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport};
 use routing_core::store::RequestCounter;
-use routing_core::testing::{BOT, INBOX, PAGE};
+use routing_domain::{Cause, Conversation, Owner, OwnerRole, PAGE_INBOX_APP_ID};
+use routing_usecases::control::MessageRequest;
+use routing_usecases::outages::MAX_OUTAGES_IN_A_ROW;
+use routing_usecases::ports::{LeaseChange, Store};
+use routing_usecases::testing::{BOT, INBOX, PAGE};
+use routing_usecases::timed_reset::{ResetOutcome, SkipReason, SweepLimits, SweepReport};
 use serde_json::json;
 
 use crate::support::{batch_put, dynamo, dynamo_store, memory, World};
@@ -39,9 +39,8 @@ impl World {
     async fn reset_with_slow_release(
         &self,
         psid: &str,
-    ) -> tokio::task::JoinHandle<
-        Result<ResetOutcome, routing_core::services::timed_reset::ResetError>,
-    > {
+    ) -> tokio::task::JoinHandle<Result<ResetOutcome, routing_usecases::timed_reset::ResetError>>
+    {
         self.emulator_post(
             "faults/latency",
             json!({"endpoint": "release_thread_control", "latency_ms": 1500, "count": 1}),
@@ -415,7 +414,9 @@ async fn a_lease_deleted_by_ttl_comes_back_when_a_reset_fails(h: World) {
     .await;
     assert!(matches!(
         h.reset.reset(PAGE, u).await,
-        Err(routing_core::services::timed_reset::ResetError::GraphUnavailable(_))
+        Err(routing_usecases::timed_reset::ResetError::GraphUnavailable(
+            _
+        ))
     ));
     let report = h.sweep().await;
     assert_eq!((report.due_found, report.reset), (1, 1), "{report:?}");
@@ -430,7 +431,7 @@ async fn an_agent_take_during_the_reset_is_not_overwritten(h: World) {
     h.held_by(u, INBOX, OwnerRole::Inbox).await;
     h.clock.advance_secs(WINDOW + 1);
     let running = h.reset_with_slow_release(u).await;
-    let request: routing_core::services::control::ControlRequest =
+    let request: routing_usecases::control::ControlRequest =
         serde_json::from_value(json!({"action": "take", "as": "inbox"})).unwrap();
     let taken = h.control.control(PAGE, u, request).await;
     assert!(taken.is_ok(), "{taken:?}");
@@ -466,7 +467,7 @@ async fn another_owner_during_the_reset_is_not_overwritten(h: World) {
     h.clock.advance_secs(WINDOW + 1);
     let running = h.reset_with_slow_release(u).await;
     // The bot takes it back (Meta accepts: the release is still on its way).
-    let request: routing_core::services::control::ControlRequest =
+    let request: routing_usecases::control::ControlRequest =
         serde_json::from_value(json!({"action": "take", "as": "bot"})).unwrap();
     let taken = h.control.control(PAGE, u, request).await;
     assert!(taken.is_ok(), "{taken:?}");
@@ -561,7 +562,7 @@ async fn dynamodb_on_moto_sweep_reads_only_the_due_leases_among_10000() {
     );
     assert_eq!(
         requests.get("Query").copied(),
-        Some(u64::from(routing_core::ports::LEASE_SHARDS)),
+        Some(u64::from(routing_usecases::ports::LEASE_SHARDS)),
         "one query per shard"
     );
     for psid in &due {

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use routing_core::services::records::change_key;
+use routing_usecases::records::change_key;
 
 const AT_ENV: &str = "ROUTING_CORE_CHANGE_KEY_AT";
 const TEST: &str =

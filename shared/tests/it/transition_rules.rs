@@ -2,23 +2,23 @@
 //! property test: any permutation or duplication of the same events gives the same owner.
 
 use proptest::prelude::*;
-use routing_core::config::PageConfig;
-use routing_core::domain::transition::{
+use routing_core::meta::webhook::parse_webhook;
+use routing_domain::transition::{
     apply_control_change, apply_event, matching_keyword, ControlChange, Decision, EventContext,
 };
-use routing_core::domain::WebhookEvent;
-use routing_core::domain::{
+use routing_domain::WebhookEvent;
+use routing_domain::{
     agent_metadata, ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord,
     PAGE_INBOX_APP_ID,
 };
-use routing_core::testing::*;
-use routing_core::webhook::parse_webhook;
+use routing_usecases::config::PagePolicy;
+use routing_usecases::testing::*;
 use serde_json::{json, Value};
 
 const T0: i64 = 1_700_000_000_000;
 const WINDOW: i64 = 86_400;
 
-fn page() -> PageConfig {
+fn page() -> PagePolicy {
     config().page(PAGE).cloned().expect("page")
 }
 
@@ -35,7 +35,7 @@ fn decide(current: Option<&Conversation>, receiver: &str, e: &WebhookEvent) -> D
 
 /// `decide` with the Page's configuration `page`, at `now`.
 fn decide_with(
-    page: &PageConfig,
+    page: &PagePolicy,
     now: i64,
     current: Option<&Conversation>,
     receiver: &str,
@@ -994,7 +994,7 @@ fn the_coordinator_s_own_out_of_hours_notice_is_no_answer() {
     let passed = passed_to_inbox(T0);
     assert!(passed.unread);
     let mut notice = echo("u", T0 + 10, "m-ooh", INBOX, "We're closed");
-    notice["message"]["metadata"] = json!(routing_core::domain::AUTOMATIC_MESSAGE_METADATA);
+    notice["message"]["metadata"] = json!(routing_domain::AUTOMATIC_MESSAGE_METADATA);
     let noticed = then(&passed, INBOX, "messaging", notice);
     assert!(noticed.unread, "still waiting for an agent");
     assert_eq!(noticed.answered_at, passed.answered_at);

@@ -4,17 +4,20 @@
 //! a stale claim is checked against Meta's owner and then completed, performed, or recorded
 //! on the timeline as failed.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use routing_core::domain::{
+use routing_domain::{
     ActionKind, Owner, OwnerRole, RequestedAction, TimelineRecord, PAGE_INBOX_APP_ID,
 };
-use routing_core::ports::{Store, TimelineOrder};
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::resync::ResyncLimits;
-use routing_core::services::triggers::{Triggers, ACTION_CLAIM_TIMEOUT_MS};
-use routing_core::testing::{bytes, envelope, message, postback, FaultyStore, BOT, INBOX, PAGE};
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::ports::{Store, TimelineOrder};
+use routing_usecases::resync::ResyncLimits;
+use routing_usecases::testing::{
+    bytes, envelope, message, postback, FaultyStore, BOT, INBOX, PAGE,
+};
+use routing_usecases::triggers::{Triggers, ACTION_CLAIM_TIMEOUT_MS};
 
 use crate::support::{dynamo, memory, World};
 
@@ -40,7 +43,7 @@ impl Rig {
 
     /// Webhook ingest that executes triggers (as deployed), or only records them.
     fn ingest(&self, execute: bool) -> WebhookIngest {
-        let ingest = WebhookIngest::new(self.world.control.records().clone());
+        let ingest = MetaWebhooks::ingest(self.world.control.records().clone());
         if execute {
             ingest.with_triggers(self.triggers())
         } else {
@@ -78,7 +81,7 @@ impl Rig {
             .control
             .records()
             .update(PAGE, psid, |current| {
-                let mut next = routing_core::domain::transition::Transition::successor(current);
+                let mut next = routing_domain::transition::Transition::successor(current);
                 next.state.needs_resync = true;
                 next.state.pending_action = Some(RequestedAction {
                     action: ActionKind::PassToInbox,

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{events_between, DetailType, Owner, OwnerRole};
-use routing_core::graph::RetryPolicy;
-use routing_core::ports::Store;
-use routing_core::services::control::{ControlRequest, MessageRequest};
-use routing_core::services::timed_reset::{SweepLimits, SweepReport};
-use routing_core::testing::{config_json, BOT, INBOX, PAGE};
+use routing_core::meta::graph::RetryPolicy;
+use routing_domain::{events_between, DetailType, Owner, OwnerRole};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::{ControlRequest, MessageRequest};
+use routing_usecases::ports::Store;
+use routing_usecases::testing::{config_json, BOT, INBOX, PAGE};
+use routing_usecases::timed_reset::{SweepLimits, SweepReport};
 use serde_json::json;
 
 use crate::support::{dynamo, emulator_config, memory, World};

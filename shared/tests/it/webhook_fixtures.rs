@@ -6,10 +6,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use routing_core::domain::{Channel, EventKind, WebhookEvent};
-use routing_core::webhook::{
+use routing_core::meta::webhook::{
     parse_webhook, sign, verify_signature, EnvelopeError, ParsedWebhook, SignatureError,
 };
+use routing_domain::{Channel, EventKind, WebhookEvent};
 
 const PAGE: &str = "104857093719402";
 const PAGE_2: &str = "187459302816475";

@@ -5,15 +5,18 @@
 
 use std::collections::HashMap;
 
-use routing_core::domain::{Conversation, OwnerRole, TimelineEntry, TimelineRecord};
-use routing_core::ports::{TimelineOrder, LEASE_SHARDS};
+use routing_domain::{Conversation, OwnerRole, TimelineEntry, TimelineRecord};
+use routing_usecases::ports::{TimelineOrder, LEASE_SHARDS};
 use serde_json::Value;
 
 use crate::history::{Conv, History};
 use crate::play::Ledger;
 use crate::world::World;
 
-const OUR_APPS: [&str; 2] = [routing_core::testing::BOT, routing_core::testing::INBOX];
+const OUR_APPS: [&str; 2] = [
+    routing_usecases::testing::BOT,
+    routing_usecases::testing::INBOX,
+];
 /// Meta's Page Inbox app.
 const PAGE_INBOX: &str = "263902037430900";
 
@@ -190,9 +193,9 @@ fn sent_once(sent: &[Value], ledger: &Ledger) -> Vec<String> {
 /// Invariant 3: No message of the bot reached the customer while a human (our inbox or
 /// Meta's Page Inbox) held the thread at Meta.
 fn no_bot_over_humans(sent: &[Value]) -> Vec<String> {
-    let humans = [routing_core::testing::INBOX, PAGE_INBOX];
+    let humans = [routing_usecases::testing::INBOX, PAGE_INBOX];
     sent.iter()
-        .filter(|m| m["app_id"] == routing_core::testing::BOT)
+        .filter(|m| m["app_id"] == routing_usecases::testing::BOT)
         .filter(|m| humans.iter().any(|h| m["owner_at_send"] == *h))
         .map(|m| {
             format!(
@@ -281,7 +284,8 @@ fn unread_follows_facts(
         .sent
         .iter()
         .filter(|m| {
-            m["app_id"] != routing_core::testing::BOT && m["app_id"] != crate::world::FOREIGN_BOT
+            m["app_id"] != routing_usecases::testing::BOT
+                && m["app_id"] != crate::world::FOREIGN_BOT
         })
         .filter_map(|m| m["timestamp"].as_i64())
         .max();
@@ -331,11 +335,11 @@ mod tests {
     #[test]
     fn a_bot_message_sent_while_a_human_held_the_thread_is_a_violation() {
         let sent = [
-            json!({"app_id": routing_core::testing::BOT, "owner_at_send": null, "text": "hi",
+            json!({"app_id": routing_usecases::testing::BOT, "owner_at_send": null, "text": "hi",
                    "page_id": "111", "psid": "7000"}),
-            json!({"app_id": routing_core::testing::BOT, "owner_at_send": PAGE_INBOX,
+            json!({"app_id": routing_usecases::testing::BOT, "owner_at_send": PAGE_INBOX,
                    "text": "over a human", "page_id": "111", "psid": "7000"}),
-            json!({"app_id": routing_core::testing::INBOX, "owner_at_send": routing_core::testing::INBOX,
+            json!({"app_id": routing_usecases::testing::INBOX, "owner_at_send": routing_usecases::testing::INBOX,
                    "text": "agent", "page_id": "111", "psid": "7000"}),
         ];
         let violations = no_bot_over_humans(&sent);

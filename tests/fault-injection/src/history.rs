@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Our Page (its bot and inbox are ours) and a second Page whose bot is another company's
 /// app (only its inbox is ours).
-pub const PAGES: [&str; 2] = [routing_core::testing::PAGE, "222"];
+pub const PAGES: [&str; 2] = [routing_usecases::testing::PAGE, "222"];
 
 /// One conversation: a Page and a customer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

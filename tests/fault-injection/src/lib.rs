@@ -15,7 +15,7 @@ pub mod world;
 
 use std::sync::Arc;
 
-use routing_core::ports::Store;
+use routing_usecases::ports::Store;
 
 pub use history::History;
 

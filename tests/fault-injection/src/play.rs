@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use routing_core::services::control::{ControlRequest, MessageRequest};
-use routing_core::services::resync::ResyncLimits;
-use routing_core::services::timed_reset::SweepLimits;
+use routing_usecases::control::{ControlRequest, MessageRequest};
+use routing_usecases::resync::ResyncLimits;
+use routing_usecases::timed_reset::SweepLimits;
 use serde_json::json;
 
 use crate::history::{Conv, Fault, History, Step};

@@ -2,6 +2,7 @@
 //! services: webhook ingest behind two HTTP instances the emulator delivers to, the control
 //! service, the timed reset and the re-sync, all on the emulator's clock.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,18 +15,18 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use messenger_emulator::{DeliveryRecord, Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{Clock, EpochMillis};
-use routing_core::graph::{GraphClient, RetryPolicy};
 use routing_core::http::webhook_api;
-use routing_core::ports::Store;
-use routing_core::services::control::ControlService;
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
-use routing_core::services::resync::Resync;
-use routing_core::services::timed_reset::TimedReset;
-use routing_core::services::triggers::Triggers;
-use routing_core::testing::{config_json, BOT, BOT_SECRET, INBOX, INBOX_SECRET, PAGE};
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
+use routing_domain::{Clock, EpochMillis};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::control::ControlService;
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::ports::Store;
+use routing_usecases::records::Records;
+use routing_usecases::resync::Resync;
+use routing_usecases::testing::{config_json, BOT, BOT_SECRET, INBOX, INBOX_SECRET, PAGE};
+use routing_usecases::timed_reset::TimedReset;
+use routing_usecases::triggers::Triggers;
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
@@ -90,7 +91,7 @@ impl World {
             ingest: Arc::new(
                 (0..2)
                     .map(|_| {
-                        WebhookIngest::new(records.clone())
+                        MetaWebhooks::ingest(records.clone())
                             .with_triggers(Triggers::new(records.clone(), graph.clone()))
                     })
                     .collect(),

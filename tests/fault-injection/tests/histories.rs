@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use fault_injection::{run, shrink, History, Played};
 use futures::stream::{self, StreamExt};
-use routing_core::ports::Store;
 use routing_core::store::{DynamoStore, MemoryStore};
+use routing_usecases::ports::Store;
 
 const MIN_STEPS: usize = 50;
 const MAX_STEPS: usize = 500;

@@ -7,6 +7,7 @@
 //! - log groups, the table schema, the timed-reset triggers and the schedules are the ones
 //!   the code relies on.
 
+use routing_core::meta::webhook::MetaWebhooks;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,14 +15,14 @@ use std::sync::Arc;
 use infra_check::{get_att, one_or_many, ref_target, sub_text, workspace_root, Function, Template};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
-use routing_core::domain::SystemClock;
-use routing_core::graph::{GraphClient, RetryPolicy};
-use routing_core::services::control::ControlService;
-use routing_core::services::ingest::WebhookIngest;
-use routing_core::services::records::Records;
+use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::settings::COMMON_ENVIRONMENT;
 use routing_core::store::MemoryStore;
-use routing_core::testing;
+use routing_domain::SystemClock;
+use routing_usecases::control::ControlService;
+use routing_usecases::ingest::WebhookIngest;
+use routing_usecases::records::Records;
+use routing_usecases::testing;
 use serde_json::{json, Value};
 
 const FUNCTION_CRATES: [&str; 5] = [
@@ -341,7 +342,7 @@ fn api_gateway_may_invoke_every_function_behind_a_route() {
 struct Handlers {
     ingest: WebhookIngest,
     control: ControlService,
-    resync: routing_core::services::resync::Resync,
+    resync: routing_usecases::resync::Resync,
 }
 
 impl Handlers {
@@ -359,8 +360,8 @@ impl Handlers {
             Arc::new(graph),
         );
         Handlers {
-            ingest: WebhookIngest::new(Records::new(config, store, clock)),
-            resync: routing_core::services::resync::Resync::new(
+            ingest: MetaWebhooks::ingest(Records::new(config, store, clock)),
+            resync: routing_usecases::resync::Resync::new(
                 control.records().clone(),
                 control.graph().clone(),
             ),
@@ -372,7 +373,7 @@ impl Handlers {
     async fn call(&self, crate_name: &str, event: Value) -> (u16, Value) {
         if crate_name == "resync" {
             // One binary for the route and the batch: it takes the raw event.
-            let limits = routing_core::services::resync::ResyncLimits {
+            let limits = routing_usecases::resync::ResyncLimits {
                 stop_at: std::time::Instant::now(),
                 rate_per_second: 1,
                 lease_slice: 1,
@@ -1361,7 +1362,7 @@ fn notifications_to_sns_and_slack_are_optional_and_least_privilege() {
         .expect("a default list")
         .split(',')
         .collect();
-    let known: Vec<&str> = routing_core::domain::DetailType::ALL
+    let known: Vec<&str> = routing_domain::DetailType::ALL
         .iter()
         .map(|k| k.detail_type())
         .collect();
@@ -1389,7 +1390,7 @@ fn notifications_to_sns_and_slack_are_optional_and_least_privilege() {
         );
         assert_eq!(
             p["EventPattern"]["source"],
-            json!([routing_core::domain::EVENT_SOURCE])
+            json!([routing_domain::EVENT_SOURCE])
         );
         assert_eq!(
             ref_target(&p["EventPattern"]["detail-type"]),
@@ -1467,27 +1468,27 @@ fn the_schema_file_names_every_detail_type_and_field() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let known: Vec<&str> = routing_core::domain::DetailType::ALL
+    let known: Vec<&str> = routing_domain::DetailType::ALL
         .iter()
         .map(|k| k.detail_type())
         .collect();
     assert_eq!(types, known);
     assert_eq!(
         schema["properties"]["source"]["const"],
-        routing_core::domain::EVENT_SOURCE
+        routing_domain::EVENT_SOURCE
     );
     // The detail's required fields are exactly what the publisher writes.
-    let sample = routing_core::domain::ConversationEvent {
+    let sample = routing_domain::ConversationEvent {
         kind: None,
         page_id: "1".into(),
         psid: "2".into(),
-        from: routing_core::domain::EventParty {
+        from: routing_domain::EventParty {
             app_id: None,
-            role: routing_core::domain::OwnerRole::Idle,
+            role: routing_domain::OwnerRole::Idle,
         },
-        to: routing_core::domain::EventParty {
+        to: routing_domain::EventParty {
             app_id: None,
-            role: routing_core::domain::OwnerRole::Idle,
+            role: routing_domain::OwnerRole::Idle,
         },
         cause: "api".into(),
         actor: None,

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use local_stack::{local_config_path, Failure, Stack};
-use routing_core::webhook::sign;
+use routing_core::meta::webhook::sign;
 use serde_json::{json, Value};
 
 #[tokio::main]

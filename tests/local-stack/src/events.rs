@@ -55,7 +55,7 @@ impl EventTap {
             )
             .await?;
         let queue_arn = text(&attributes["Attributes"], "QueueArn")?;
-        let pattern = json!({"source": [routing_core::domain::EVENT_SOURCE]});
+        let pattern = json!({"source": [routing_domain::EVENT_SOURCE]});
         tap.call(
             "events",
             "AWSEvents.PutRule",

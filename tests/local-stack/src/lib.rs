@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use lambda_host::{debug_binary, ApiGateway, FunctionSpec, HostedFunction, Route};
 use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::Conversation;
-use routing_core::ports::Store;
 use routing_core::store::DynamoStore;
+use routing_domain::Conversation;
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::ports::Store;
 use serde_json::{json, Value};
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use local_stack::{emulator_config, local_config_path, Cast, Failure, Stack};
 use messenger_emulator::Emulator;
-use routing_core::config::CoordinatorConfig;
-use routing_core::domain::{rfc3339_millis, rfc3339_secs, Conversation, TimelineRecord};
-use routing_core::ports::TimelineOrder;
 use routing_core::store::DynamoStore;
+use routing_domain::{rfc3339_millis, rfc3339_secs, Conversation, TimelineRecord};
+use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::ports::TimelineOrder;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -488,14 +488,14 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
     println!("== re-sync: a human answers {CUSTOMER} in Meta's inbox; the echo webhook is lost");
     let page = &stack.cast.page_id;
     stack
-        .set_true_owner(CUSTOMER, Some(routing_core::domain::PAGE_INBOX_APP_ID))
+        .set_true_owner(CUSTOMER, Some(routing_domain::PAGE_INBOX_APP_ID))
         .await?;
     let record = stack.record(CUSTOMER).await?;
     println!(
         "   {:<40} owner {:<16} Meta's owner {} (drifted)",
         "Meta's inbox took it silently",
         owner_label(&record),
-        routing_core::domain::PAGE_INBOX_APP_ID
+        routing_domain::PAGE_INBOX_APP_ID
     );
     let url = format!(
         "http://127.0.0.1:{lambda_port}/lambda-url/resync/pages/{page}/conversations/{CUSTOMER}/resync"
@@ -514,7 +514,7 @@ async fn resync(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
         answer["changed"], answer["owner"], answer["control_expires_at"]
     );
     let record = step(stack, "after POST .../resync").await?;
-    if record.owner.role != routing_core::domain::OwnerRole::PageInbox {
+    if record.owner.role != routing_domain::OwnerRole::PageInbox {
         return Err("the re-sync did not correct the record".into());
     }
     let report = invoke("resync", "functions/resync/events/batch.json", lambda_port).await?;
@@ -594,7 +594,7 @@ async fn timed_reset(stack: &Stack, lambda_port: u16) -> Result<(), Failure> {
 }
 
 async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
-    use routing_core::ports::Store;
+    use routing_usecases::ports::Store;
     println!();
     println!("== timeline of {CUSTOMER} (from the coordinator's DynamoDB table)");
     let page = stack

@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use super::items::{backend, s};
 use super::schema::{PK, SK};
 use super::DynamoStore;
-use crate::backoff::Backoff;
-use crate::ports::StoreError;
 use crate::store::keys::conversation_pk;
+use routing_usecases::backoff::Backoff;
+use routing_usecases::ports::StoreError;
 
 /// Keys one `BatchGetItem` may ask for.
 const BATCH_GET_KEYS: usize = 100;

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::items::Item;
-use crate::ports::StoreError;
 use crate::store::keys::{decode_cursor, encode_cursor};
+use routing_usecases::ports::StoreError;
 
 /// A cursor carrying DynamoDB's `LastEvaluatedKey` (string and number attributes only).
 #[derive(Serialize, Deserialize)]

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::items::{backend, from_item, s, to_item};
 use super::schema::{PK, SK, TTL};
 use super::DynamoStore;
-use crate::domain::{EpochMillis, EpochSeconds};
-use crate::ports::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError, StoredAnswer};
 use crate::store::keys::conversation_pk;
+use routing_domain::{EpochMillis, EpochSeconds};
+use routing_usecases::ports::{
+    IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError, StoredAnswer,
+};
 
 /// The sort key prefix of idempotency keys.
 pub const IDEMPOTENCY_SK_PREFIX: &str = "IDEMPOTENCY#";

@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::schema::STATE_SK;
-use crate::domain::{Conversation, EpochMillis, EpochSeconds, TimelineEntry};
-use crate::ports::StoreError;
 use crate::store::keys::{conversation_pk, queue_pk, queue_sk, resync_shard};
+use routing_domain::{Conversation, EpochMillis, EpochSeconds, TimelineEntry};
+use routing_usecases::ports::StoreError;
 
 /// The record item: the conversation plus its index keys.
 #[derive(Serialize, Deserialize)]

@@ -22,19 +22,19 @@ use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Conversation, EpochSeconds, TimelineEntry};
-use crate::ports::{
-    ConversationWrite, DueLease, Listing, QuarantinedBody, QueueQuery, Store, StoreError,
-    TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
-};
 use crate::store::keys::{
     clamp_limit, conversation_pk, lease_listing, lease_partition, queue_listing, queue_pk,
     resync_listing, resync_partition, timeline_listing,
 };
-use crate::store::limits::check_quarantine;
 use cursor::{cursor_from_key, key_from_cursor, CursorKey};
 use items::TimelineItem;
 use items::{backend, from_item, s, to_item, Item, LeaseItem, QuarantineItem, StateItem};
+use routing_domain::{Conversation, EpochSeconds, TimelineEntry};
+use routing_usecases::ports::write_budget::check_quarantine;
+use routing_usecases::ports::{
+    ConversationWrite, DueLease, Listing, QuarantinedBody, QueueQuery, Store, StoreError,
+    TimelineOrder, WriteOutcome, LEASE_SHARDS, RESYNC_SHARDS,
+};
 use schema::*;
 
 #[derive(Clone)]

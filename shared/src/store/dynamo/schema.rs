@@ -1,5 +1,6 @@
-//! The table's schema: attribute and index names (the infrastructure template declares the
-//! same), and creating the table with them (local stack and tests).
+//! The table's schema: creating the table with the key layout's attribute and index names
+//! (`store::keys`; the infrastructure template declares the same), for the local stack and
+//! tests.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -9,24 +10,12 @@ use aws_sdk_dynamodb::types::{
 
 use super::items::backend;
 use super::DynamoStore;
-use crate::ports::StoreError;
+use routing_usecases::ports::StoreError;
 
-pub const PK: &str = "pk";
-pub const SK: &str = "sk";
-pub const TTL: &str = "ttl";
-pub const QUEUE_INDEX: &str = "queue";
-pub const QUEUE_PK: &str = "queue_pk";
-pub const QUEUE_SK: &str = "queue_sk";
-pub const UNREAD_INDEX: &str = "unread";
-pub const UNREAD_PK: &str = "unread_pk";
-pub const LEASE_INDEX: &str = "leases";
-pub const LEASE_SHARD: &str = "lease_shard";
-pub const LEASE_DUE: &str = "lease_due";
-pub const RESYNC_INDEX: &str = "resync";
-pub const RESYNC_PK: &str = "resync_pk";
-pub const RESYNC_SK: &str = "resync_sk";
-pub const STATE_SK: &str = "STATE";
-pub const LEASE_SK: &str = "LEASE";
+pub use crate::store::keys::{
+    LEASE_DUE, LEASE_INDEX, LEASE_SHARD, LEASE_SK, PK, QUEUE_INDEX, QUEUE_PK, QUEUE_SK,
+    RESYNC_INDEX, RESYNC_PK, RESYNC_SK, SK, STATE_SK, TTL, UNREAD_INDEX, UNREAD_PK,
+};
 
 fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, StoreError> {
     AttributeDefinition::builder()

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
-use crate::ports::StoreError;
-use crate::store::limits::{within_item_limit, within_transaction_limits};
+use routing_usecases::ports::write_budget::{within_item_limit, within_transaction_limits};
+use routing_usecases::ports::StoreError;
 
 /// Refuse a transaction DynamoDB would refuse (an item over 400 KB, more than 100 items
 /// or 4 MB).

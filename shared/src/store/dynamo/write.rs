@@ -10,8 +10,8 @@ use super::items::{backend, s, state_item, to_item, DedupeItem, Item, LeaseItem,
 use super::schema::{LEASE_SK, PK, SK};
 use super::size::check_transaction;
 use super::DynamoStore;
-use crate::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
 use crate::store::keys::{conversation_pk, lease_shard, timeline_sk};
+use routing_usecases::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
 
 /// The transaction's items, and where the applied-event keys are among them.
 struct Transaction {

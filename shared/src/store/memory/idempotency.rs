@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
-use crate::domain::EpochSeconds;
-use crate::ports::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError};
 use crate::store::keys::conversation_pk;
+use routing_domain::EpochSeconds;
+use routing_usecases::ports::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError};
 
 fn slot(page_id: &str, psid: &str, key: &str) -> (String, String) {
     (conversation_pk(page_id, psid), key.to_string())

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::OwnerRole;
+use routing_domain::OwnerRole;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -522,7 +522,7 @@ async fn the_console_says_in_words_why_it_was_refused_and_what_a_re_sync_found()
         OwnerRole::Inbox
     );
     // A human answers in Meta's inbox and the echo is lost: the record still says inbox.
-    s.set_true_owner(u, Some(routing_core::domain::PAGE_INBOX_APP_ID))
+    s.set_true_owner(u, Some(routing_domain::PAGE_INBOX_APP_ID))
         .await
         .expect("Meta's inbox takes it");
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::OwnerRole;
+use routing_domain::OwnerRole;
 use serde_json::{json, Value};
 
 /// `config/local.json` with a window of `window_secs`, written to a file of its own.
@@ -41,7 +41,7 @@ async fn events_of(s: &Stack, psid: &str) -> Vec<Value> {
 fn only(events: &[Value], step: &str) -> (String, Value) {
     assert_eq!(events.len(), 1, "{step}: exactly one event, got {events:?}");
     let event = &events[0];
-    assert_eq!(event["source"], routing_core::domain::EVENT_SOURCE);
+    assert_eq!(event["source"], routing_domain::EVENT_SOURCE);
     let detail = event["detail"].clone();
     assert!(
         detail["version"].as_u64().is_some_and(|v| v > 0),

@@ -4,8 +4,8 @@
 //! of every test.
 
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::{OwnerRole, TimelineRecord};
-use routing_core::ports::{ConversationWrite, LeaseChange, Store, TimelineOrder};
+use routing_domain::{OwnerRole, TimelineRecord};
+use routing_usecases::ports::{ConversationWrite, LeaseChange, Store, TimelineOrder};
 use serde_json::{json, Value};
 
 async fn stack() -> Stack {

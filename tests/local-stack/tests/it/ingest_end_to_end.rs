@@ -3,8 +3,8 @@
 //! step the emulator's true owner must equal the coordinator's record.
 
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::{OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID};
-use routing_core::ports::{Store, TimelineOrder};
+use routing_domain::{OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID};
+use routing_usecases::ports::{Store, TimelineOrder};
 use serde_json::json;
 
 async fn stack() -> Stack {

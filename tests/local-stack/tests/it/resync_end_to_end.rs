@@ -4,7 +4,7 @@
 //! on-demand route and the scheduled batch bring the record back to Meta's truth.
 
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::{OwnerRole, PAGE_INBOX_APP_ID};
+use routing_domain::{OwnerRole, PAGE_INBOX_APP_ID};
 use serde_json::{json, Value};
 
 async fn stack() -> Stack {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use local_stack::{local_config_path, Stack};
-use routing_core::domain::OwnerRole;
+use routing_domain::OwnerRole;
 use serde_json::{json, Value};
 
 /// `config/local.json` with a window of `window_secs`, written to a file of its own.

@@ -1,0 +1,34 @@
+//! `routing-domain`: who controls a conversation, the conversation record and its lease,
+//! the timeline, the clock, webhook events, the transition rules, opening hours and time
+//! zones, and a Page's policy. No I/O, no AWS, no Lambda, no HTTP, and no other crate of
+//! the workspace: the compiler keeps it so.
+
+mod control_event;
+mod conversation;
+mod event;
+mod handover;
+mod opening_hours;
+mod owner;
+pub mod policy;
+mod time;
+mod timeline;
+pub mod transition;
+mod zone;
+
+pub use control_event::{
+    events_between, last_control_change, ControlChangeNote, ConversationEvent, DetailType,
+    EventParty, EVENT_SOURCE,
+};
+pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction};
+pub use event::{Channel, EventKind, WebhookEvent};
+pub use handover::{note_write, HandoverPolicy, AUTOMATIC_MESSAGE_METADATA};
+pub use opening_hours::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
+pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};
+pub use time::{
+    normalise_expiry, normalise_timestamp, plausible_time, rfc3339_millis, rfc3339_secs, Clock,
+    EpochMillis, EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS, PLAUSIBLE_MILLIS,
+};
+pub use timeline::{
+    agent_metadata, agent_of_metadata, Author, Cause, TimelineEntry, TimelineRecord,
+};
+pub use zone::Zone;

@@ -1,0 +1,223 @@
+//! What each kind of webhook event means for the record, in terms of the evidence rules.
+
+use crate::{
+    agent_of_metadata, ActionKind, Author, Cause, Channel, EventKind, OwnerRole, TimelineEntry,
+    TimelineRecord, WebhookEvent,
+};
+
+use super::rules::{ClaimKind, Rules};
+use crate::AUTOMATIC_MESSAGE_METADATA;
+
+impl Rules<'_, '_> {
+    /// Apply one event (kinds that never touch a conversation were filtered out before).
+    pub(super) fn apply(&mut self, event: &WebhookEvent) {
+        match &event.kind {
+            EventKind::Read { .. }
+            | EventKind::Delivery { .. }
+            | EventKind::AppRoles { .. }
+            | EventKind::Unknown { .. } => {}
+            EventKind::Message {
+                mid,
+                text,
+                quick_reply_payload,
+                attachments,
+            } => self.on_message(
+                event.channel,
+                mid,
+                text.as_deref(),
+                quick_reply_payload.as_deref(),
+                *attachments,
+            ),
+            EventKind::Postback {
+                mid,
+                title,
+                payload,
+            } => self.on_postback(
+                event.channel,
+                mid.as_deref(),
+                title.as_deref(),
+                payload.as_deref(),
+            ),
+            EventKind::Echo {
+                mid,
+                app_id,
+                text,
+                metadata,
+                attachments,
+            } => self.on_echo(
+                event.channel,
+                mid,
+                app_id.as_deref(),
+                (text.as_deref(), metadata.as_deref()),
+                *attachments,
+                metadata.as_deref() == Some(AUTOMATIC_MESSAGE_METADATA),
+            ),
+            EventKind::SystemMessage { text } => self.on_system_message(event.channel, text),
+            EventKind::PassThreadControl {
+                previous_owner_app_id,
+                new_owner_app_id,
+                metadata,
+            } => self.on_pass(
+                previous_owner_app_id.as_deref(),
+                new_owner_app_id.as_deref(),
+                metadata.as_deref(),
+            ),
+            EventKind::TakeThreadControl {
+                new_owner_app_id,
+                metadata,
+                ..
+            } => self.on_take(new_owner_app_id.as_deref(), metadata.as_deref()),
+            EventKind::RequestThreadControl {
+                requested_owner_app_id,
+                metadata,
+            } => self.on_request(requested_owner_app_id.as_deref(), metadata.as_deref()),
+        }
+    }
+
+    /// A customer message: recorded, customer activity, and (on `messaging`) a trigger.
+    fn on_message(
+        &mut self,
+        channel: Channel,
+        mid: &str,
+        text: Option<&str>,
+        quick_reply_payload: Option<&str>,
+        attachments: u32,
+    ) {
+        self.record_message(
+            Author::Customer,
+            Some(mid),
+            None,
+            text,
+            quick_reply_payload,
+            attachments,
+        );
+        self.customer_activity(channel, "message");
+        if channel == Channel::Messaging {
+            self.trigger(quick_reply_payload, text);
+        }
+    }
+
+    /// A postback: recorded, customer activity; standby postbacks carry no payload, so
+    /// they can never trigger.
+    fn on_postback(
+        &mut self,
+        channel: Channel,
+        mid: Option<&str>,
+        title: Option<&str>,
+        payload: Option<&str>,
+    ) {
+        self.record_postback(channel, mid, title, payload);
+        self.customer_activity(channel, "postback");
+        if channel == Channel::Messaging {
+            self.trigger(payload, None);
+        }
+    }
+
+    /// The echo of a message the Page sent: only the owner sends, so the sender held the
+    /// thread. A human replying in Meta's inbox takes control: expected, not a
+    /// contradiction. An agent's reply makes the conversation read and renews the lease;
+    /// the coordinator's own automatic message (`automatic`: the out-of-hours notice sent
+    /// as the inbox app) is no answer. An agent's reply sent through the API names the
+    /// agent in its metadata: the entry credits them.
+    fn on_echo(
+        &mut self,
+        channel: Channel,
+        mid: &str,
+        app_id: Option<&str>,
+        (text, metadata): (Option<&str>, Option<&str>),
+        attachments: u32,
+        automatic: bool,
+    ) {
+        let role = app_id.map_or(OwnerRole::Other, |id| self.ctx.page.role_of(id));
+        let author = Author::for_role(role);
+        self.record_message(author, Some(mid), app_id, text, None, attachments);
+        if author == Author::Agent {
+            if let Some(entry) = self.timeline.last_mut() {
+                entry.agent = agent_of_metadata(metadata);
+            }
+        }
+        self.activity();
+        match app_id {
+            Some(sender) => {
+                self.claim(sender, "echo", None, Cause::Webhook, ClaimKind::Observed);
+            }
+            None => self.channel_evidence(channel, "echo"),
+        }
+        if author.is_human_agent() && !automatic {
+            self.state.note_answered(self.at);
+            self.renew_lease();
+        }
+    }
+
+    /// A message Meta wrote itself (no `mid`): on the timeline; it often comes with a
+    /// change of control Meta names to nobody, so the conversation is flagged for re-sync.
+    fn on_system_message(&mut self, channel: Channel, text: &Option<String>) {
+        self.timeline.push(TimelineEntry::new(
+            self.at,
+            self.key,
+            TimelineRecord::System {
+                event: format!("message ({})", channel.as_str()),
+                text: text.clone(),
+            },
+        ));
+        self.state.needs_resync = true;
+    }
+
+    /// `pass_thread_control`: the new owner (the receiver when unnamed) claims the thread.
+    /// Passing to humans is a hand-over (unread until an agent answers); to the bot, read.
+    fn on_pass(&mut self, previous: Option<&str>, new_owner: Option<&str>, metadata: Option<&str>) {
+        let new_owner = new_owner.unwrap_or(self.ctx.receiving_app);
+        let kind = ClaimKind::Explicit { actor: previous };
+        self.claim(
+            new_owner,
+            "pass_thread_control",
+            metadata,
+            Cause::Webhook,
+            kind,
+        );
+        // A hand-over to humans is a fact whether or not it still names the owner: unread
+        // compares it with the answers, whatever order they arrived in.
+        if self.ctx.page.role_of(new_owner).is_human() {
+            self.state.note_handover_to_humans(self.at);
+        }
+    }
+
+    /// `take_thread_control`: the taker claims the thread; the older shape, which names no
+    /// new owner, only tells that the receiver lost control.
+    fn on_take(&mut self, new_owner: Option<&str>, metadata: Option<&str>) {
+        let event = "take_thread_control";
+        let Some(new_owner) = new_owner else {
+            let receiver = self.ctx.receiving_app;
+            self.standby(receiver, event, metadata, true);
+            return;
+        };
+        let kind = ClaimKind::Explicit {
+            actor: Some(new_owner),
+        };
+        self.claim(new_owner, event, metadata, Cause::Webhook, kind);
+        self.state.derive_unread();
+    }
+
+    /// `request_thread_control`: recorded; the request is sent to the owner, which grants
+    /// it when the Page allows it.
+    fn on_request(&mut self, requester: Option<&str>, metadata: Option<&str>) {
+        let requester = requester.unwrap_or_default().to_string();
+        self.timeline.push(TimelineEntry::new(
+            self.at,
+            self.key,
+            TimelineRecord::ControlRequest {
+                requested_by: requester.clone(),
+                metadata: metadata.map(str::to_string),
+            },
+        ));
+        let open = self.state.request_control(&requester, self.at);
+        if open && self.ctx.page.auto_grant_requests && self.state.owner.is(self.ctx.receiving_app)
+        {
+            self.request_action(
+                ActionKind::GrantRequest,
+                Some(requester),
+                "request_thread_control".to_string(),
+            );
+        }
+    }
+}
