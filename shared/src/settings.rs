@@ -155,6 +155,40 @@ impl PublisherSettings {
     }
 }
 
+/// What start-up reads of any function's settings (`lambda::start`).
+pub trait FunctionSettings: Sized {
+    /// The process environment (start-up only).
+    fn from_env() -> Result<Self, SettingsError>;
+    /// `RUST_LOG`, when set.
+    fn log_filter(&self) -> Option<&str>;
+    /// Whether the function runs in Lambda (JSON logs).
+    fn in_lambda(&self) -> bool;
+}
+
+impl FunctionSettings for Settings {
+    fn from_env() -> Result<Self, SettingsError> {
+        Settings::from_env()
+    }
+    fn log_filter(&self) -> Option<&str> {
+        self.log_filter.as_deref()
+    }
+    fn in_lambda(&self) -> bool {
+        Settings::in_lambda(self)
+    }
+}
+
+impl FunctionSettings for PublisherSettings {
+    fn from_env() -> Result<Self, SettingsError> {
+        PublisherSettings::from_env()
+    }
+    fn log_filter(&self) -> Option<&str> {
+        self.log_filter.as_deref()
+    }
+    fn in_lambda(&self) -> bool {
+        self.function_name.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

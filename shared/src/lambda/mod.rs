@@ -5,6 +5,7 @@
 mod deadline;
 mod gateway;
 mod invocation_error;
+mod start;
 mod wiring;
 
 pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};
@@ -12,4 +13,5 @@ pub use gateway::{
     api_credentials, gateway_response, header, into_response, query_map, request_of_gateway_event,
 };
 pub use invocation_error::InvocationError;
+pub use start::start;
 pub use wiring::{event_publisher, Services};
