@@ -46,8 +46,18 @@ pub(crate) fn conversation_pk(page_id: &str, psid: &str) -> String {
     format!("CONV#{page_id}#{psid}")
 }
 
+/// The sort key prefix of timeline entries.
+pub(crate) const TIMELINE_PREFIX: &str = "TL#";
+/// The sort key prefix of applied-event keys.
+pub(crate) const APPLIED_PREFIX: &str = "DEDUPE#";
+
+/// The sort key of an applied-event key.
+pub(crate) fn applied_sk(key: &str) -> String {
+    format!("{APPLIED_PREFIX}{key}")
+}
+
 pub(crate) fn timeline_sk(entry: &TimelineEntry) -> String {
-    format!("TL#{:013}#{}", entry.at.max(0), entry.key)
+    format!("{TIMELINE_PREFIX}{:013}#{}", entry.at.max(0), entry.key)
 }
 
 pub(crate) fn queue_pk(page_id: &str, role: OwnerRole) -> String {

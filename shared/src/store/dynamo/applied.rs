@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use super::items::{backend, s};
 use super::schema::{PK, SK};
 use super::DynamoStore;
-use crate::store::keys::conversation_pk;
+use crate::store::keys::{applied_sk, conversation_pk, APPLIED_PREFIX};
 use routing_usecases::backoff::Backoff;
 use routing_usecases::ports::StoreError;
 
@@ -22,7 +22,9 @@ const UNPROCESSED_BACKOFF: Backoff = Backoff {
     base: Duration::from_millis(10),
     max: Duration::from_millis(200),
 };
-const DEDUPE_PREFIX: &str = "DEDUPE#";
+
+/// The keys of one `BatchGetItem` round: those found, and those DynamoDB left unprocessed.
+type Round = (Vec<String>, Vec<HashMap<String, AttributeValue>>);
 
 impl DynamoStore {
     pub(super) async fn applied_keys(
@@ -41,41 +43,14 @@ impl DynamoStore {
                 .map(|key| {
                     HashMap::from([
                         (PK.to_string(), s(pk.clone())),
-                        (SK.to_string(), s(format!("{DEDUPE_PREFIX}{key}"))),
+                        (SK.to_string(), s(applied_sk(key))),
                     ])
                 })
                 .collect();
             for round in 1..=UNPROCESSED_ROUNDS {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(wanted))
-                    .consistent_read(true)
-                    .projection_expression("#sk")
-                    .expression_attribute_names("#sk", SK)
-                    .build()
-                    .map_err(backend)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(backend)?;
-                let items = out
-                    .responses
-                    .and_then(|mut by_table| by_table.remove(&self.table))
-                    .unwrap_or_default();
-                for item in items {
-                    if let Some(AttributeValue::S(sk)) = item.get(SK) {
-                        if let Some(key) = sk.strip_prefix(DEDUPE_PREFIX) {
-                            found.insert(key.to_string());
-                        }
-                    }
-                }
-                wanted = out
-                    .unprocessed_keys
-                    .and_then(|mut by_table| by_table.remove(&self.table))
-                    .map(|rest| rest.keys)
-                    .unwrap_or_default();
+                let (keys, unprocessed) = self.applied_round(wanted).await?;
+                found.extend(keys);
+                wanted = unprocessed;
                 if wanted.is_empty() {
                     break;
                 }
@@ -89,5 +64,42 @@ impl DynamoStore {
             }
         }
         Ok(found)
+    }
+
+    /// One `BatchGetItem` of these keys, projecting only the sort key.
+    async fn applied_round(
+        &self,
+        wanted: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Round, StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(wanted))
+            .consistent_read(true)
+            .projection_expression("#sk")
+            .expression_attribute_names("#sk", SK)
+            .build()
+            .map_err(backend)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(backend)?;
+        let found = out
+            .responses
+            .and_then(|mut by_table| by_table.remove(&self.table))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match item.get(SK) {
+                Some(AttributeValue::S(sk)) => sk.strip_prefix(APPLIED_PREFIX).map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        let unprocessed = out
+            .unprocessed_keys
+            .and_then(|mut by_table| by_table.remove(&self.table))
+            .map(|rest| rest.keys)
+            .unwrap_or_default();
+        Ok((found, unprocessed))
     }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::keys::{
     clamp_limit, conversation_pk, lease_listing, lease_partition, queue_listing, queue_pk,
-    resync_listing, resync_partition, timeline_listing,
+    resync_listing, resync_partition, timeline_listing, TIMELINE_PREFIX,
 };
 use cursor::{cursor_from_key, key_from_cursor, CursorKey};
 use items::TimelineItem;
@@ -173,7 +173,7 @@ impl Store for DynamoStore {
             listing: &listing,
             names: &[PK, SK],
             partition: (PK, &pk),
-            sort_prefix: Some((SK, "TL#")),
+            sort_prefix: Some((SK, TIMELINE_PREFIX)),
         };
         let out = self
             .client
@@ -181,7 +181,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :tl)")
             .expression_attribute_values(":pk", s(pk.clone()))
-            .expression_attribute_values(":tl", s("TL#"))
+            .expression_attribute_values(":tl", s(TIMELINE_PREFIX))
             .scan_index_forward(order == TimelineOrder::OldestFirst)
             .limit(clamp_limit(limit) as i32)
             .set_exclusive_start_key(key_from_cursor(cursor, &key)?)

@@ -10,7 +10,7 @@ use super::items::{backend, s, state_item, to_item, DedupeItem, Item, LeaseItem,
 use super::schema::{LEASE_SK, PK, SK};
 use super::size::check_transaction;
 use super::DynamoStore;
-use crate::store::keys::{conversation_pk, lease_shard, timeline_sk};
+use crate::store::keys::{applied_sk, conversation_pk, lease_shard, timeline_sk};
 use routing_usecases::ports::{ConversationWrite, LeaseChange, StoreError, WriteOutcome};
 
 /// The transaction's items, and where the applied-event keys are among them.
@@ -54,7 +54,7 @@ impl DynamoStore {
         for key in write.dedupe_keys() {
             let item = to_item(&DedupeItem {
                 pk: pk.clone(),
-                sk: format!("DEDUPE#{key}"),
+                sk: applied_sk(key),
                 ttl: write.dedupe_expires_at,
             })?;
             let put = Put::builder()

@@ -12,7 +12,7 @@ use super::{WebhookIngest, DEDUPE_RETENTION_SECS};
 use crate::records::{write_of, Committed, RecordError};
 use crate::triggers::Triggers;
 use routing_domain::transition::{apply_event, Decision, EventContext};
-use routing_domain::WebhookEvent;
+use routing_domain::{EpochMillis, WebhookEvent};
 
 /// An event applied, with its place in the delivery.
 pub(super) type Done = (usize, WebhookEvent, EventOutcome);
@@ -136,27 +136,40 @@ impl WebhookIngest {
                 })
             })
             .await?;
-        let now = self.records.now();
-        Ok(match committed {
-            Committed::Written(record) => {
-                let (kind, channel) = (event.kind.name(), event.channel.as_str());
-                tracing::debug!(app_id, kind, channel, "event applied");
-                outcome(Applied::Written, Triggers::is_runnable(&record, now))
-            }
-            Committed::Duplicate => {
-                tracing::info!(
-                    app_id,
-                    kind = event.kind.name(),
-                    "duplicate delivery ignored"
-                );
-                // Its first delivery may have stopped before the action ran: the executor's
-                // claim reads the record and decides.
-                outcome(Applied::Duplicate, true)
-            }
-            Committed::Unchanged(record) => {
-                let runnable = record.is_some_and(|r| Triggers::is_runnable(&r, now));
-                outcome(Applied::Unchanged, runnable)
-            }
-        })
+        Ok(outcome_of(committed, event, app_id, self.records.now()))
+    }
+}
+
+/// What became of one event applied alone, from what its write did.
+fn outcome_of(
+    committed: Committed,
+    event: &WebhookEvent,
+    app_id: &str,
+    now: EpochMillis,
+) -> EventOutcome {
+    let outcome = |applied, action_runnable| EventOutcome {
+        applied,
+        action_runnable,
+    };
+    match committed {
+        Committed::Written(record) => {
+            let (kind, channel) = (event.kind.name(), event.channel.as_str());
+            tracing::debug!(app_id, kind, channel, "event applied");
+            outcome(Applied::Written, Triggers::is_runnable(&record, now))
+        }
+        Committed::Duplicate => {
+            tracing::info!(
+                app_id,
+                kind = event.kind.name(),
+                "duplicate delivery ignored"
+            );
+            // Its first delivery may have stopped before the action ran: the executor's
+            // claim reads the record and decides.
+            outcome(Applied::Duplicate, true)
+        }
+        Committed::Unchanged(record) => {
+            let runnable = record.is_some_and(|r| Triggers::is_runnable(&r, now));
+            outcome(Applied::Unchanged, runnable)
+        }
     }
 }

@@ -127,26 +127,20 @@ impl WebhookIngest {
                     continue;
                 }
             };
-            let now = records.now();
             let runnable = record
                 .as_ref()
-                .is_some_and(|r| Triggers::is_runnable(r, now));
+                .is_some_and(|r| Triggers::is_runnable(r, records.now()));
             let (taken, remaining) = rest.split_at(plan.taken);
-            for ((index, event, _), applied) in taken.iter().zip(plan.outcomes) {
-                let action_runnable = match applied {
-                    // Its first delivery may have stopped before the action ran.
-                    Applied::Duplicate => {
-                        duplicates += 1;
-                        true
-                    }
-                    _ => runnable,
-                };
-                let outcome = EventOutcome {
-                    applied,
-                    action_runnable,
-                };
-                done.push((*index, event.clone(), outcome));
-            }
+            duplicates += plan
+                .outcomes
+                .iter()
+                .filter(|a| **a == Applied::Duplicate)
+                .count();
+            done.extend(outcomes(
+                taken,
+                std::mem::take(&mut plan.outcomes),
+                runnable,
+            ));
             applied.extend(plan.keys);
             rest = remaining;
             known = record;
@@ -155,6 +149,80 @@ impl WebhookIngest {
             tracing::info!(app_id, duplicates, "duplicate deliveries ignored");
         }
         Ok(())
+    }
+}
+
+/// What became of each event taken: a duplicate's action may still be runnable (its first
+/// delivery may have stopped before the action ran); the others' as the record says.
+fn outcomes(taken: &[Keyed], applied: Vec<Applied>, runnable: bool) -> Vec<Done> {
+    taken
+        .iter()
+        .zip(applied)
+        .map(|((index, event, _), applied)| {
+            let action_runnable = applied == Applied::Duplicate || runnable;
+            let outcome = EventOutcome {
+                applied,
+                action_runnable,
+            };
+            (*index, event.clone(), outcome)
+        })
+        .collect()
+}
+
+/// What one transaction has room for: DynamoDB's 100 items and 4 MB.
+struct TransactionBudget {
+    items: usize,
+    bytes: usize,
+}
+
+impl TransactionBudget {
+    /// The record and the lease; the record's own size is reserved from the bytes.
+    fn new() -> Self {
+        TransactionBudget {
+            items: 2,
+            bytes: MAX_ITEM_BYTES,
+        }
+    }
+
+    /// Take room for `entries` and one applied-event key unless it is full; the `first`
+    /// event of a transaction is always taken (a transaction holds at least one event).
+    fn take(&mut self, entries: &[TimelineEntry], first: bool) -> bool {
+        let items = 1 + entries.len();
+        let bytes: usize = entries
+            .iter()
+            .map(|e| item_size_bound(e).unwrap_or(0))
+            .sum();
+        let full = self.items + items > MAX_TRANSACTION_ITEMS
+            || self.bytes + bytes > MAX_TRANSACTION_BYTES;
+        if full && !first {
+            return false;
+        }
+        self.items += items;
+        self.bytes += bytes;
+        true
+    }
+}
+
+/// The timeline entries of a fold, one operation per item (a later entry with the same
+/// time and key replaces the earlier).
+#[derive(Default)]
+struct FoldedTimeline {
+    entries: Vec<TimelineEntry>,
+    positions: HashMap<(EpochMillis, String), usize>,
+}
+
+impl FoldedTimeline {
+    fn extend(&mut self, entries: Vec<TimelineEntry>) {
+        for entry in entries {
+            match self.positions.get(&(entry.at, entry.key.clone())) {
+                Some(&at) => self.entries[at] = entry,
+                None => {
+                    let position = (entry.at, entry.key.clone());
+                    self.positions.insert(position, self.entries.len());
+                    self.entries.push(entry);
+                }
+            }
+        }
     }
 }
 
@@ -169,60 +237,51 @@ fn fold(
 ) -> (Option<ConversationWrite>, Plan) {
     let mut plan = Plan::default();
     let mut state: Option<Conversation> = None;
-    let mut timeline: Vec<TimelineEntry> = Vec::new();
-    // Where each timeline item is in `timeline` (one operation per item in a transaction).
-    let mut positions: HashMap<(EpochMillis, String), usize> = HashMap::new();
+    let mut timeline = FoldedTimeline::default();
     let mut seen: HashSet<&str> = HashSet::new();
-    // The record and the lease; the record's own size is reserved from the bytes.
-    let mut items = 2;
-    let mut bytes = MAX_ITEM_BYTES;
+    let mut budget = TransactionBudget::new();
     for (_, event, key) in events {
-        if applied.contains(key) || seen.contains(key.as_str()) {
-            plan.outcomes.push(Applied::Duplicate);
-            plan.taken += 1;
-            continue;
-        }
-        let current = state.as_ref().or(start);
-        let Decision::Write(transition) = apply_event(current, event, key, ctx) else {
-            plan.outcomes.push(Applied::Unchanged);
-            plan.taken += 1;
-            continue;
+        let decision = if applied.contains(key) || seen.contains(key.as_str()) {
+            Err(Applied::Duplicate)
+        } else {
+            match apply_event(state.as_ref().or(start), event, key, ctx) {
+                Decision::Write(transition) => Ok(*transition),
+                _ => Err(Applied::Unchanged),
+            }
         };
-        let Transition {
-            state: next,
-            timeline: entries,
-            ..
-        } = *transition;
-        let cost_items = 1 + entries.len();
-        let cost_bytes: usize = entries
-            .iter()
-            .map(|e| item_size_bound(e).unwrap_or(0))
-            .sum();
-        let full = items + cost_items > MAX_TRANSACTION_ITEMS
-            || bytes + cost_bytes > MAX_TRANSACTION_BYTES;
-        if full && !plan.keys.is_empty() {
+        let transition = match decision {
+            Err(outcome) => {
+                plan.outcomes.push(outcome);
+                plan.taken += 1;
+                continue;
+            }
+            Ok(transition) => transition,
+        };
+        if !budget.take(&transition.timeline, plan.keys.is_empty()) {
             break;
         }
-        items += cost_items;
-        bytes += cost_bytes;
-        for entry in entries {
-            match positions.get(&(entry.at, entry.key.clone())) {
-                Some(&at) => timeline[at] = entry,
-                None => {
-                    positions.insert((entry.at, entry.key.clone()), timeline.len());
-                    timeline.push(entry);
-                }
-            }
-        }
+        timeline.extend(transition.timeline);
         seen.insert(key);
         plan.keys.push(key.clone());
         plan.outcomes.push(Applied::Written);
         plan.taken += 1;
-        state = Some(next);
+        state = Some(transition.state);
     }
-    let Some(mut state) = state else {
-        return (None, plan);
-    };
+    let write =
+        state.map(|state| write_of_fold(state, timeline.entries, start, &plan, ctx, retention));
+    (write, plan)
+}
+
+/// The one write of a fold: the record at the next version, its timeline entries and lease,
+/// and the applied-event keys of the events it took.
+fn write_of_fold(
+    mut state: Conversation,
+    timeline: Vec<TimelineEntry>,
+    start: Option<&Conversation>,
+    plan: &Plan,
+    ctx: &EventContext<'_>,
+    retention: i64,
+) -> ConversationWrite {
     let expected_version = start.map_or(0, |c| c.version);
     state.version = expected_version + 1;
     let transition = Transition {
@@ -232,11 +291,10 @@ fn fold(
     };
     let write = write_of(transition, start, retention, ctx.now);
     let mut keys = plan.keys.clone().into_iter();
-    let write = ConversationWrite {
+    ConversationWrite {
         dedupe_key: keys.next(),
         more_dedupe_keys: keys.collect(),
         dedupe_expires_at: ctx.now / 1000 + DEDUPE_RETENTION_SECS,
         ..write
-    };
-    (Some(write), plan)
+    }
 }
