@@ -26,7 +26,7 @@ fn lower(text: &str) -> impl Iterator<Item = u8> + '_ {
     text.bytes().map(|b| b.to_ascii_lowercase())
 }
 
-/// The generated table (`shared/build.rs`), sorted by lower-case name.
+/// The generated table (`build/zone_table.rs`), sorted by lower-case name.
 mod table {
     include!(concat!(env!("OUT_DIR"), "/zones.rs"));
 }

@@ -125,7 +125,7 @@ async fn histories_on_dynamodb_converge_to_meta() {
     .await;
 }
 
-/// Histories that found bugs (see README, "Fault injection"), replayed on every run.
+/// Histories that found bugs (see docs/testing.md, "Fault injection"), replayed on every run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_that_found_bugs_still_pass() {
     check_all(

@@ -193,7 +193,7 @@ impl WebhookIngest {
         let delivery = self.apply_all(app_id, parsed.events).await;
         let runnable = report.count(&delivery.outcomes);
         // Triggers run inline, once their events are durable, also when another
-        // conversation of the delivery failed: see README ("Triggers").
+        // conversation of the delivery failed: see docs/api.md ("Triggers run inline").
         report.actions_executed = self.execute_actions(runnable).await;
         if let Some(failure) = delivery.failure {
             return Err(failure);
