@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use routing_core::config::PageConfig;
 use routing_core::domain::transition::{
-    apply_control_change, apply_event, matching_keyword, ControlChange, Decision, EventContext,
+    apply_control_change, apply_event, confirm_recorded_change, matching_keyword, ControlChange,
+    Decision, EventContext,
 };
 use routing_core::domain::WebhookEvent;
 use routing_core::domain::{
@@ -726,6 +727,55 @@ fn a_confirmed_change_never_orders_before_the_last_control_event() {
     assert_eq!(
         released.timeline.iter().map(|e| e.at).collect::<Vec<_>>(),
         vec![T0]
+    );
+}
+
+#[test]
+fn a_confirmed_change_the_record_already_shows_still_outranks_older_claims() {
+    // The bot released at T0+100. A customer wrote at T0+200 (Meta gave the idle thread to
+    // its default app, the bot), but that delivery's first attempt was dropped. The bot
+    // released again at T0+300: the record already said idle, nothing to append. Then
+    // Meta's retry of the message arrives: it is older than the release Meta confirmed.
+    let release = |at: i64, key: &str| ControlChange {
+        to: Owner::idle(),
+        cause: Cause::Api,
+        actor: Some(BOT),
+        event: "release_thread_control",
+        metadata: None,
+        at,
+        key: key.to_string(),
+    };
+    let bot = owned_by(BOT);
+    let released = apply_control_change(&bot, &release(T0 + 100, "api:release:1"), &page()).state;
+    let again = confirm_recorded_change(&released, &release(T0 + 300, "api:release:2"))
+        .expect("the ordering guard moves up to the confirmation");
+    assert!(again.timeline.is_empty());
+    assert_eq!(again.expected_version, released.version);
+    assert_eq!(again.state.owner, Owner::idle());
+    assert_eq!(again.state.control_expires_at, released.control_expires_at);
+    assert_eq!(again.state.last_control_event_at, Some(T0 + 300));
+    let (late, timeline) = step(
+        Some(&again.state),
+        BOT,
+        "messaging",
+        message("u", T0 + 200, "m-late", "hi"),
+    );
+    assert_eq!(late.owner, Owner::idle(), "the confirmed release stands");
+    assert!(control_changes(&timeline).is_empty());
+    let (newer, _) = step(
+        Some(&again.state),
+        BOT,
+        "messaging",
+        message("u", T0 + 400, "m-new", "hi"),
+    );
+    assert_eq!(newer.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert!(
+        confirm_recorded_change(&again.state, &release(T0 + 300, "api:release:2")).is_none(),
+        "the same confirmation again moves nothing"
+    );
+    assert!(
+        confirm_recorded_change(&again.state, &release(T0 + 250, "api:release:0")).is_none(),
+        "an older confirmation never moves the guard back"
     );
 }
 

@@ -5,7 +5,9 @@ use serde::Deserialize;
 
 use super::{ControlError, ControlService};
 use crate::config::{PageConfig, MAX_RESET_AFTER_SECS};
-use crate::domain::transition::{apply_control_change, ControlChange, Transition};
+use crate::domain::transition::{
+    apply_control_change, confirm_recorded_change, ControlChange, Transition,
+};
 use crate::domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
 use crate::services::page_reset::{perform_reset, reset_move};
 use crate::services::records::change_key;
@@ -332,14 +334,6 @@ impl ControlService {
         let record = self
             .records
             .update(&page.id, psid, |current| {
-                if current.owner == to
-                    && current.version > 0
-                    && current.reset_claimed_at.is_none()
-                    && !current.lease_expired(now)
-                {
-                    // Meta's webhook for this change arrived first and is already applied.
-                    return None;
-                }
                 let change = ControlChange {
                     to: to.clone(),
                     cause: Cause::Api,
@@ -349,6 +343,15 @@ impl ControlService {
                     at: now,
                     key: key.clone(),
                 };
+                if current.owner == to
+                    && current.version > 0
+                    && current.reset_claimed_at.is_none()
+                    && !current.lease_expired(now)
+                {
+                    // Meta's webhook for this change arrived first and is already applied;
+                    // the change still outranks every event Meta stamped before it.
+                    return confirm_recorded_change(current, &change);
+                }
                 Some(self.credit(apply_control_change(current, &change, page)))
             })
             .await?;
