@@ -138,6 +138,10 @@ pub struct PageConfig {
     /// The calendar of `opening_hours`, built once when the document is loaded.
     #[serde(skip)]
     pub hours: Option<crate::domain::OpeningHours>,
+    /// The Page's default app (Meta gives it idle threads; setup makes it the bot) when it
+    /// is one of our apps; set when the document is loaded.
+    #[serde(skip)]
+    pub own_default_app: Option<String>,
 }
 
 /// What happens to a hand-over nobody answered in time.
@@ -238,11 +242,13 @@ impl CoordinatorConfig {
         })?;
         config.validate()?;
         let mut config = config;
+        let ours: Vec<String> = config.apps.iter().map(|app| app.id.clone()).collect();
         for page in &mut config.pages {
             page.hours = page
                 .opening_hours
                 .as_ref()
                 .map(OpeningHoursConfig::calendar);
+            page.own_default_app = ours.iter().find(|id| **id == page.bot_app_id).cloned();
         }
         Ok(config)
     }
