@@ -9,6 +9,7 @@ use routing_core::store::{MemoryStore, RequestCounter};
 use routing_domain::{
     Author, Conversation, EpochSeconds, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
 };
+use routing_usecases::events::{EventPublisher, RecordChange};
 use routing_usecases::ingest::{IngestReport, WebhookIngest, QUARANTINE_BODY_BYTES};
 use routing_usecases::ports::{
     ConversationWrite, LeaseChange, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder,
@@ -609,6 +610,43 @@ async fn messaging_and_standby_copies_make_one_message(h: Harness) {
     assert_eq!(messages(&all_timeline(&h, "s-1").await), 1);
 }
 
+async fn a_new_conversation_whose_standby_copy_comes_first_publishes_one_event(h: Harness) {
+    // The customer's first message: the inbox's standby copy reaches us before the bot's
+    // messaging copy. Meta gave the idle thread to the Page's default app, our bot.
+    let bus = Arc::new(RecordingBus::new());
+    let publisher = EventPublisher::new(bus.clone());
+    let mut before = None;
+    let copies = [(INBOX, "standby"), (BOT, "messaging")];
+    for (seq, (app, list)) in copies.into_iter().enumerate() {
+        deliver(&h, app, list, message("s-2", T0, "s2-m", "hi")).await;
+        let after = state(&h, "s-2").await;
+        let change = RecordChange {
+            id: seq.to_string(),
+            old: before.replace(after.clone()),
+            new: Some(after),
+        };
+        assert!(publisher.publish(&[change]).await.failed.is_empty());
+    }
+    let conversation = state(&h, "s-2").await;
+    assert_eq!(conversation.owner.app_id.as_deref(), Some(BOT));
+    assert!(!conversation.needs_resync);
+    let published = bus.published();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(
+        (
+            published[0].from.role.as_str(),
+            published[0].to.role.as_str()
+        ),
+        ("idle", "bot")
+    );
+    let controls: Vec<_> = all_timeline(&h, "s-2")
+        .await
+        .into_iter()
+        .filter(|e| matches!(e.record, TimelineRecord::Control { .. }))
+        .collect();
+    assert_eq!(controls.len(), 1, "{controls:?}");
+}
+
 async fn postback_copies_make_one_entry_keeping_the_payload(h: Harness) {
     // The messaging copy (with payload and mid) and the standby copy (title only) of one
     // tap, in both orders: one timeline entry, with the payload.
@@ -815,6 +853,7 @@ scenarios!(
     quarantine_keeps_the_exact_body,
     timeline_pages_both_ways_and_keeps_text,
     messaging_and_standby_copies_make_one_message,
+    a_new_conversation_whose_standby_copy_comes_first_publishes_one_event,
     postback_copies_make_one_entry_keeping_the_payload,
     an_item_over_400_kb_is_refused_like_dynamodb,
     a_transaction_over_100_items_is_refused_like_dynamodb,

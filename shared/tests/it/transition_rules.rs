@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 use routing_core::meta::webhook::parse_webhook;
 use routing_domain::transition::{
-    apply_control_change, apply_event, matching_keyword, ControlChange, Decision, EventContext,
+    apply_control_change, apply_event, confirm_recorded_change, matching_keyword, ControlChange,
+    Decision, EventContext,
 };
 use routing_domain::WebhookEvent;
 use routing_domain::{
@@ -729,6 +730,55 @@ fn a_confirmed_change_never_orders_before_the_last_control_event() {
     );
 }
 
+#[test]
+fn a_confirmed_change_the_record_already_shows_still_outranks_older_claims() {
+    // The bot released at T0+100. A customer wrote at T0+200 (Meta gave the idle thread to
+    // its default app, the bot), but that delivery's first attempt was dropped. The bot
+    // released again at T0+300: the record already said idle, nothing to append. Then
+    // Meta's retry of the message arrives: it is older than the release Meta confirmed.
+    let release = |at: i64, key: &str| ControlChange {
+        to: Owner::idle(),
+        cause: Cause::Api,
+        actor: Some(BOT),
+        event: "release_thread_control",
+        metadata: None,
+        at,
+        key: key.to_string(),
+    };
+    let bot = owned_by(BOT);
+    let released = apply_control_change(&bot, &release(T0 + 100, "api:release:1"), &page()).state;
+    let again = confirm_recorded_change(&released, &release(T0 + 300, "api:release:2"))
+        .expect("the ordering guard moves up to the confirmation");
+    assert!(again.timeline.is_empty());
+    assert_eq!(again.expected_version, released.version);
+    assert_eq!(again.state.owner, Owner::idle());
+    assert_eq!(again.state.control_expires_at, released.control_expires_at);
+    assert_eq!(again.state.last_control_event_at, Some(T0 + 300));
+    let (late, timeline) = step(
+        Some(&again.state),
+        BOT,
+        "messaging",
+        message("u", T0 + 200, "m-late", "hi"),
+    );
+    assert_eq!(late.owner, Owner::idle(), "the confirmed release stands");
+    assert!(control_changes(&timeline).is_empty());
+    let (newer, _) = step(
+        Some(&again.state),
+        BOT,
+        "messaging",
+        message("u", T0 + 400, "m-new", "hi"),
+    );
+    assert_eq!(newer.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert!(
+        confirm_recorded_change(&again.state, &release(T0 + 300, "api:release:2")).is_none(),
+        "the same confirmation again moves nothing"
+    );
+    assert!(
+        confirm_recorded_change(&again.state, &release(T0 + 250, "api:release:0")).is_none(),
+        "an older confirmation never moves the guard back"
+    );
+}
+
 // ---- property: order and duplicates do not matter -----------------------------------------
 
 const APPS: [&str; 4] = [BOT, INBOX, OTHER_APP, PAGE_INBOX_APP_ID];
@@ -950,20 +1000,93 @@ fn a_message_without_mid_is_a_system_event_that_flags_a_resync() {
 
 // ---- found by the fault-injection checker ---------------------------------------------------
 
+/// A Page whose default app (its bot) is another company's app: only its inbox is ours.
+fn foreign_bot_page() -> PagePolicy {
+    let mut page = page();
+    page.bot_app_id = "4004".to_string();
+    page.own_default_app = None;
+    page
+}
+
+/// `step` on `page`.
+fn step_on(
+    page: &PagePolicy,
+    current: Option<&Conversation>,
+    receiver: &str,
+    list: &str,
+    value: Value,
+) -> (Conversation, Vec<TimelineRecord>) {
+    match decide_with(page, T0 + 3_600_000, current, receiver, &event(list, value)) {
+        Decision::Write(t) => (t.state, t.timeline.into_iter().map(|e| e.record).collect()),
+        Decision::Unchanged => panic!("expected a write"),
+    }
+}
+
 #[test]
 fn a_customer_on_standby_with_nobody_recorded_is_in_another_apps_thread() {
     // Checker seed 1: a Page whose bot is another company's app; our inbox only sees the
     // standby copy. The thread is held, and not by our inbox: re-sync names it.
-    let (next, _) = step(None, INBOX, "standby", message("u", T0, "m1", "hi"));
+    let page = foreign_bot_page();
+    let (next, _) = step_on(&page, None, INBOX, "standby", message("u", T0, "m1", "hi"));
     assert_eq!(next.owner, Owner::unknown_other());
     assert!(next.needs_resync);
+}
+
+#[test]
+fn a_standby_copy_against_an_idle_record_names_our_default_app() {
+    // The customer's first message: the inbox's standby copy comes before the bot's
+    // messaging copy. Meta gives an idle thread to the Page's default app, our bot.
+    let (first, timeline) = step(None, INBOX, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(first.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert!(!first.needs_resync);
+    assert!(!first.unread);
+    assert_eq!(
+        control_changes(&timeline),
+        vec![(Owner::idle(), Owner::app(BOT, OwnerRole::Bot), false)]
+    );
+    // The bot's copy confirms it: nothing more to say.
+    let (confirmed, timeline) = step(Some(&first), BOT, "messaging", message("u", T0, "m1", "hi"));
+    assert_eq!(confirmed.owner, first.owner);
+    assert!(!confirmed.needs_resync);
+    assert!(control_changes(&timeline).is_empty());
+}
+
+#[test]
+fn a_standby_copy_to_the_default_app_itself_is_another_apps_thread() {
+    let (next, _) = step(None, BOT, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(next.owner, Owner::unknown_other());
+    assert!(next.needs_resync);
+    // The inbox's standby copy of the same message names nobody either.
+    let (both, _) = step(Some(&next), INBOX, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(both.owner, Owner::unknown_other());
+    assert!(both.needs_resync);
+}
+
+#[test]
+fn the_default_app_named_from_standby_is_contradicted_by_its_own_standby_copy() {
+    // Both our apps got standby copies: another app (a routing rule) holds the thread.
+    let (named, _) = step(None, INBOX, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(named.owner.role, OwnerRole::Bot);
+    let (next, timeline) = step(Some(&named), BOT, "standby", message("u", T0, "m1", "hi"));
+    assert_eq!(next.owner, Owner::unknown_other());
+    assert!(next.needs_resync);
+    assert_eq!(
+        control_changes(&timeline),
+        vec![(
+            Owner::app(BOT, OwnerRole::Bot),
+            Owner::unknown_other(),
+            false
+        )]
+    );
 }
 
 #[test]
 fn a_standby_message_after_meta_idled_the_thread_is_another_apps() {
     // Checker seed 19: Meta's Page Inbox held it, Meta idled it after 24 h, the customer
     // wrote again and another app got it.
-    let (held, _) = step(
+    let page = foreign_bot_page();
+    let (held, _) = step_on(
+        &page,
         None,
         INBOX,
         "standby",
@@ -971,7 +1094,8 @@ fn a_standby_message_after_meta_idled_the_thread_is_another_apps() {
     );
     assert_eq!(held.owner.role, OwnerRole::PageInbox);
     let later = T0 + 25 * 3_600_000;
-    let (next, _) = step(
+    let (next, _) = step_on(
+        &page,
         Some(&held),
         INBOX,
         "standby",
@@ -979,6 +1103,15 @@ fn a_standby_message_after_meta_idled_the_thread_is_another_apps() {
     );
     assert_eq!(next.owner, Owner::unknown_other());
     assert!(next.needs_resync);
+    // On a Page whose default app is our bot, Meta gave the idled thread to the bot.
+    let (ours, _) = step(
+        Some(&held),
+        INBOX,
+        "standby",
+        postback("u", later, "Back", None),
+    );
+    assert_eq!(ours.owner, Owner::app(BOT, OwnerRole::Bot));
+    assert!(!ours.needs_resync);
 }
 
 #[test]

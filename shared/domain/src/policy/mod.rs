@@ -86,6 +86,10 @@ pub struct PagePolicy {
     /// The calendar of `opening_hours`, built once when the document is loaded.
     #[serde(skip)]
     pub hours: Option<OpeningHours>,
+    /// The Page's default app (Meta gives it idle threads; setup makes it the bot) when it
+    /// is one of our apps; set when the document is loaded.
+    #[serde(skip)]
+    pub own_default_app: Option<String>,
 }
 
 /// What happens to a hand-over nobody answered in time.

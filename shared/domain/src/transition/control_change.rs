@@ -79,3 +79,31 @@ pub fn apply_control_change(
         timeline,
     }
 }
+
+/// Meta confirmed `change` and the record already names its owner (Meta's webhook for it
+/// was applied first): nothing to append, the owner, unread and lease stay. The ordering
+/// guard still moves up to the confirmation, as for any confirmed change: an event Meta
+/// stamped before it (a retried delivery of an older message) no longer claims the thread
+/// from before it. `None` when the guard already is at or after the confirmation.
+pub fn confirm_recorded_change(
+    current: &Conversation,
+    change: &ControlChange<'_>,
+) -> Option<Transition> {
+    let at = change.at.max(current.last_control_event_at.unwrap_or(0));
+    let key = format!("~{}", change.key);
+    let guard = (
+        current.last_control_event_at.unwrap_or(0),
+        current
+            .last_control_event_key
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    if current.last_control_event_at.is_some() && guard >= (at, key.as_str()) {
+        return None;
+    }
+    let mut next = Transition::successor(current);
+    next.state.last_control_event_at = Some(at);
+    next.state.last_control_event_key = Some(key);
+    next.state.updated_at = next.state.updated_at.max(at);
+    Some(next)
+}

@@ -18,7 +18,7 @@ mod events;
 mod keywords;
 mod rules;
 
-pub use control_change::{apply_control_change, ControlChange};
+pub use control_change::{apply_control_change, confirm_recorded_change, ControlChange};
 pub use keywords::matching_keyword;
 
 use crate::policy::PagePolicy;

@@ -166,9 +166,60 @@ impl Rules<'_, '_> {
 
     pub(super) fn customer_activity(&mut self, channel: Channel, event: &str) {
         self.activity();
-        self.channel_evidence(channel, event);
+        match self.default_app_answering(channel) {
+            Some(default_app) => self.default_app_answers(&default_app, event),
+            None => self.channel_evidence(channel, event),
+        }
         self.state.note_customer_message(self.at);
         self.renew_lease();
+    }
+
+    /// A customer wrote on `standby` to R while the record is idle (or Meta has idled the
+    /// thread since): Meta gave the thread to the Page's default app, which is named when it
+    /// is ours, is not R, and no standby delivery to it at or after this message says
+    /// otherwise. `None`: the standby rule alone ("some other app").
+    fn default_app_answering(&self, channel: Channel) -> Option<String> {
+        let default_app = self.ctx.page.own_default_app.as_deref()?;
+        let state = &*self.state;
+        let answering = channel == Channel::Standby
+            && default_app != self.ctx.receiving_app
+            && state
+                .last_control_event_at
+                .is_none_or(|last| self.at > last)
+            && state.idle_at_meta(self.at)
+            && state
+                .standby_seen_at
+                .get(default_app)
+                .is_none_or(|&seen| seen < self.at);
+        answering.then(|| default_app.to_string())
+    }
+
+    /// The default app holds the thread the customer wrote to: the receiver's standby
+    /// delivery is noted (it still counts against the receiver), the default app named.
+    fn default_app_answers(&mut self, default_app: &str, event: &str) {
+        let receiver = self.ctx.receiving_app.to_string();
+        let seen = self
+            .state
+            .standby_seen_at
+            .entry(receiver)
+            .or_insert(self.at);
+        *seen = (*seen).max(self.at);
+        let before = self.state.owner.clone();
+        let after = self.owner_for(default_app);
+        if before == after {
+            return;
+        }
+        self.state.owner = after.clone();
+        self.push_control(
+            before,
+            after,
+            Cause::Webhook,
+            ClaimKind::Observed,
+            event,
+            None,
+            false,
+        );
+        self.on_owner_changed();
     }
 
     pub(super) fn activity(&mut self) {

@@ -77,11 +77,13 @@ impl CoordinatorConfig {
         })?;
         config.validate()?;
         let mut config = config;
+        let ours: Vec<String> = config.apps.iter().map(|app| app.id.clone()).collect();
         for page in &mut config.pages {
             page.hours = page
                 .opening_hours
                 .as_ref()
                 .map(OpeningHoursConfig::calendar);
+            page.own_default_app = ours.iter().find(|id| **id == page.bot_app_id).cloned();
         }
         Ok(config)
     }

@@ -7,7 +7,9 @@ use super::{ControlError, ControlService};
 use crate::config::{PagePolicy, MAX_RESET_AFTER_SECS};
 use crate::page_reset::{perform_reset, reset_move};
 use crate::records::change_key;
-use routing_domain::transition::{apply_control_change, ControlChange, Transition};
+use routing_domain::transition::{
+    apply_control_change, confirm_recorded_change, ControlChange, Transition,
+};
 use routing_domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
 
 /// `POST .../control`
@@ -332,14 +334,6 @@ impl ControlService {
         let record = self
             .records
             .update(&page.id, psid, |current| {
-                if current.owner == to
-                    && current.version > 0
-                    && current.reset_claimed_at.is_none()
-                    && !current.lease_expired(now)
-                {
-                    // Meta's webhook for this change arrived first and is already applied.
-                    return None;
-                }
                 let change = ControlChange {
                     to: to.clone(),
                     cause: Cause::Api,
@@ -349,6 +343,15 @@ impl ControlService {
                     at: now,
                     key: key.clone(),
                 };
+                if current.owner == to
+                    && current.version > 0
+                    && current.reset_claimed_at.is_none()
+                    && !current.lease_expired(now)
+                {
+                    // Meta's webhook for this change arrived first and is already applied;
+                    // the change still outranks every event Meta stamped before it.
+                    return confirm_recorded_change(current, &change);
+                }
                 Some(self.credit(apply_control_change(current, &change, page)))
             })
             .await?;

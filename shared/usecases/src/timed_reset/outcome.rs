@@ -5,7 +5,9 @@ use super::{from_record, ResetError, ResetOutcome, SkipReason, TimedReset};
 use crate::config::{PagePolicy, Secret};
 use crate::ports::GraphError;
 use crate::records::change_key;
-use routing_domain::transition::{apply_control_change, ControlChange, Transition};
+use routing_domain::transition::{
+    apply_control_change, confirm_recorded_change, ControlChange, Transition,
+};
 use routing_domain::{
     Cause, Conversation, EpochMillis, Owner, TimelineEntry, TimelineRecord, META_IDLE_SECS,
 };
@@ -204,7 +206,12 @@ fn after_reset(
         // Another executor took over an expired claim: it decides.
         return (None, outcome);
     }
-    let mut next = Transition::successor(current);
+    let mut next = if current.owner == to {
+        // Meta confirmed the reset: it outranks every older event, as any confirmed change.
+        confirm_recorded_change(current, change).unwrap_or_else(|| Transition::successor(current))
+    } else {
+        Transition::successor(current)
+    };
     next.state.reset_claimed_at = None;
     // Another owner since the claim: whether Meta applied that change before or after the
     // release is unknown here; ask Meta.

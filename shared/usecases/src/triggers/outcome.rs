@@ -5,7 +5,9 @@ use super::claim::{is_this_action, Claim};
 use super::{TriggerError, Triggers};
 use crate::config::PagePolicy;
 use crate::records::change_key;
-use routing_domain::transition::{apply_control_change, ControlChange, Transition};
+use routing_domain::transition::{
+    apply_control_change, confirm_recorded_change, ControlChange, Transition,
+};
 use routing_domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
 
 impl Triggers {
@@ -26,18 +28,20 @@ impl Triggers {
         let record = self
             .records
             .update_from(&page_id, &psid, Some(claim.record), |current| {
+                let change = ControlChange {
+                    to: to.clone(),
+                    cause: Cause::Trigger,
+                    actor: Some(app_id),
+                    event: "pass_thread_control",
+                    metadata: Some(&action.source),
+                    at,
+                    key: key.clone(),
+                };
                 let mut transition = if current.owner == to {
-                    Transition::successor(current)
+                    // Already recorded; the pass still outranks every older event.
+                    confirm_recorded_change(current, &change)
+                        .unwrap_or_else(|| Transition::successor(current))
                 } else {
-                    let change = ControlChange {
-                        to: to.clone(),
-                        cause: Cause::Trigger,
-                        actor: Some(app_id),
-                        event: "pass_thread_control",
-                        metadata: Some(&action.source),
-                        at,
-                        key: key.clone(),
-                    };
                     apply_control_change(current, &change, page)
                 };
                 if is_this_action(&transition.state, &action) {
