@@ -1,14 +1,15 @@
 //! Webhook events as the coordinator understands them, whatever the wire shape: the
-//! channel an event arrived on, its kind, the customer it concerns, and its exactly-once
+//! feed an event arrived on, its kind, the customer it concerns, and its exactly-once
 //! key.
 
 use sha2::{Digest, Sha256};
 
 use super::time::EpochMillis;
 
-/// Where an event arrived.
+/// The list of the webhook entry an event arrived in (`entry[].messaging`,
+/// `entry[].standby`, `entry[].changes`): whether the receiving app held the thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
+pub enum Feed {
     /// The receiving app controls the thread.
     Messaging,
     /// The receiving app does not control the thread.
@@ -17,12 +18,12 @@ pub enum Channel {
     DashboardTest,
 }
 
-impl Channel {
+impl Feed {
     pub fn as_str(self) -> &'static str {
         match self {
-            Channel::Messaging => "messaging",
-            Channel::Standby => "standby",
-            Channel::DashboardTest => "changes",
+            Feed::Messaging => "messaging",
+            Feed::Standby => "standby",
+            Feed::DashboardTest => "changes",
         }
     }
 }
@@ -123,7 +124,7 @@ impl EventKind {
 pub struct WebhookEvent {
     pub page_id: String,
     pub psid: Option<String>,
-    pub channel: Channel,
+    pub feed: Feed,
     /// Normalised to milliseconds; from the event, else from the entry's `time`.
     pub timestamp: Option<EpochMillis>,
     pub kind: EventKind,
@@ -133,13 +134,13 @@ impl WebhookEvent {
     /// The exactly-once key of this delivery to `receiving_app`: the message id where there
     /// is one, else a hash of page, customer, kind, timestamp and app ids.
     pub fn dedupe_key(&self, receiving_app: &str) -> String {
-        let channel = self.channel.as_str();
+        let feed = self.feed.as_str();
         match &self.kind {
             EventKind::Message { mid, .. } | EventKind::Echo { mid, .. } => {
-                format!("{}:{mid}:{receiving_app}:{channel}", self.kind.name())
+                format!("{}:{mid}:{receiving_app}:{feed}", self.kind.name())
             }
             EventKind::Postback { mid: Some(mid), .. } => {
-                format!("postback:{mid}:{receiving_app}:{channel}")
+                format!("postback:{mid}:{receiving_app}:{feed}")
             }
             kind => {
                 let mut hasher = Sha256::new();
@@ -149,7 +150,7 @@ impl WebhookEvent {
                     kind.name(),
                     &self.timestamp.unwrap_or_default().to_string(),
                     receiving_app,
-                    channel,
+                    feed,
                     &app_ids_of(kind),
                 ] {
                     hasher.update(part.as_bytes());

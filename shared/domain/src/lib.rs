@@ -3,6 +3,7 @@
 //! zones, and a Page's policy. No I/O, no AWS, no Lambda, no HTTP, and no other crate of
 //! the workspace: the compiler keeps it so.
 
+mod channel;
 mod control_event;
 mod conversation;
 mod event;
@@ -15,12 +16,13 @@ mod timeline;
 pub mod transition;
 mod zone;
 
+pub use channel::Channel;
 pub use control_event::{
     events_between, last_control_change, ControlChangeNote, ConversationEvent, DetailType,
     EventParty, EVENT_SOURCE,
 };
 pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction};
-pub use event::{Channel, EventKind, WebhookEvent};
+pub use event::{EventKind, Feed, WebhookEvent};
 pub use handover::{note_write, HandoverPolicy, AUTOMATIC_MESSAGE_METADATA};
 pub use opening_hours::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
 pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use routing_core::meta::webhook::{
     parse_webhook, sign, verify_signature, EnvelopeError, ParsedWebhook, SignatureError,
 };
-use routing_domain::{Channel, EventKind, WebhookEvent};
+use routing_domain::{EventKind, Feed, WebhookEvent};
 
 const PAGE: &str = "104857093719402";
 const PAGE_2: &str = "187459302816475";
@@ -40,7 +40,7 @@ fn read_fixture(file: &str) -> Vec<u8> {
 /// What one parsed event must look like. `name` is checked against `EventKind::name()`
 /// separately from the full `kind`, so a wrong name is reported as such.
 struct Expected {
-    channel: Channel,
+    feed: Feed,
     name: &'static str,
     page_id: &'static str,
     psid: Option<&'static str>,
@@ -56,7 +56,7 @@ struct Case {
 }
 
 fn ev(
-    channel: Channel,
+    feed: Feed,
     name: &'static str,
     page_id: &'static str,
     psid: Option<&'static str>,
@@ -64,7 +64,7 @@ fn ev(
     kind: EventKind,
 ) -> Expected {
     Expected {
-        channel,
+        feed,
         name,
         page_id,
         psid,
@@ -152,7 +152,7 @@ const MID_BOT_ECHO: &str =
     "m_EcH0bOtAb1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7Ij8Kl9Mn0Op1Qr2St_3Uv4Wx5Yz";
 
 fn cases() -> Vec<Case> {
-    use Channel::{DashboardTest, Messaging, Standby};
+    use Feed::{DashboardTest, Messaging, Standby};
     vec![
         case(
             "message_text.json",
@@ -668,7 +668,7 @@ fn sorted_roles(kind: &EventKind) -> EventKind {
 
 fn check_event(file: &str, index: usize, actual: &WebhookEvent, expected: &Expected) {
     let at = format!("{file}: event {index}");
-    assert_eq!(actual.channel, expected.channel, "{at}: channel");
+    assert_eq!(actual.feed, expected.feed, "{at}: feed");
     assert_eq!(actual.kind.name(), expected.name, "{at}: kind name");
     assert_eq!(actual.page_id, expected.page_id, "{at}: page id");
     assert_eq!(actual.psid.as_deref(), expected.psid, "{at}: psid");

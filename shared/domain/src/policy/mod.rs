@@ -9,7 +9,7 @@ pub use opening_hours::{ClosedDate, OpenInterval, OpeningHoursConfig, WeeklyHour
 
 use serde::{Deserialize, Serialize};
 
-use crate::{HandoverPolicy, OpeningHours, OwnerRole, PAGE_INBOX_APP_ID};
+use crate::{Channel, HandoverPolicy, OpeningHours, OwnerRole, PAGE_INBOX_APP_ID};
 
 /// Longest control window a Page may configure: Meta's extend limit (7 days).
 pub const MAX_RESET_AFTER_SECS: u64 = 7 * 24 * 3600;
@@ -53,6 +53,9 @@ fn default_timeline_retention_days() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct PagePolicy {
     pub id: String,
+    /// The account's channel (`messenger`, the default and for now the only one).
+    #[serde(default)]
+    pub channel: Channel,
     pub bot_app_id: String,
     pub inbox_app_id: String,
     #[serde(default = "default_reset_after_secs")]

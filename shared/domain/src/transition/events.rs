@@ -1,7 +1,7 @@
 //! What each kind of webhook event means for the record, in terms of the evidence rules.
 
 use crate::{
-    agent_of_metadata, ActionKind, Author, Cause, Channel, EventKind, OwnerRole, TimelineEntry,
+    agent_of_metadata, ActionKind, Author, Cause, EventKind, Feed, OwnerRole, TimelineEntry,
     TimelineRecord, WebhookEvent,
 };
 
@@ -22,7 +22,7 @@ impl Rules<'_, '_> {
                 quick_reply_payload,
                 attachments,
             } => self.on_message(
-                event.channel,
+                event.feed,
                 mid,
                 text.as_deref(),
                 quick_reply_payload.as_deref(),
@@ -33,7 +33,7 @@ impl Rules<'_, '_> {
                 title,
                 payload,
             } => self.on_postback(
-                event.channel,
+                event.feed,
                 mid.as_deref(),
                 title.as_deref(),
                 payload.as_deref(),
@@ -45,14 +45,14 @@ impl Rules<'_, '_> {
                 metadata,
                 attachments,
             } => self.on_echo(
-                event.channel,
+                event.feed,
                 mid,
                 app_id.as_deref(),
                 (text.as_deref(), metadata.as_deref()),
                 *attachments,
                 metadata.as_deref() == Some(AUTOMATIC_MESSAGE_METADATA),
             ),
-            EventKind::SystemMessage { text } => self.on_system_message(event.channel, text),
+            EventKind::SystemMessage { text } => self.on_system_message(event.feed, text),
             EventKind::PassThreadControl {
                 previous_owner_app_id,
                 new_owner_app_id,
@@ -77,7 +77,7 @@ impl Rules<'_, '_> {
     /// A customer message: recorded, customer activity, and (on `messaging`) a trigger.
     fn on_message(
         &mut self,
-        channel: Channel,
+        feed: Feed,
         mid: &str,
         text: Option<&str>,
         quick_reply_payload: Option<&str>,
@@ -91,8 +91,8 @@ impl Rules<'_, '_> {
             quick_reply_payload,
             attachments,
         );
-        self.customer_activity(channel, "message");
-        if channel == Channel::Messaging {
+        self.customer_activity(feed, "message");
+        if feed == Feed::Messaging {
             self.trigger(quick_reply_payload, text);
         }
     }
@@ -101,14 +101,14 @@ impl Rules<'_, '_> {
     /// they can never trigger.
     fn on_postback(
         &mut self,
-        channel: Channel,
+        feed: Feed,
         mid: Option<&str>,
         title: Option<&str>,
         payload: Option<&str>,
     ) {
-        self.record_postback(channel, mid, title, payload);
-        self.customer_activity(channel, "postback");
-        if channel == Channel::Messaging {
+        self.record_postback(feed, mid, title, payload);
+        self.customer_activity(feed, "postback");
+        if feed == Feed::Messaging {
             self.trigger(payload, None);
         }
     }
@@ -121,7 +121,7 @@ impl Rules<'_, '_> {
     /// agent in its metadata: the entry credits them.
     fn on_echo(
         &mut self,
-        channel: Channel,
+        feed: Feed,
         mid: &str,
         app_id: Option<&str>,
         (text, metadata): (Option<&str>, Option<&str>),
@@ -141,7 +141,7 @@ impl Rules<'_, '_> {
             Some(sender) => {
                 self.claim(sender, "echo", None, Cause::Webhook, ClaimKind::Observed);
             }
-            None => self.channel_evidence(channel, "echo"),
+            None => self.feed_evidence(feed, "echo"),
         }
         if author.is_human_agent() && !automatic {
             self.state.note_answered(self.at);
@@ -151,12 +151,12 @@ impl Rules<'_, '_> {
 
     /// A message Meta wrote itself (no `mid`): on the timeline; it often comes with a
     /// change of control Meta names to nobody, so the conversation is flagged for re-sync.
-    fn on_system_message(&mut self, channel: Channel, text: &Option<String>) {
+    fn on_system_message(&mut self, feed: Feed, text: &Option<String>) {
         self.timeline.push(TimelineEntry::new(
             self.at,
             self.key,
             TimelineRecord::System {
-                event: format!("message ({})", channel.as_str()),
+                event: format!("message ({})", feed.as_str()),
                 text: text.clone(),
             },
         ));

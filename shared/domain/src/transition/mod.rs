@@ -22,7 +22,7 @@ pub use control_change::{apply_control_change, confirm_recorded_change, ControlC
 pub use keywords::matching_keyword;
 
 use crate::policy::PagePolicy;
-use crate::{Channel, Conversation, EpochMillis, TimelineEntry, WebhookEvent};
+use crate::{Conversation, EpochMillis, Feed, TimelineEntry, WebhookEvent};
 use rules::Rules;
 
 /// What the rules need besides the record and the event.
@@ -75,7 +75,7 @@ pub fn apply_event(
     let Some(psid) = event.psid.as_deref() else {
         return Decision::Unchanged;
     };
-    if event.channel == Channel::DashboardTest || !event.kind.touches_conversation() {
+    if event.feed == Feed::DashboardTest || !event.kind.touches_conversation() {
         return Decision::Unchanged;
     }
     let at = event.timestamp.unwrap_or(ctx.now);

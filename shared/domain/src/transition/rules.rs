@@ -2,8 +2,8 @@
 //! activity, timeline entries and trigger actions.
 
 use crate::{
-    ActionKind, Author, Cause, Channel, Conversation, EpochMillis, Owner, OwnerRole,
-    RequestedAction, TimelineEntry, TimelineRecord,
+    ActionKind, Author, Cause, Conversation, EpochMillis, Feed, Owner, OwnerRole, RequestedAction,
+    TimelineEntry, TimelineRecord,
 };
 
 use super::keywords::matching_keyword;
@@ -153,22 +153,22 @@ impl Rules<'_, '_> {
 
     /// A customer message or postback: `messaging` proves the receiver owns the thread,
     /// `standby` that it does not.
-    pub(super) fn channel_evidence(&mut self, channel: Channel, event: &str) {
+    pub(super) fn feed_evidence(&mut self, feed: Feed, event: &str) {
         let receiver = self.ctx.receiving_app;
-        match channel {
-            Channel::Messaging => {
+        match feed {
+            Feed::Messaging => {
                 self.claim(receiver, event, None, Cause::Webhook, ClaimKind::Observed);
             }
-            Channel::Standby => self.standby(receiver, event, None, false),
-            Channel::DashboardTest => {}
+            Feed::Standby => self.standby(receiver, event, None, false),
+            Feed::DashboardTest => {}
         }
     }
 
-    pub(super) fn customer_activity(&mut self, channel: Channel, event: &str) {
+    pub(super) fn customer_activity(&mut self, feed: Feed, event: &str) {
         self.activity();
-        match self.default_app_answering(channel) {
+        match self.default_app_answering(feed) {
             Some(default_app) => self.default_app_answers(&default_app, event),
-            None => self.channel_evidence(channel, event),
+            None => self.feed_evidence(feed, event),
         }
         self.state.note_customer_message(self.at);
         self.renew_lease();
@@ -178,10 +178,10 @@ impl Rules<'_, '_> {
     /// thread since): Meta gave the thread to the Page's default app, which is named when it
     /// is ours, is not R, and no standby delivery to it at or after this message says
     /// otherwise. `None`: the standby rule alone ("some other app").
-    fn default_app_answering(&self, channel: Channel) -> Option<String> {
+    fn default_app_answering(&self, feed: Feed) -> Option<String> {
         let default_app = self.ctx.page.own_default_app.as_deref()?;
         let state = &*self.state;
-        let answering = channel == Channel::Standby
+        let answering = feed == Feed::Standby
             && default_app != self.ctx.receiving_app
             && state
                 .last_control_event_at
@@ -287,14 +287,14 @@ impl Rules<'_, '_> {
     /// by time; the richer `messaging` copy overwrites a standby one, never the reverse.
     pub(super) fn record_postback(
         &mut self,
-        channel: Channel,
+        feed: Feed,
         mid: Option<&str>,
         title: Option<&str>,
         payload: Option<&str>,
     ) {
         let seen = self.state.last_postback_at == Some(self.at);
         self.state.last_postback_at = Some(self.at);
-        if seen && channel != Channel::Messaging {
+        if seen && feed != Feed::Messaging {
             return;
         }
         self.timeline.push(TimelineEntry {

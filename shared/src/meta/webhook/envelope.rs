@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::event::{parse_event, time_field};
-use routing_domain::{Channel, EpochMillis, EventKind, WebhookEvent};
+use routing_domain::{EpochMillis, EventKind, Feed, WebhookEvent};
 use routing_usecases::ports::{ParsedWebhook, RejectedEvent};
 
 use crate::meta::json as meta_json;
@@ -66,10 +66,7 @@ fn parse_entry(parsed: &mut ParsedWebhook, i: usize, entry: &Map<String, Value>)
             .as_ref()
             .map(|t| t.as_ref().copied().map_err(String::as_str)),
     };
-    for (list, channel) in [
-        ("messaging", Channel::Messaging),
-        ("standby", Channel::Standby),
-    ] {
+    for (list, feed) in [("messaging", Feed::Messaging), ("standby", Feed::Standby)] {
         let Some(events) = entry.get(list) else {
             continue;
         };
@@ -82,7 +79,7 @@ fn parse_entry(parsed: &mut ParsedWebhook, i: usize, entry: &Map<String, Value>)
         };
         for (j, event) in events.iter().enumerate() {
             let location = format!("entry[{i}].{list}[{j}]");
-            parsed.record(location, parse_event(event, context, channel));
+            parsed.record(location, parse_event(event, context, feed));
         }
     }
     if let Some(changes) = entry.get("changes").and_then(Value::as_array) {
@@ -97,7 +94,7 @@ fn parse_entry(parsed: &mut ParsedWebhook, i: usize, entry: &Map<String, Value>)
 fn parse_change(change: &Value, context: EntryContext<'_>) -> Result<WebhookEvent, String> {
     let value = change.get("value").unwrap_or(&Value::Null);
     if value.is_object() {
-        return parse_event(value, context, Channel::DashboardTest);
+        return parse_event(value, context, Feed::DashboardTest);
     }
     let field = change
         .get("field")
@@ -106,7 +103,7 @@ fn parse_change(change: &Value, context: EntryContext<'_>) -> Result<WebhookEven
     Ok(WebhookEvent {
         page_id: context.page_id.unwrap_or_default().to_string(),
         psid: None,
-        channel: Channel::DashboardTest,
+        feed: Feed::DashboardTest,
         timestamp: context.time.and_then(Result::ok),
         kind: EventKind::Unknown {
             kind: field.to_string(),

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::envelope::EntryContext;
 use crate::meta::json as meta_json;
-use routing_domain::{plausible_time, Channel, EpochMillis, EventKind, WebhookEvent};
+use routing_domain::{plausible_time, EpochMillis, EventKind, Feed, WebhookEvent};
 
 type Object = Map<String, Value>;
 
@@ -14,7 +14,7 @@ const ENVELOPE_KEYS: [&str; 3] = ["sender", "recipient", "timestamp"];
 pub(super) fn parse_event(
     event: &Value,
     entry: EntryContext<'_>,
-    channel: Channel,
+    feed: Feed,
 ) -> Result<WebhookEvent, String> {
     let event = event
         .as_object()
@@ -60,7 +60,7 @@ pub(super) fn parse_event(
     Ok(WebhookEvent {
         page_id,
         psid,
-        channel,
+        feed,
         timestamp,
         kind,
     })

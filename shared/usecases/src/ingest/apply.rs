@@ -153,8 +153,8 @@ fn outcome_of(
     };
     match committed {
         Committed::Written(record) => {
-            let (kind, channel) = (event.kind.name(), event.channel.as_str());
-            tracing::debug!(app_id, kind, channel, "event applied");
+            let (kind, feed) = (event.kind.name(), event.feed.as_str());
+            tracing::debug!(app_id, kind, feed, "event applied");
             outcome(Applied::Written, Triggers::is_runnable(&record, now))
         }
         Committed::Duplicate => {
