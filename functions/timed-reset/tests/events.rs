@@ -109,10 +109,10 @@ impl Harness {
                 lease: LeaseChange::between(None, state.control_expires_at),
                 state,
                 timeline: Vec::new(),
-                dedupe_key: None,
-                more_dedupe_keys: Vec::new(),
+                applied_key: None,
+                more_applied_keys: Vec::new(),
                 timeline_expires_at: now / 1000 + 86_400,
-                dedupe_expires_at: 0,
+                applied_keys_expire_at: 0,
             })
             .await
             .expect("seeded");

@@ -29,7 +29,7 @@ pub struct RequestedAction {
     /// What set it off: a payload, a keyword or `request_thread_control`.
     pub source: String,
     pub at: EpochMillis,
-    /// The dedupe key of the event that asked for it (executes exactly once per event).
+    /// The applied-event key of the event that asked for it (executes exactly once per event).
     pub event_key: String,
     /// Set while an executor performs it (claimed with a conditional write), so that two
     /// executors never both act.

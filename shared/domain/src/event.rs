@@ -133,7 +133,7 @@ pub struct WebhookEvent {
 impl WebhookEvent {
     /// The exactly-once key of this delivery to `receiving_app`: the message id where there
     /// is one, else a hash of page, customer, kind, timestamp and app ids.
-    pub fn dedupe_key(&self, receiving_app: &str) -> String {
+    pub fn applied_key(&self, receiving_app: &str) -> String {
         let feed = self.feed.as_str();
         match &self.kind {
             EventKind::Message { mid, .. } | EventKind::Echo { mid, .. } => {

@@ -26,7 +26,7 @@ struct Tables {
     conversations: HashMap<String, Conversation>,
     /// pk -> sk -> entry
     timelines: HashMap<String, BTreeMap<String, TimelineEntry>>,
-    dedupe: HashSet<(String, String)>,
+    applied_keys: HashSet<(String, String)>,
     /// pk -> lease
     leases: HashMap<String, DueLease>,
     quarantine: Vec<QuarantinedBody>,
@@ -50,9 +50,9 @@ impl MemoryStore {
             .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
     }
 
-    /// How many dedupe keys are stored (tests).
-    pub fn dedupe_count(&self) -> usize {
-        self.lock().map_or(0, |t| t.dedupe.len())
+    /// How many applied-event keys are stored (tests).
+    pub fn applied_key_count(&self) -> usize {
+        self.lock().map_or(0, |t| t.applied_keys.len())
     }
 }
 
@@ -74,7 +74,7 @@ impl Store for MemoryStore {
         check_write(&write)?;
         let mut tables = self.lock()?;
         let pk = conversation_pk(&write.state.page_id, &write.state.psid);
-        let keys: Vec<&String> = write.dedupe_keys().collect();
+        let keys: Vec<&String> = write.applied_keys().collect();
         if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
             // DynamoDB refuses two operations on one item in a transaction.
             return Err(StoreError::Backend(
@@ -83,7 +83,7 @@ impl Store for MemoryStore {
         }
         if keys
             .iter()
-            .any(|key| tables.dedupe.contains(&(pk.clone(), (*key).clone())))
+            .any(|key| tables.applied_keys.contains(&(pk.clone(), (*key).clone())))
         {
             return Ok(WriteOutcome::Duplicate);
         }
@@ -95,8 +95,8 @@ impl Store for MemoryStore {
         if !matches {
             return Err(StoreError::VersionConflict);
         }
-        for key in write.dedupe_key.into_iter().chain(write.more_dedupe_keys) {
-            tables.dedupe.insert((pk.clone(), key));
+        for key in write.applied_key.into_iter().chain(write.more_applied_keys) {
+            tables.applied_keys.insert((pk.clone(), key));
         }
         let timeline = tables.timelines.entry(pk.clone()).or_default();
         for entry in write.timeline {
@@ -132,7 +132,7 @@ impl Store for MemoryStore {
         let pk = conversation_pk(page_id, psid);
         Ok(keys
             .iter()
-            .filter(|key| tables.dedupe.contains(&(pk.clone(), (*key).clone())))
+            .filter(|key| tables.applied_keys.contains(&(pk.clone(), (*key).clone())))
             .cloned()
             .collect())
     }

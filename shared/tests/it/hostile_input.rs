@@ -37,7 +37,7 @@ fn parse_and_apply(body: &[u8]) -> (usize, usize) {
             receiving_app: BOT,
             now: T0,
         };
-        let _ = apply_event(None, event, &event.dedupe_key(BOT), &ctx);
+        let _ = apply_event(None, event, &event.applied_key(BOT), &ctx);
     }
     (parsed.events.len(), parsed.rejected.len())
 }

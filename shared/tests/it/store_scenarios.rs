@@ -331,11 +331,11 @@ async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
         expected_version: current.version - 1,
         state: stale,
         timeline: Vec::new(),
-        dedupe_key: Some("stale-write".into()),
-        more_dedupe_keys: Vec::new(),
+        applied_key: Some("stale-write".into()),
+        more_applied_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: 0,
-        dedupe_expires_at: 0,
+        applied_keys_expire_at: 0,
     };
     assert!(matches!(
         h.store.write(write).await,
@@ -348,11 +348,11 @@ async fn stale_writes_are_refused_and_change_nothing(h: Harness) {
         expected_version: 0,
         state: Conversation::new(PAGE, "u3", T0),
         timeline: Vec::new(),
-        dedupe_key: None,
-        more_dedupe_keys: Vec::new(),
+        applied_key: None,
+        more_applied_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: 0,
-        dedupe_expires_at: 0,
+        applied_keys_expire_at: 0,
     };
     assert!(matches!(
         h.store.write(write).await,
@@ -367,11 +367,11 @@ async fn a_duplicate_write_writes_nothing(h: Harness) {
         expected_version: expected,
         state: c,
         timeline: Vec::new(),
-        dedupe_key: Some("event-1".into()),
-        more_dedupe_keys: Vec::new(),
+        applied_key: Some("event-1".into()),
+        more_applied_keys: Vec::new(),
         lease: LeaseChange::Set { due: 100 },
         timeline_expires_at: 0,
-        dedupe_expires_at: 0,
+        applied_keys_expire_at: 0,
     };
     assert_eq!(
         h.store.write(write(conversation.clone(), 0)).await.unwrap(),
@@ -708,11 +708,11 @@ async fn an_item_over_400_kb_is_refused_like_dynamodb(h: Harness) {
         expected_version: 0,
         state,
         timeline: vec![entry],
-        dedupe_key: None,
-        more_dedupe_keys: Vec::new(),
+        applied_key: None,
+        more_applied_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: T0 / 1000 + 60,
-        dedupe_expires_at: 0,
+        applied_keys_expire_at: 0,
     };
     let refused = h.store.write(write).await;
     assert!(
@@ -748,11 +748,11 @@ async fn a_transaction_over_100_items_is_refused_like_dynamodb(h: Harness) {
         expected_version: 0,
         state,
         timeline,
-        dedupe_key: Some("d1".into()),
-        more_dedupe_keys: Vec::new(),
+        applied_key: Some("d1".into()),
+        more_applied_keys: Vec::new(),
         lease: LeaseChange::Unchanged,
         timeline_expires_at: T0 / 1000 + 60,
-        dedupe_expires_at: T0 / 1000 + 60,
+        applied_keys_expire_at: T0 / 1000 + 60,
     };
     let refused = h.store.write(write).await;
     assert!(

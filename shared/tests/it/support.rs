@@ -289,7 +289,7 @@ impl World {
     }
 
     /// Writes `state` and `timeline` over the record at `expected_version` (0: creates
-    /// it), moving its lease item as `lease` says; no dedupe key, timeline kept a day.
+    /// it), moving its lease item as `lease` says; no applied-event key, timeline kept a day.
     pub async fn write(
         &self,
         expected_version: u64,
@@ -303,10 +303,10 @@ impl World {
                 lease,
                 state,
                 timeline,
-                dedupe_key: None,
-                more_dedupe_keys: Vec::new(),
+                applied_key: None,
+                more_applied_keys: Vec::new(),
                 timeline_expires_at: self.now() / 1000 + 86400,
-                dedupe_expires_at: 0,
+                applied_keys_expire_at: 0,
             })
             .await
             .unwrap();

@@ -47,7 +47,7 @@ fn decide_with(
         receiving_app: receiver,
         now,
     };
-    apply_event(current, e, &e.dedupe_key(receiver), &ctx)
+    apply_event(current, e, &e.applied_key(receiver), &ctx)
 }
 
 /// Apply and return the next record with what it appended.
@@ -835,7 +835,7 @@ fn final_owner(events: &[(String, WebhookEvent)], dedupe: bool) -> Outcome {
     let mut state: Option<Conversation> = None;
     let mut seen = std::collections::HashSet::new();
     for (receiver, e) in events {
-        let key = e.dedupe_key(receiver);
+        let key = e.applied_key(receiver);
         if dedupe && !seen.insert(key.clone()) {
             continue;
         }
@@ -889,8 +889,8 @@ proptest! {
     #[test]
     fn any_permutation_or_duplication_gives_the_same_owner_unread_and_queue((original, replayed) in scenario()) {
         let expected = final_owner(&original, true);
-        prop_assert_eq!(&final_owner(&replayed, true), &expected, "with dedupe");
-        prop_assert_eq!(&final_owner(&replayed, false), &expected, "without dedupe");
+        prop_assert_eq!(&final_owner(&replayed, true), &expected, "with applied-event keys");
+        prop_assert_eq!(&final_owner(&replayed, false), &expected, "without applied-event keys");
     }
 }
 

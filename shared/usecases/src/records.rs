@@ -266,10 +266,10 @@ pub fn write_of(
         lease,
         state: transition.state,
         timeline: transition.timeline,
-        dedupe_key: None,
-        more_dedupe_keys: Vec::new(),
+        applied_key: None,
+        more_applied_keys: Vec::new(),
         timeline_expires_at: now / 1000 + timeline_retention_secs,
-        dedupe_expires_at: 0,
+        applied_keys_expire_at: 0,
     }
 }
 

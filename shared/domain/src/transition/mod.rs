@@ -64,7 +64,7 @@ pub enum Decision {
     Write(Box<Transition>),
 }
 
-/// Apply one event. `event_key` is the event's dedupe key (a deterministic tie-break and
+/// Apply one event. `event_key` is the event's applied-event key (a deterministic tie-break and
 /// the basis of timeline keys).
 pub fn apply_event(
     current: Option<&Conversation>,

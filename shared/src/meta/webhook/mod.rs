@@ -107,7 +107,7 @@ mod tests {
     }
 
     #[test]
-    fn dedupe_keys_use_mid_or_a_stable_hash() {
+    fn applied_event_keys_use_mid_or_a_stable_hash() {
         let parsed = parse(
             json!({"object":"page","entry":[{"id":"P","time":1,"messaging":[
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_005_i64,"message":{"mid":"m2","text":"ok"}},
@@ -116,17 +116,17 @@ mod tests {
             {"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1_700_000_000_006_i64,
              "pass_thread_control":{"new_owner_app_id":"2","metadata":"x"}}]}]}),
         );
-        let keys: Vec<String> = parsed.events.iter().map(|e| e.dedupe_key("9")).collect();
+        let keys: Vec<String> = parsed.events.iter().map(|e| e.applied_key("9")).collect();
         assert_eq!(keys[0], "message:m2:9:messaging");
         assert!(keys[1].starts_with("pass_thread_control:"));
         assert_ne!(
             keys[1], keys[2],
             "different timestamps are different events"
         );
-        assert_eq!(keys[1], parsed.events[1].dedupe_key("9"), "stable");
+        assert_eq!(keys[1], parsed.events[1].applied_key("9"), "stable");
         assert_ne!(
             keys[1],
-            parsed.events[1].dedupe_key("8"),
+            parsed.events[1].applied_key("8"),
             "per receiving app"
         );
     }

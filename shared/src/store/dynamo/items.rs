@@ -51,7 +51,7 @@ pub(super) struct LeaseItem {
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) struct DedupeItem {
+pub(super) struct AppliedKeyItem {
     pub(super) pk: String,
     pub(super) sk: String,
     pub(super) ttl: EpochSeconds,

@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
-use super::items::{backend, s, state_item, to_item, DedupeItem, Item, LeaseItem, TimelineItem};
+use super::items::{
+    backend, s, state_item, to_item, AppliedKeyItem, Item, LeaseItem, TimelineItem,
+};
 use super::schema::{LEASE_SK, PK, SK};
 use super::size::check_transaction;
 use super::DynamoStore;
@@ -16,7 +18,7 @@ use routing_usecases::ports::{ConversationWrite, LeaseChange, StoreError, WriteO
 /// The transaction's items, and where the applied-event keys are among them.
 struct Transaction {
     items: Vec<TransactWriteItem>,
-    dedupe_indexes: Vec<usize>,
+    applied_key_indexes: Vec<usize>,
 }
 
 impl DynamoStore {
@@ -36,7 +38,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(WriteOutcome::Written),
             Err(SdkError::ServiceError(err)) => {
-                refusal(err.into_err(), &transaction.dedupe_indexes)
+                refusal(err.into_err(), &transaction.applied_key_indexes)
             }
             Err(other) => Err(backend(other)),
         }
@@ -44,18 +46,19 @@ impl DynamoStore {
 
     fn transaction(&self, write: &ConversationWrite) -> Result<Transaction, StoreError> {
         let pk = conversation_pk(&write.state.page_id, &write.state.psid);
-        let mut items = Vec::with_capacity(write.timeline.len() + 3 + write.more_dedupe_keys.len());
+        let mut items =
+            Vec::with_capacity(write.timeline.len() + 3 + write.more_applied_keys.len());
         items.push(
             TransactWriteItem::builder()
                 .put(self.state_put(write)?)
                 .build(),
         );
-        let mut dedupe_indexes = Vec::new();
-        for key in write.dedupe_keys() {
-            let item = to_item(&DedupeItem {
+        let mut applied_key_indexes = Vec::new();
+        for key in write.applied_keys() {
+            let item = to_item(&AppliedKeyItem {
                 pk: pk.clone(),
                 sk: applied_sk(key),
-                ttl: write.dedupe_expires_at,
+                ttl: write.applied_keys_expire_at,
             })?;
             let put = Put::builder()
                 .table_name(&self.table)
@@ -64,7 +67,7 @@ impl DynamoStore {
                 .build()
                 .map_err(backend)?;
             items.push(TransactWriteItem::builder().put(put).build());
-            dedupe_indexes.push(items.len() - 1);
+            applied_key_indexes.push(items.len() - 1);
         }
         for entry in &write.timeline {
             let item = to_item(&TimelineItem {
@@ -80,7 +83,7 @@ impl DynamoStore {
         }
         Ok(Transaction {
             items,
-            dedupe_indexes,
+            applied_key_indexes,
         })
     }
 
@@ -150,7 +153,7 @@ impl DynamoStore {
 /// again and decide again.
 fn refusal(
     err: TransactWriteItemsError,
-    dedupe_indexes: &[usize],
+    applied_key_indexes: &[usize],
 ) -> Result<WriteOutcome, StoreError> {
     match err {
         TransactWriteItemsError::TransactionCanceledException(cancelled) => {
@@ -161,7 +164,7 @@ fn refusal(
                     .and_then(|r| r.code())
                     .is_some_and(|code| code == "ConditionalCheckFailed")
             };
-            if dedupe_indexes.iter().any(|&i| failed(i)) {
+            if applied_key_indexes.iter().any(|&i| failed(i)) {
                 Ok(WriteOutcome::Duplicate)
             } else {
                 Err(StoreError::VersionConflict)

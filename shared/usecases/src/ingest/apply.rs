@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
 
-use super::{WebhookIngest, DEDUPE_RETENTION_SECS};
+use super::{WebhookIngest, APPLIED_KEY_RETENTION_SECS};
 use crate::records::{write_of, Committed, RecordError};
 use crate::triggers::Triggers;
 use routing_domain::transition::{apply_event, Decision, EventContext};
@@ -115,7 +115,7 @@ impl WebhookIngest {
             return Ok(outcome(Applied::UnknownPage, false));
         };
         let psid = event.psid.as_deref().unwrap_or_default();
-        let key = event.dedupe_key(app_id);
+        let key = event.applied_key(app_id);
         let retention = page.timeline_retention_secs();
         let committed = self
             .records
@@ -130,8 +130,8 @@ impl WebhookIngest {
                 };
                 let write = write_of(*transition, current, retention, now);
                 Some(crate::ports::ConversationWrite {
-                    dedupe_key: Some(key.clone()),
-                    dedupe_expires_at: now / 1000 + DEDUPE_RETENTION_SECS,
+                    applied_key: Some(key.clone()),
+                    applied_keys_expire_at: now / 1000 + APPLIED_KEY_RETENTION_SECS,
                     ..write
                 })
             })

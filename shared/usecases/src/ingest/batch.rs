@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::apply::{Applied, Done, EventOutcome, Group};
-use super::{WebhookIngest, DEDUPE_RETENTION_SECS};
+use super::{WebhookIngest, APPLIED_KEY_RETENTION_SECS};
 use crate::config::PagePolicy;
 use crate::ports::write_budget::{
     item_size_bound, MAX_ITEM_BYTES, MAX_TRANSACTION_BYTES, MAX_TRANSACTION_ITEMS,
@@ -65,7 +65,7 @@ impl WebhookIngest {
                 continue;
             };
             page = Some(config);
-            let key = event.dedupe_key(app_id);
+            let key = event.applied_key(app_id);
             keyed.push((index, event, key));
         }
         let (Some(page), Some((_, first, _))) = (page, keyed.first()) else {
@@ -292,9 +292,9 @@ fn write_of_fold(
     let write = write_of(transition, start, retention, ctx.now);
     let mut keys = plan.keys.clone().into_iter();
     ConversationWrite {
-        dedupe_key: keys.next(),
-        more_dedupe_keys: keys.collect(),
-        dedupe_expires_at: ctx.now / 1000 + DEDUPE_RETENTION_SECS,
+        applied_key: keys.next(),
+        more_applied_keys: keys.collect(),
+        applied_keys_expire_at: ctx.now / 1000 + APPLIED_KEY_RETENTION_SECS,
         ..write
     }
 }

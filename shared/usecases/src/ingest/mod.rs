@@ -21,7 +21,7 @@ use crate::triggers::Triggers;
 use routing_domain::EpochMillis;
 
 /// How long an applied-event key is kept (Meta retries for about an hour).
-pub const DEDUPE_RETENTION_SECS: i64 = 7 * 24 * 3600;
+pub const APPLIED_KEY_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// How long a quarantined body is kept.
 pub const QUARANTINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// How much of a quarantined body is kept (with its length and SHA-256): far under

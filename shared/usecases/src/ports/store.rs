@@ -40,8 +40,8 @@ impl LeaseChange {
 
 /// One atomic write: the record (conditional on its version), the timeline entries, the
 /// lease, and the applied-event keys, all or nothing. A write of several events of one
-/// conversation (ingest's batches) carries the first event's key in `dedupe_key` and the
-/// others' in `more_dedupe_keys`; it is refused as a duplicate when any of them exists.
+/// conversation (ingest's batches) carries the first event's key in `applied_key` and the
+/// others' in `more_applied_keys`; it is refused as a duplicate when any of them exists.
 #[derive(Clone, Debug)]
 pub struct ConversationWrite {
     /// The version read (0: the record must not exist yet).
@@ -50,19 +50,19 @@ pub struct ConversationWrite {
     pub state: Conversation,
     pub timeline: Vec<TimelineEntry>,
     /// The applied-event key: the write is refused as a duplicate when it exists.
-    pub dedupe_key: Option<String>,
+    pub applied_key: Option<String>,
     /// The applied-event keys of the further events of a batch (distinct).
-    pub more_dedupe_keys: Vec<String>,
+    pub more_applied_keys: Vec<String>,
     pub lease: LeaseChange,
-    /// TTL of the timeline entries and of the dedupe key.
+    /// TTL of the timeline entries and of the applied-event key.
     pub timeline_expires_at: EpochSeconds,
-    pub dedupe_expires_at: EpochSeconds,
+    pub applied_keys_expire_at: EpochSeconds,
 }
 
 impl ConversationWrite {
     /// Every applied-event key of the write.
-    pub fn dedupe_keys(&self) -> impl Iterator<Item = &String> {
-        self.dedupe_key.iter().chain(self.more_dedupe_keys.iter())
+    pub fn applied_keys(&self) -> impl Iterator<Item = &String> {
+        self.applied_key.iter().chain(self.more_applied_keys.iter())
     }
 
     /// Stamp the write with its token (at most 36 characters: DynamoDB's
@@ -78,7 +78,7 @@ impl ConversationWrite {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written,
-    /// The dedupe key already existed: the event was applied before; nothing was written.
+    /// The applied-event key already existed: the event was applied before; nothing was written.
     Duplicate,
 }
 

@@ -85,7 +85,7 @@ pub fn check_write(write: &ConversationWrite) -> Result<(), StoreError> {
         total = write_size(write, true)?;
     }
     // The record, the entries, the applied-event keys and the lease.
-    let items = 2 + write.timeline.len() + write.dedupe_keys().count().max(1);
+    let items = 2 + write.timeline.len() + write.applied_keys().count().max(1);
     within_transaction_limits(items, total)
 }
 

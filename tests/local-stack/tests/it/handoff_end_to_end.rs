@@ -296,10 +296,10 @@ async fn age_last_message(s: &Stack, psid: &str, secs: i64) {
             lease: LeaseChange::Unchanged,
             state: record.clone(),
             timeline: Vec::new(),
-            dedupe_key: None,
-            more_dedupe_keys: Vec::new(),
+            applied_key: None,
+            more_applied_keys: Vec::new(),
             timeline_expires_at: 0,
-            dedupe_expires_at: 0,
+            applied_keys_expire_at: 0,
         })
         .await
         .unwrap();
