@@ -1,6 +1,6 @@
 //! The agents' console (`GET /console` on control-handoff) and the customer's chat page
 //! (`/_emulator/chat`) in a real browser: headless Chromium driven over WebDriver (Debian's
-//! `chromium` and `chromium-driver`, which scripts/bootstrap installs), against the local
+//! `chromium` and `chromium-driver`, which scripts/test installs: scripts/browser-deps), against the local
 //! stack (moto, the emulator, the real function binaries behind the API Gateway front).
 //! One customer, one agent, each in their own browser session; a screenshot of every step
 //! goes to `target/console-browser/`.
@@ -32,7 +32,7 @@ impl ChromeDriver {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(program).exists(),
-                "{program} is missing: run scripts/bootstrap (it installs chromium and chromium-driver)"
+                "{program} is missing: run scripts/browser-deps (it installs chromium and chromium-driver)"
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
