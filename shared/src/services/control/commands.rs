@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{ControlError, ControlService};
 use crate::config::{PageConfig, MAX_RESET_AFTER_SECS};
 use crate::domain::transition::{apply_control_change, ControlChange, Transition};
-use crate::domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
+use crate::domain::{names_an_agent, Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
 use crate::services::page_reset::{perform_reset, reset_move};
 use crate::services::records::change_key;
 
@@ -72,12 +72,7 @@ impl ControlService {
         let page = self.page(page_id)?;
         let acting = request.acting.as_deref().unwrap_or("inbox");
         let metadata = request.metadata.as_deref();
-        if metadata.is_some_and(|m| m.len() > MAX_METADATA_CHARS) {
-            return Err(ControlError::invalid(
-                "bad_metadata",
-                "metadata: at most 1000 characters",
-            ));
-        }
+        self.check_metadata(metadata)?;
         let current = self.records.load(page_id, psid).await?;
         let owner = current
             .as_ref()
@@ -107,6 +102,26 @@ impl ControlService {
         changed.map(ControlOutcome::changed)
     }
 
+    /// Within Meta's limit once the agent's name is added (see `control_metadata`), and
+    /// not one that would read as naming an agent.
+    fn check_metadata(&self, metadata: Option<&str>) -> Result<(), ControlError> {
+        if metadata.is_some_and(names_an_agent) {
+            return Err(ControlError::invalid(
+                "bad_metadata",
+                "metadata: may not start with \"agent:\" (it names the API token's agent)",
+            ));
+        }
+        let sent = self.control_metadata(metadata);
+        if sent.is_some_and(|m| m.chars().count() > MAX_METADATA_CHARS) {
+            return Err(ControlError::invalid(
+                "bad_metadata",
+                "metadata: at most 1000 characters, with the agent's name (agent:<name>) \
+                 when an agent acts",
+            ));
+        }
+        Ok(())
+    }
+
     /// Pass, take or release at Meta, then the confirmed change.
     #[allow(clippy::too_many_arguments)]
     async fn move_control(
@@ -122,6 +137,8 @@ impl ControlService {
         let (app, token) = self.acting_app(page, acting)?;
         let graph = &self.graph;
         let page_id = page.id.as_str();
+        let sent = self.control_metadata(metadata);
+        let sent = sent.as_deref();
         // The owner the action leads to, its event, and Meta's answer.
         let (to, event, answer) = match action {
             "pass" => {
@@ -133,21 +150,19 @@ impl ControlService {
                     ));
                 }
                 let answer = graph
-                    .pass_thread_control(token, page_id, psid, &target, metadata)
+                    .pass_thread_control(token, page_id, psid, &target, sent)
                     .await;
                 let to = Owner::app(&target, page.role_of(&target));
                 (to, "pass_thread_control", answer)
             }
             "take" => {
-                let answer = graph
-                    .take_thread_control(token, page_id, psid, metadata)
-                    .await;
+                let answer = graph.take_thread_control(token, page_id, psid, sent).await;
                 let to = Owner::app(&app.id, page.role_of(&app.id));
                 (to, "take_thread_control", answer)
             }
             _ => {
                 let answer = graph
-                    .release_thread_control(token, page_id, psid, metadata)
+                    .release_thread_control(token, page_id, psid, sent)
                     .await;
                 (Owner::idle(), "release_thread_control", answer)
             }
@@ -169,9 +184,10 @@ impl ControlService {
         metadata: Option<&str>,
     ) -> Result<Conversation, ControlError> {
         let (app, token) = self.acting_app(page, acting)?;
+        let sent = self.control_metadata(metadata);
         let answer = self
             .graph
-            .request_thread_control(token, &page.id, psid, metadata)
+            .request_thread_control(token, &page.id, psid, sent.as_deref())
             .await;
         self.confirmed(&page.id, psid, owner, answer).await?;
         let now = self.records.now();
@@ -275,11 +291,15 @@ impl ControlService {
             return Ok(ControlOutcome::unchanged(record, already_reset(&target)));
         }
         let metadata = metadata.or(Some("reset"));
+        let sent = self.control_metadata(metadata);
         let config = self.records.config();
-        let owner_app = record.owner.app_id.as_deref();
-        if let Some((owner, token)) = owner_app.and_then(|id| config.app_with_token(id, &page.id)) {
+        // The owner resets with its own token when this token may act as it.
+        let owner_app = (record.owner.app_id.as_deref())
+            .filter(|id| self.may_act_as(page, id))
+            .and_then(|id| config.app_with_token(id, &page.id));
+        if let Some((owner, token)) = owner_app {
             let (to, event, answer) =
-                perform_reset(&*self.graph, page, psid, token, metadata).await;
+                perform_reset(&*self.graph, page, psid, token, sent.as_deref()).await;
             self.confirmed_change(page, psid, &record.owner, &to, answer)
                 .await?;
             let conversation = self
@@ -291,7 +311,7 @@ impl ControlService {
         let taker = Owner::app(&app.id, page.role_of(&app.id));
         let answer = self
             .graph
-            .take_thread_control(token, &page.id, psid, metadata)
+            .take_thread_control(token, &page.id, psid, sent.as_deref())
             .await;
         self.confirmed_change(page, psid, &record.owner, &taker, answer)
             .await?;
@@ -308,7 +328,8 @@ impl ControlService {
         if taker == target {
             return Ok(ControlOutcome::changed(taken));
         }
-        let (to, event, answer) = perform_reset(&*self.graph, page, psid, token, metadata).await;
+        let (to, event, answer) =
+            perform_reset(&*self.graph, page, psid, token, sent.as_deref()).await;
         self.confirmed_change(page, psid, &taker, &to, answer)
             .await?;
         let conversation = self

@@ -13,9 +13,9 @@ pub use messages::{MessageOutcome, MessageRequest};
 
 use std::sync::Arc;
 
-use crate::config::{AppConfig, PageConfig, Secret};
+use crate::config::{ApiToken, AppConfig, PageConfig, Secret};
 use crate::domain::transition::Transition;
-use crate::domain::{Conversation, Owner, PAGE_INBOX_APP_ID};
+use crate::domain::{agent_control_metadata, Conversation, Owner, PAGE_INBOX_APP_ID};
 use crate::ports::{GraphApi, GraphError};
 use crate::services::records::{RecordError, Records};
 use crate::services::resync::Resync;
@@ -37,6 +37,9 @@ pub enum ControlError {
     /// `as` names no app the coordinator acts as on the Page.
     #[error("{0}")]
     UnknownApp(String),
+    /// `as` names an app the API token may not act as (`acts_as`).
+    #[error("{0}")]
+    ActingForbidden(String),
     #[error("{0}")]
     UnknownConversation(String),
     /// A request field is not valid: `code` names the rule, the message the field.
@@ -73,6 +76,9 @@ pub struct ControlService {
     /// The agent the actions of this handle are credited to (an API token's
     /// `agent_name`).
     agent: Option<Arc<str>>,
+    /// The API token this handle acts for (its `acts_as`); `None`: any app (the
+    /// coordinator's own services).
+    token: Option<Arc<ApiToken>>,
 }
 
 impl ControlService {
@@ -83,6 +89,32 @@ impl ControlService {
             graph,
             resync,
             agent: None,
+            token: None,
+        }
+    }
+
+    /// The same service acting for an API token: its actions are credited to its agent,
+    /// and it acts only as the apps the token names.
+    pub fn for_token(&self, token: &ApiToken) -> ControlService {
+        ControlService {
+            token: Some(Arc::new(token.clone())),
+            ..self.acting_for(token.agent_name.as_deref())
+        }
+    }
+
+    /// Whether this handle may act as `app_id` on `page`.
+    pub(crate) fn may_act_as(&self, page: &PageConfig, app_id: &str) -> bool {
+        self.token
+            .as_ref()
+            .is_none_or(|token| token.may_act_as(page, app_id))
+    }
+
+    /// The `metadata` of a thread-control call: the caller's, after the agent's name when
+    /// an agent acts, so that Meta's webhook about the change credits them too.
+    pub(crate) fn control_metadata(&self, metadata: Option<&str>) -> Option<String> {
+        match &self.agent {
+            Some(agent) => Some(agent_control_metadata(agent, metadata)),
+            None => metadata.map(str::to_string),
         }
     }
 
@@ -119,24 +151,21 @@ impl ControlService {
             .ok_or_else(|| ControlError::UnknownPage(page_id.to_string()))
     }
 
-    /// `as`: `inbox`, `bot` or an app id, which must be one of our apps with a token for
-    /// the page.
+    /// `as`: `inbox`, `bot` or an app id, which must be one the API token may act as (else
+    /// 403 naming it) and one of our apps with a token for the page.
     pub(crate) fn acting_app(
         &self,
         page: &PageConfig,
         acting: &str,
     ) -> Result<(&AppConfig, &Secret), ControlError> {
-        let app_id = match acting {
-            "inbox" => page.inbox_app_id.as_str(),
-            "bot" => page.bot_app_id.as_str(),
-            other if is_app_id(other) => other,
-            other => {
-                return Err(ControlError::invalid(
-                    "bad_as",
-                    format!("as: {other:?} is not inbox, bot or an app id"),
-                ))
-            }
-        };
+        let app_id = acting_app_id(page, acting)?;
+        if !self.may_act_as(page, app_id) {
+            return Err(ControlError::ActingForbidden(format!(
+                "as: this API token may not act as app {app_id} ({}) on page {}",
+                page.role_of(app_id).as_str(),
+                page.id
+            )));
+        }
         let app = self.records.config().app(app_id).ok_or_else(|| {
             ControlError::UnknownApp(format!(
                 "as: app {app_id} is not one the coordinator acts as"
@@ -262,6 +291,19 @@ impl ControlService {
     }
 }
 
+/// `as`: `inbox`, `bot` or an app id, as an app id.
+fn acting_app_id<'a>(page: &'a PageConfig, acting: &'a str) -> Result<&'a str, ControlError> {
+    match acting {
+        "inbox" => Ok(page.inbox_app_id.as_str()),
+        "bot" => Ok(page.bot_app_id.as_str()),
+        other if is_app_id(other) => Ok(other),
+        other => Err(ControlError::invalid(
+            "bad_as",
+            format!("as: {other:?} is not inbox, bot or an app id"),
+        )),
+    }
+}
+
 /// Meta's app ids are numeric.
 fn is_app_id(value: &str) -> bool {
     !value.is_empty() && value.chars().all(|c| c.is_ascii_digit())
@@ -369,6 +411,106 @@ mod tests {
             2,
             "two sends, the third refused here"
         );
+    }
+
+    /// An agent's token in the object form: the inbox only, by default.
+    fn sam() -> crate::config::ApiToken {
+        serde_json::from_value(serde_json::json!(
+            {"token": "sam-token-0123456789", "scope": "act", "agent_name": "Sam"}
+        ))
+        .unwrap()
+    }
+
+    fn pass(acting: Option<&str>, target: &str, metadata: Option<&str>) -> ControlRequest {
+        ControlRequest {
+            action: "pass".into(),
+            acting: acting.map(str::to_string),
+            target: Some(target.into()),
+            metadata: metadata.map(str::to_string),
+            duration_secs: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_agent_may_neither_speak_nor_pass_as_the_bot() {
+        let rig = rig();
+        rig.held_by("u8", Owner::app(BOT, OwnerRole::Bot), T0).await;
+        let sam = rig.control.for_token(&sam());
+        let message = MessageRequest {
+            text: "I am the bot".into(),
+            acting: Some("bot".into()),
+            take_control: false,
+            reset_after: false,
+        };
+        let err = sam.send_message(PAGE, "u8", message).await.unwrap_err();
+        assert!(
+            matches!(&err, ControlError::ActingForbidden(m) if m.contains(BOT)),
+            "{err:?}"
+        );
+        let err = sam
+            .control(PAGE, "u8", pass(Some("bot"), "inbox", None))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ControlError::ActingForbidden(m) if m.contains(BOT)),
+            "{err:?}"
+        );
+        assert!(rig.graph.calls().is_empty(), "nothing reached Meta");
+    }
+
+    /// The control entries of a conversation: (agent, metadata).
+    async fn control_entries(rig: &Rig, psid: &str) -> Vec<(Option<String>, Option<String>)> {
+        let listing = rig
+            .control
+            .timeline(
+                PAGE,
+                psid,
+                crate::ports::TimelineOrder::OldestFirst,
+                100,
+                None,
+            )
+            .await
+            .unwrap();
+        listing
+            .items
+            .into_iter()
+            .filter_map(|entry| match entry.record {
+                crate::domain::TimelineRecord::Control { metadata, .. } => {
+                    Some((entry.agent, metadata))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_agents_pass_is_credited_to_them_when_metas_webhook_is_applied_first() {
+        let rig = rig();
+        let sam = rig.control.for_token(&sam());
+        let back = pass(None, "bot", Some("back to the bot"));
+        // The API records its own pass: the call Meta received tells the webhook's metadata.
+        rig.held_by("u9", Owner::app(INBOX, OwnerRole::Inbox), T0)
+            .await;
+        sam.control(PAGE, "u9", back.clone()).await.unwrap();
+        let sent = rig.graph.calls().last().unwrap().metadata.clone();
+        // Meta's pass_thread_control webhook (to the bot, the new owner) is applied before
+        // the API records the same pass.
+        rig.held_by("u10", Owner::app(INBOX, OwnerRole::Inbox), T0)
+            .await;
+        let webhook = serde_json::json!({"sender": {"id": "u10"}, "recipient": {"id": PAGE},
+            "timestamp": T0, "pass_thread_control": {"previous_owner_app_id": INBOX,
+            "new_owner_app_id": BOT, "metadata": sent}});
+        let body = crate::testing::envelope("messaging", vec![webhook]).to_string();
+        let ingest = crate::services::ingest::WebhookIngest::new(rig.control.records().clone());
+        ingest.ingest(BOT, body.as_bytes()).await.unwrap();
+        sam.control(PAGE, "u10", back).await.unwrap();
+        for psid in ["u9", "u10"] {
+            assert_eq!(
+                control_entries(&rig, psid).await,
+                [(Some("Sam".to_string()), Some("back to the bot".to_string()))],
+                "{psid}"
+            );
+        }
     }
 
     #[tokio::test]
