@@ -14,7 +14,7 @@ pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 /// The Graph API's base URL (default `https://graph.facebook.com`).
 pub const GRAPH_API_BASE_URL: &str = "GRAPH_API_BASE_URL";
-/// The Graph API version (default `v23.0`).
+/// The Graph API version (default `graph::DEFAULT_GRAPH_API_VERSION`).
 pub const GRAPH_API_VERSION: &str = "GRAPH_API_VERSION";
 /// The log filter (default `info`).
 pub const RUST_LOG: &str = "RUST_LOG";

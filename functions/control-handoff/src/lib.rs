@@ -4,19 +4,22 @@
 
 use lambda_http::{Body, Request, Response};
 use routing_core::http::control_api::{self, ApiRequest};
-use routing_core::lambda::{api_credentials, header, into_response, query_map};
+use routing_core::lambda::{api_credentials, header_text, into_response, query_map};
 use routing_usecases::control::ControlService;
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(service: &ControlService, request: Request) -> Response<Body> {
     let query = query_map(&request);
     let authorization = api_credentials(&request);
+    // Read even when it is not visible ASCII, so that such a key is refused (400), never
+    // ignored.
+    let idempotency_key = header_text(&request, "idempotency-key");
     let api_request = ApiRequest {
         method: request.method().as_str(),
         path: request.uri().path(),
         query: &query,
         authorization: authorization.as_deref(),
-        idempotency_key: header(&request, "idempotency-key"),
+        idempotency_key: idempotency_key.as_deref(),
         body: request.body().as_ref(),
     };
     into_response(control_api::serve(service, api_request).await)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
-use lambda_http::{Body, Request};
+use lambda_http::{Body, Request, Response};
 use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::store::MemoryStore;
 use routing_domain::SystemClock;
@@ -21,6 +21,83 @@ fn root() -> PathBuf {
 fn sample(name: &str) -> Value {
     let path = root().join("functions/control-handoff/events").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).expect("sample event")).expect("JSON")
+}
+
+/// The security headers every reply carries (the console's and the API's).
+fn security_headers(response: &Response<Body>) -> Vec<(&'static str, String)> {
+    [
+        "content-security-policy",
+        "x-frame-options",
+        "x-content-type-options",
+        "cache-control",
+        "referrer-policy",
+    ]
+    .into_iter()
+    .map(|name| {
+        let value = response.headers().get(name).and_then(|v| v.to_str().ok());
+        (name, value.unwrap_or_default().to_string())
+    })
+    .collect()
+}
+
+fn assert_security_headers(what: &str, response: &Response<Body>) {
+    let headers = security_headers(response);
+    let csp = &headers[0].1;
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    let rest: Vec<(&str, &str)> = headers[1..].iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert_eq!(
+        rest,
+        [
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+        ],
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn the_console_and_every_api_reply_carry_the_security_headers() {
+    let config = Arc::new(
+        CoordinatorConfig::from_file(&root().join("config/local.json")).expect("local config"),
+    );
+    let graph = GraphClient::new("http://127.0.0.1:9", "v23.0", RetryPolicy::default());
+    let service = ControlService::new(
+        Records::new(config, Arc::new(MemoryStore::new()), Arc::new(SystemClock)),
+        Arc::new(graph.expect("client")),
+    );
+    let mut console = sample("queue.json");
+    console["rawPath"] = Value::from("/console");
+    console["requestContext"]["http"]["path"] = Value::from("/console");
+    console["rawQueryString"] = Value::from("");
+    console
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    let mut anonymous = sample("queue.json");
+    anonymous["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    for (what, event, status) in [
+        ("console", console, 200),
+        ("queue", sample("queue.json"), 200),
+        ("a 404", sample("get-conversation.json"), 404),
+        ("a 401", anonymous, 401),
+    ] {
+        let lambda: LambdaRequest = serde_json::from_value(event).expect("payload 2.0 event");
+        let response = control_handoff::handle(&service, lambda.into()).await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert_security_headers(what, &response);
+        if what == "console" {
+            let csp = &security_headers(&response)[0].1;
+            assert!(csp.contains("script-src 'sha256-"), "{csp}");
+            assert!(csp.contains("connect-src 'self'"), "{csp}");
+        }
+    }
 }
 
 async fn call(service: &ControlService, event: Value) -> (u16, Value) {
@@ -79,6 +156,15 @@ async fn sample_events_route_and_authenticate() {
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("bad_idempotency_key"))
+    );
+    // A key that is not visible ASCII is refused, never ignored (ignored, the same request
+    // sent twice would be done twice).
+    keyed["headers"]["idempotency-key"] = Value::from("clé-1");
+    let (status, body) = call(&service, keyed.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_idempotency_key")),
+        "{body}"
     );
     keyed["headers"]["idempotency-key"] = Value::from("ui-7001-1");
     let (status, body) = call(&service, keyed).await;

@@ -204,7 +204,8 @@ async fn base64_bodies_with_escaped_text_are_verified_over_the_exact_bytes() {
 #[tokio::test]
 async fn routes_after_a_stage_or_function_url_prefix() {
     let ingest = ingest_with(config(), Arc::new(MemoryStore::new()));
-    let query = format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}&hub.challenge=abc");
+    let query =
+        format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}&hub.challenge=2071833921");
     for path in [
         "/webhook/1001",
         "/prod/webhook/1001",
@@ -213,7 +214,7 @@ async fn routes_after_a_stage_or_function_url_prefix() {
         let event = api_event("GET", path, None, json!({}), &query, false);
         assert_eq!(
             call(&ingest, event).await,
-            (200, "abc".to_string()),
+            (200, "2071833921".to_string()),
             "{path}"
         );
     }
@@ -273,6 +274,58 @@ async fn handshake_refusals() {
     );
     let (status, body) = call(&ingest, event).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "unknown_app"));
+}
+
+/// Every reply's security headers (the same on the whole HTTP API).
+fn assert_security_headers(response: &Response<Body>) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header("content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+}
+
+#[tokio::test]
+async fn the_handshake_echoes_only_a_challenge_of_digits_as_plain_text() {
+    let ingest = ingest_with(config(), Arc::new(MemoryStore::new()));
+    let get = |challenge: &str| {
+        let query =
+            format!("hub.mode=subscribe&hub.verify_token={BOT_VERIFY}&hub.challenge={challenge}");
+        api_event("GET", "/webhook/1001", None, json!({}), &query, false)
+    };
+    let response = webhook_ingest::handle(&ingest, request_from(get("1158201444"))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/plain; charset=utf-8"
+    );
+    assert_security_headers(&response);
+    // Anything else is not what Meta sends: refused, never echoed.
+    for challenge in ["abc", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "12a", "-1"] {
+        let response = webhook_ingest::handle(&ingest, request_from(get(challenge))).await;
+        assert_eq!(response.status(), 400, "{challenge}");
+        assert_security_headers(&response);
+        let Body::Text(body) = response.body() else {
+            panic!("a JSON error")
+        };
+        assert_eq!(error_code(body), "bad_hub_challenge", "{challenge}");
+        assert!(!body.contains("script"), "not echoed: {body}");
+    }
+    // A delivery's answer carries them too.
+    let post = post_event("1001", b"{}", None);
+    let response = webhook_ingest::handle(&ingest, request_from(post)).await;
+    assert_eq!(response.status(), 401);
+    assert_security_headers(&response);
 }
 
 /// Every refusal answers its documented status and sends not a single request to DynamoDB.

@@ -31,6 +31,7 @@ pub use time::{
     EpochMillis, EpochSeconds, FixedClock, SystemClock, META_IDLE_SECS, PLAUSIBLE_MILLIS,
 };
 pub use timeline::{
-    agent_metadata, agent_of_metadata, Author, Cause, TimelineEntry, TimelineRecord,
+    agent_control_metadata, agent_metadata, agent_of_metadata, names_an_agent,
+    split_agent_metadata, Author, Cause, TimelineEntry, TimelineRecord,
 };
 pub use zone::Zone;

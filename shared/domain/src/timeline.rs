@@ -74,6 +74,38 @@ pub fn agent_of_metadata(metadata: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The `metadata` of a thread-control call an agent made through the API: their name
+/// (`agent:<agent_name>`), then, on the next line, the caller's own metadata. Meta hands it
+/// back in the webhook about the change, which then credits the agent whichever of the two
+/// is applied first (see [`split_agent_metadata`]).
+pub fn agent_control_metadata(agent: &str, metadata: Option<&str>) -> String {
+    match metadata {
+        Some(metadata) => format!("{AGENT_METADATA_PREFIX}{agent}\n{metadata}"),
+        None => agent_metadata(agent),
+    }
+}
+
+/// A thread-control webhook's `metadata` as the agent it names (see
+/// [`agent_control_metadata`]) and the caller's own metadata.
+pub fn split_agent_metadata(metadata: Option<&str>) -> (Option<String>, Option<&str>) {
+    let Some(tagged) = metadata.and_then(|m| m.strip_prefix(AGENT_METADATA_PREFIX)) else {
+        return (None, metadata);
+    };
+    let (name, rest) = match tagged.split_once('\n') {
+        Some((name, rest)) => (name, Some(rest)),
+        None => (tagged, None),
+    };
+    match agent_of_metadata(Some(&agent_metadata(name))) {
+        Some(agent) => (Some(agent), rest),
+        None => (None, metadata),
+    }
+}
+
+/// Whether caller-given `metadata` would read as naming an agent (reserved).
+pub fn names_an_agent(metadata: &str) -> bool {
+    metadata.starts_with(AGENT_METADATA_PREFIX)
+}
+
 /// One append-only timeline entry. `key` is deterministic for the event that produced it,
 /// so writing the same entry twice leaves one entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

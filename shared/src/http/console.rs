@@ -3,13 +3,46 @@
 //! needs no token: the agent enters the API token once (kept in the tab's
 //! `sessionStorage`) and every call the page makes to the conversation API carries it.
 //! The page lives beside the API (`<stage>/console` next to `<stage>/pages/...`), so it
-//! calls the API on its own origin.
+//! calls the API on its own origin. Its Content-Security-Policy names the SHA-256 hash of
+//! its one script and its one style sheet: nothing else runs (no `unsafe-inline`).
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 
 /// The console page (`console.html` beside this file).
 pub const CONSOLE_HTML: &str = include_str!("console.html");
+
+/// The console's Content-Security-Policy: its own inline script and styles (by hash),
+/// calls to its own origin, never framed.
+pub fn console_csp() -> &'static str {
+    static CSP: OnceLock<String> = OnceLock::new();
+    CSP.get_or_init(|| {
+        format!(
+            "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
+             img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
+            inline_hashes("<script>", "</script>"),
+            inline_hashes("<style>", "</style>"),
+        )
+    })
+}
+
+/// `'sha256-...'` of the content of every `open`...`close` block of the page.
+fn inline_hashes(open: &str, close: &str) -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    CONSOLE_HTML
+        .split(open)
+        .skip(1)
+        .filter_map(|block| block.split(close).next())
+        .map(|content| format!("'sha256-{}'", engine.encode(Sha256::digest(content))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The answer to a request for the console: `Some` for the path `.../console` outside
 /// `/pages/...` (so a conversation whose PSID is "console" is still a conversation), with
@@ -19,7 +52,7 @@ pub fn serve(method: &str, path: &str) -> Option<Reply> {
         return None;
     }
     Some(match method {
-        "GET" | "HEAD" => Reply::html(200, CONSOLE_HTML),
+        "GET" | "HEAD" => Reply::html(200, CONSOLE_HTML, console_csp()),
         _ => ApiError::method_not_allowed(format!(
             "{method} is not allowed on {path}: the console is GET only"
         ))
@@ -60,7 +93,48 @@ mod tests {
                 "the console must not reference {forbidden}"
             );
         }
-        assert!(CONSOLE_HTML.contains("connect-src 'self'"));
         assert!(CONSOLE_HTML.contains("sessionStorage"));
+        // Its policy (a header) lets only the page's own script and styles run, and calls
+        // only its own origin.
+        let policy = serve("GET", "/console")
+            .and_then(|r| r.csp)
+            .expect("a policy");
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert!(
+            !CONSOLE_HTML.contains("unsafe-inline"),
+            "nor a weaker one in the page"
+        );
+        assert!(
+            !CONSOLE_HTML.contains(" style=\""),
+            "inline style attributes need unsafe-inline"
+        );
+    }
+
+    #[test]
+    fn the_policy_names_the_hash_of_each_inline_script_and_style() {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let policy = serve("GET", "/console")
+            .and_then(|r| r.csp)
+            .expect("a policy");
+        for (open, close, directive) in [
+            ("<script>", "</script>", "script-src"),
+            ("<style>", "</style>", "style-src"),
+        ] {
+            let blocks: Vec<&str> = CONSOLE_HTML.split(open).skip(1).collect();
+            assert!(!blocks.is_empty(), "{open}");
+            for block in blocks {
+                let content = block.split(close).next().unwrap();
+                let hash = base64::engine::general_purpose::STANDARD
+                    .encode(Sha256::digest(content.as_bytes()));
+                let source = format!("'sha256-{hash}'");
+                let listed = policy
+                    .split(';')
+                    .find(|d| d.trim().starts_with(directive))
+                    .is_some_and(|d| d.contains(&source));
+                assert!(listed, "{directive} lacks {source}: {policy}");
+            }
+        }
     }
 }

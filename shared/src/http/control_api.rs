@@ -104,8 +104,8 @@ async fn route(
         }
         ("POST", ["pages", page, "conversations", psid, action @ ("control" | "messages")]) => {
             permit(token, page, TokenScope::Act)?;
-            let service = service.acting_for(token.agent_name.as_deref());
-            act_once(&service, request, page, psid, action).await
+            let service = service.for_token(token);
+            act_once(&service, token, request, page, psid, action).await
         }
         ("POST", ["pages", page, "conversations", psid, "read"]) => {
             permit(token, page, TokenScope::Act)?;
@@ -126,10 +126,11 @@ async fn route(
     }
 }
 
-/// An agent action (`control` or `messages`), done once per `Idempotency-Key`: the same
-/// key and request again answer the first answer and do nothing.
+/// An agent action (`control` or `messages`), done once per `Idempotency-Key` of the
+/// token: the same key and request again answer the first answer and do nothing.
 async fn act_once(
     service: &ControlService,
+    token: &ApiToken,
     request: ApiRequest<'_>,
     page: &str,
     psid: &str,
@@ -140,7 +141,8 @@ async fn act_once(
     };
     let keys = Idempotency::new(service.records().clone());
     let fingerprint = Idempotency::fingerprint(action, request.body);
-    let ticket = match keys.admit(page, psid, key, fingerprint).await? {
+    let scope = Idempotency::token_scope(token.token.expose());
+    let ticket = match keys.admit(page, psid, (&scope, key), fingerprint).await? {
         Admission::Replay(answer) => return Ok(Reply::stored(answer.status, answer.body)),
         Admission::Fresh(ticket) => ticket,
     };

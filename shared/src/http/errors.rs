@@ -101,6 +101,7 @@ impl From<&ControlError> for ApiError {
         match err {
             ControlError::UnknownPage(_) => ApiError::not_found("unknown_page", err.to_string()),
             ControlError::UnknownApp(_) => ApiError::not_found("unknown_app", err.to_string()),
+            ControlError::ActingForbidden(_) => ApiError::forbidden("forbidden", err.to_string()),
             ControlError::UnknownConversation(_) => {
                 ApiError::not_found("unknown_conversation", err.to_string())
             }
@@ -173,6 +174,9 @@ impl From<&SubscriptionError> for ApiError {
             SubscriptionError::BadMode => ApiError::forbidden("bad_hub_mode", err.to_string()),
             SubscriptionError::MissingChallenge => {
                 ApiError::bad_request("missing_hub_challenge", err.to_string())
+            }
+            SubscriptionError::BadChallenge => {
+                ApiError::bad_request("bad_hub_challenge", err.to_string())
             }
             SubscriptionError::WrongVerifyToken => {
                 ApiError::forbidden("bad_verify_token", err.to_string())

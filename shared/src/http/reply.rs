@@ -4,12 +4,20 @@
 use serde::Serialize;
 use serde_json::json;
 
-/// A reply, independent of the Lambda event type (the function adapts it).
+/// The Content-Security-Policy of every reply that is not a page: nothing may load, and
+/// no page may frame it.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
+                           form-action 'none'";
+
+/// A reply, independent of the Lambda event type (the function adapts it, with
+/// [`Reply::security_headers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// A page's own Content-Security-Policy; `None`: [`API_CSP`].
+    pub csp: Option<&'static str>,
 }
 
 impl Reply {
@@ -18,16 +26,31 @@ impl Reply {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.into(),
+            csp: None,
         }
     }
 
-    /// An HTML page.
-    pub fn html(status: u16, body: impl Into<String>) -> Self {
+    /// An HTML page, under its own Content-Security-Policy.
+    pub fn html(status: u16, body: impl Into<String>, csp: &'static str) -> Self {
         Reply {
             status,
             content_type: "text/html; charset=utf-8",
             body: body.into(),
+            csp: Some(csp),
         }
+    }
+
+    /// The headers every reply carries, pages and API answers alike: its
+    /// Content-Security-Policy (never `unsafe-inline`, never framed), no framing, no
+    /// content sniffing, no caching, no referrer.
+    pub fn security_headers(&self) -> [(&'static str, &'static str); 5] {
+        [
+            ("content-security-policy", self.csp.unwrap_or(API_CSP)),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+        ]
     }
 
     /// A JSON answer kept earlier (an idempotency key's).
@@ -36,6 +59,7 @@ impl Reply {
             status,
             content_type: "application/json",
             body,
+            csp: None,
         }
     }
 
@@ -45,6 +69,7 @@ impl Reply {
                 status,
                 content_type: "application/json",
                 body,
+                csp: None,
             },
             Err(err) => ApiError::internal(format!("response could not be encoded: {err}")).reply(),
         }

@@ -10,7 +10,8 @@ mod wiring;
 
 pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};
 pub use gateway::{
-    api_credentials, gateway_response, header, into_response, query_map, request_of_gateway_event,
+    api_credentials, gateway_response, header, header_text, into_response, query_map,
+    request_of_gateway_event,
 };
 pub use invocation_error::InvocationError;
 pub use start::start;

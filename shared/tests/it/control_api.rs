@@ -11,6 +11,7 @@ use routing_core::http::resync_api;
 use routing_core::meta::graph::RetryPolicy;
 use routing_domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_usecases::config::CoordinatorConfig;
+use routing_usecases::idempotency::Idempotency;
 use routing_usecases::ports::{IdempotencyRecord, KeyClaim, LeaseChange, Store};
 use routing_usecases::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
@@ -436,7 +437,8 @@ async fn a_message_repeated_with_its_idempotency_key_is_sent_once(store: Arc<dyn
     let probe = IdempotencyRecord {
         page_id: PAGE.into(),
         psid: u.into(),
-        key: "ui-retry-1".into(),
+        // Kept under the token's own scope.
+        key: format!("{}:ui-retry-1", Idempotency::token_scope(API_TOKEN)),
         fingerprint: "probe".into(),
         claimed_at: h.now(),
         answer: None,
@@ -509,6 +511,8 @@ async fn an_idempotency_key_of_an_action_that_did_nothing_may_be_used_again(stor
 // ---- 7. scoped API tokens -------------------------------------------------------------
 
 const SAM: &str = "sam-agent-token-0123456789";
+/// An agent whose token names the bot too (`acts_as`).
+const ROBIN: &str = "robin-agent-token-0123456789";
 const READER: &str = "reader-token-0123456789";
 const ELSEWHERE: &str = "other-page-token-0123456789";
 const OTHER_PAGE: &str = "222";
@@ -522,6 +526,8 @@ async fn scoped(store: Arc<dyn Store>) -> World {
         doc["api_tokens"] = json!([
             API_TOKEN,
             {"token": SAM, "pages": [PAGE], "scope": "act", "agent_name": "Sam"},
+            {"token": ROBIN, "pages": [PAGE], "scope": "act", "agent_name": "Robin",
+             "acts_as": ["inbox", "bot"]},
             {"token": READER, "scope": "read"},
             {"token": ELSEWHERE, "pages": [OTHER_PAGE], "scope": "act"},
         ]);
@@ -597,7 +603,7 @@ async fn an_agents_token_is_recorded_as_the_actor_of_its_actions(store: Arc<dyn 
     let conversation = format!("{PAGE}/conversations/{u}");
     let (status, body) = h
         .request(
-            SAM,
+            ROBIN,
             None,
             "POST",
             &format!("{conversation}/control"),
@@ -617,7 +623,7 @@ async fn an_agents_token_is_recorded_as_the_actor_of_its_actions(store: Arc<dyn 
     let entry = &timeline["items"][0];
     assert_eq!(
         (&entry["event"], &entry["agent"], &entry["actor"]),
-        (&json!("pass_thread_control"), &json!("Sam"), &json!(BOT)),
+        (&json!("pass_thread_control"), &json!("Robin"), &json!(BOT)),
         "{timeline}"
     );
     // An unscoped token's actions name no agent.
@@ -632,6 +638,73 @@ async fn an_agents_token_is_recorded_as_the_actor_of_its_actions(store: Arc<dyn 
     let (_, timeline) = h.api("GET", &format!("{u}/timeline"), Value::Null).await;
     assert_eq!(timeline["items"][0]["event"], "release_thread_control");
     assert!(timeline["items"][0].get("agent").is_none(), "{timeline}");
+}
+
+async fn an_agents_token_acts_as_the_inbox_only_unless_it_names_more(store: Arc<dyn Store>) {
+    let h = scoped(store).await;
+    let u = "7353";
+    h.held_by(u, BOT, OwnerRole::Bot).await;
+    let conversation = format!("{PAGE}/conversations/{u}");
+    for (action, body) in [
+        ("messages", json!({"text": "I am the bot", "as": "bot"})),
+        ("messages", json!({"text": "Me too", "as": BOT})),
+        (
+            "control",
+            json!({"action": "pass", "as": "bot", "target": "inbox"}),
+        ),
+        ("control", json!({"action": "release", "as": "bot"})),
+    ] {
+        let (status, reply) = h
+            .request(SAM, None, "POST", &format!("{conversation}/{action}"), body)
+            .await;
+        assert_eq!(
+            (status, &reply["error"]["code"]),
+            (403, &json!("forbidden")),
+            "{reply}"
+        );
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(BOT), "names the app: {message}");
+    }
+    assert!(h.sent_texts(u).await.is_empty(), "nothing sent as the bot");
+    assert_eq!(h.true_owner(u).await.as_deref(), Some(BOT), "nothing moved");
+    assert!(h.control_entries(u).await.is_empty());
+    // Its own app, the inbox, it may act as.
+    let (status, body) = h
+        .request(
+            SAM,
+            None,
+            "POST",
+            &format!("{conversation}/control"),
+            json!({"action": "take"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn an_idempotency_key_belongs_to_its_token(store: Arc<dyn Store>) {
+    let h = scoped(store).await;
+    let u = "7354";
+    h.held_by(u, INBOX, OwnerRole::Inbox).await;
+    let path = format!("{PAGE}/conversations/{u}/messages");
+    let message = json!({"text": "Your parcel left the warehouse."});
+    let sam = h
+        .request(SAM, Some("reply-1"), "POST", &path, message.clone())
+        .await;
+    assert_eq!(sam.0, 200, "{}", sam.1);
+    // Another agent's request with the same key and body is its own request: done, with its
+    // own answer (not Sam's stored one).
+    let robin = h
+        .request(ROBIN, Some("reply-1"), "POST", &path, message.clone())
+        .await;
+    assert_eq!(robin.0, 200, "{}", robin.1);
+    assert_ne!(robin.1["message_id"], sam.1["message_id"], "its own answer");
+    assert_eq!(h.sent_texts(u).await.len(), 2, "both sent");
+    // Each agent's repeat is still de-duplicated.
+    let again = h
+        .request(SAM, Some("reply-1"), "POST", &path, message)
+        .await;
+    assert_eq!(again, sam);
+    assert_eq!(h.sent_texts(u).await.len(), 2);
 }
 
 macro_rules! scenarios {
@@ -671,4 +744,6 @@ scenarios!(
     an_idempotency_key_of_an_action_that_did_nothing_may_be_used_again,
     a_token_reaches_only_its_pages_and_scope,
     an_agents_token_is_recorded_as_the_actor_of_its_actions,
+    an_agents_token_acts_as_the_inbox_only_unless_it_names_more,
+    an_idempotency_key_belongs_to_its_token,
 );

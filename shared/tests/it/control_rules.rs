@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use routing_core::meta::webhook::MetaWebhooks;
 use routing_core::store::MemoryStore;
 use routing_domain::{Conversation, Owner};
 use routing_domain::{FixedClock, OwnerRole};
@@ -103,6 +104,106 @@ async fn humans_answer_for_seven_days_with_the_human_agent_tag() {
         2,
         "two sends, the third refused here"
     );
+}
+
+/// An agent's token in the object form: the inbox only, by default.
+fn sam() -> routing_usecases::config::ApiToken {
+    serde_json::from_value(serde_json::json!(
+        {"token": "sam-token-0123456789", "scope": "act", "agent_name": "Sam"}
+    ))
+    .unwrap()
+}
+
+fn pass(acting: Option<&str>, target: &str, metadata: Option<&str>) -> ControlRequest {
+    ControlRequest {
+        action: "pass".into(),
+        acting: acting.map(str::to_string),
+        target: Some(target.into()),
+        metadata: metadata.map(str::to_string),
+        duration_secs: None,
+    }
+}
+
+#[tokio::test]
+async fn an_agent_may_neither_speak_nor_pass_as_the_bot() {
+    let rig = rig();
+    rig.held_by("u8", Owner::app(BOT, OwnerRole::Bot), T0).await;
+    let sam = rig.control.for_token(&sam());
+    let message = MessageRequest {
+        text: "I am the bot".into(),
+        acting: Some("bot".into()),
+        take_control: false,
+        reset_after: false,
+    };
+    let err = sam.send_message(PAGE, "u8", message).await.unwrap_err();
+    assert!(
+        matches!(&err, ControlError::ActingForbidden(m) if m.contains(BOT)),
+        "{err:?}"
+    );
+    let err = sam
+        .control(PAGE, "u8", pass(Some("bot"), "inbox", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ControlError::ActingForbidden(m) if m.contains(BOT)),
+        "{err:?}"
+    );
+    assert!(rig.graph.calls().is_empty(), "nothing reached Meta");
+}
+
+/// The control entries of a conversation: (agent, metadata).
+async fn control_entries(rig: &Rig, psid: &str) -> Vec<(Option<String>, Option<String>)> {
+    let listing = rig
+        .control
+        .timeline(
+            PAGE,
+            psid,
+            routing_usecases::ports::TimelineOrder::OldestFirst,
+            100,
+            None,
+        )
+        .await
+        .unwrap();
+    listing
+        .items
+        .into_iter()
+        .filter_map(|entry| match entry.record {
+            routing_domain::TimelineRecord::Control { metadata, .. } => {
+                Some((entry.agent, metadata))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agents_pass_is_credited_to_them_when_metas_webhook_is_applied_first() {
+    let rig = rig();
+    let sam = rig.control.for_token(&sam());
+    let back = pass(None, "bot", Some("back to the bot"));
+    // The API records its own pass: the call Meta received tells the webhook's metadata.
+    rig.held_by("u9", Owner::app(INBOX, OwnerRole::Inbox), T0)
+        .await;
+    sam.control(PAGE, "u9", back.clone()).await.unwrap();
+    let sent = rig.graph.calls().last().unwrap().metadata.clone();
+    // Meta's pass_thread_control webhook (to the bot, the new owner) is applied before
+    // the API records the same pass.
+    rig.held_by("u10", Owner::app(INBOX, OwnerRole::Inbox), T0)
+        .await;
+    let webhook = serde_json::json!({"sender": {"id": "u10"}, "recipient": {"id": PAGE},
+        "timestamp": T0, "pass_thread_control": {"previous_owner_app_id": INBOX,
+        "new_owner_app_id": BOT, "metadata": sent}});
+    let body = routing_usecases::testing::envelope("messaging", vec![webhook]).to_string();
+    let ingest = MetaWebhooks::ingest(rig.control.records().clone());
+    ingest.ingest(BOT, body.as_bytes()).await.unwrap();
+    sam.control(PAGE, "u10", back).await.unwrap();
+    for psid in ["u9", "u10"] {
+        assert_eq!(
+            control_entries(&rig, psid).await,
+            [(Some("Sam".to_string()), Some("back to the bot".to_string()))],
+            "{psid}"
+        );
+    }
 }
 
 #[tokio::test]

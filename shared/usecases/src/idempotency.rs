@@ -1,7 +1,8 @@
 //! Agent actions asked twice (an agents' UI retrying after a network error) are done
 //! once: a request carrying an `Idempotency-Key` claims the key for its conversation
 //! first; the same key with the same request within 24 h gets the first answer back and
-//! nothing is done again; the same key with another request is refused.
+//! nothing is done again; the same key with another request is refused. A key is the API
+//! token's own: another token's request with the same key is another request.
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +13,8 @@ use crate::records::Records;
 pub const IDEMPOTENCY_KEY_TTL_SECS: i64 = 24 * 3600;
 /// Longest key accepted.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// Bytes of a token's digest that scope its keys (128 bits).
+const TOKEN_SCOPE_BYTES: usize = 16;
 /// Claims raced by a release or an expiry before the request gives up.
 const CLAIM_ATTEMPTS: u32 = 3;
 
@@ -62,12 +65,20 @@ impl Idempotency {
         hex::encode(hash.finalize())
     }
 
-    /// Claim `key` for this request on the conversation, or find what it held.
+    /// The scope of the keys of an API token: a digest of the token (never the token),
+    /// so that two tokens' keys never meet.
+    pub fn token_scope(token: &str) -> String {
+        let digest = Sha256::digest(token.as_bytes());
+        hex::encode(&digest[..TOKEN_SCOPE_BYTES])
+    }
+
+    /// Claim `key` of the token `scope` ([`Idempotency::token_scope`]) for this request on
+    /// the conversation, or find what it held.
     pub async fn admit(
         &self,
         page_id: &str,
         psid: &str,
-        key: &str,
+        (scope, key): (&str, &str),
         fingerprint: String,
     ) -> Result<Admission, IdempotencyError> {
         check_key(key)?;
@@ -75,7 +86,7 @@ impl Idempotency {
         let record = IdempotencyRecord {
             page_id: page_id.to_string(),
             psid: psid.to_string(),
-            key: key.to_string(),
+            key: format!("{scope}:{key}"),
             fingerprint,
             claimed_at: now,
             answer: None,

@@ -1343,6 +1343,17 @@ fn rule_targets(rule: &Value) -> Vec<&Value> {
 }
 
 #[test]
+fn the_graph_api_version_defaults_to_the_functions_own() {
+    // One place for the default version: routing_core's DEFAULT_GRAPH_API_VERSION. A blank
+    // parameter leaves GRAPH_API_VERSION blank, which the functions read as unset.
+    let template = template();
+    let parameter = &template.root()["Parameters"]["GraphApiVersion"];
+    assert_eq!(parameter["Default"], "", "blank: the functions' default");
+    let pattern = parameter["AllowedPattern"].as_str().expect("a pattern");
+    assert!(pattern.ends_with(")?$"), "blank is allowed: {pattern}");
+}
+
+#[test]
 fn notifications_to_sns_and_slack_are_optional_and_least_privilege() {
     let template = template();
     let parameters = &template.root()["Parameters"];

@@ -228,6 +228,8 @@ pub struct Route {
 /// An API Gateway (HTTP API, payload 2.0) in front of hosted functions.
 pub struct ApiGateway {
     base_url: String,
+    /// HTTP requests forwarded to a function so far (the Invoke API's calls aside).
+    requests: Arc<std::sync::atomic::AtomicU64>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -235,6 +237,7 @@ pub struct ApiGateway {
 struct Gateway {
     functions: Arc<HashMap<String, Arc<HostedFunction>>>,
     routes: Arc<Vec<Route>>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ApiGateway {
@@ -250,7 +253,9 @@ impl ApiGateway {
                     .collect(),
             ),
             routes: Arc::new(routes),
+            requests: Arc::default(),
         };
+        let requests = gateway.requests.clone();
         let router = Router::new().fallback(proxy).with_state(gateway);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -259,12 +264,18 @@ impl ApiGateway {
         });
         Ok(ApiGateway {
             base_url: format!("http://{addr}"),
+            requests,
             _server: server,
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// How many HTTP requests the gateway has forwarded to the functions so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -311,6 +322,9 @@ async fn invoke_directly(
 }
 
 async fn forward(gateway: &Gateway, request: Request) -> Result<Response, Failure> {
+    gateway
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_string();
     let route = gateway

@@ -95,7 +95,7 @@ pub fn emulator_config(config: &Value, webhook_base: &str) -> Result<EmulatorCon
         })
         .collect();
     let doc = json!({
-        "graph_version": "v23.0",
+        "graph_version": routing_core::meta::graph::DEFAULT_GRAPH_API_VERSION,
         "pages": [{"id": page_id, "default_app_id": page["bot_app_id"], "apps": apps,
                    "buttons": page_buttons(page)}]
     });

@@ -304,13 +304,13 @@ async fn wait_for_ingest(stack: &Stack, config: &Value, lambda_url: &str) -> Res
             .query(&[
                 ("hub.mode", "subscribe"),
                 ("hub.verify_token", verify),
-                ("hub.challenge", "ready"),
+                ("hub.challenge", "1158201444"),
             ])
             .send()
             .await;
         if let Ok(response) = answer {
             if response.status().is_success()
-                && response.text().await.unwrap_or_default() == "ready"
+                && response.text().await.unwrap_or_default() == "1158201444"
             {
                 println!("   webhook handshake     ok (GET /webhook/{app} answered the challenge)");
                 return Ok(());

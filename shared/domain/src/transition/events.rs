@@ -1,8 +1,8 @@
 //! What each kind of webhook event means for the record, in terms of the evidence rules.
 
 use crate::{
-    agent_of_metadata, ActionKind, Author, Cause, EventKind, Feed, OwnerRole, TimelineEntry,
-    TimelineRecord, WebhookEvent,
+    agent_of_metadata, split_agent_metadata, ActionKind, Author, Cause, EventKind, Feed, OwnerRole,
+    TimelineEntry, TimelineRecord, WebhookEvent,
 };
 
 use super::rules::{ClaimKind, Rules};
@@ -57,20 +57,44 @@ impl Rules<'_, '_> {
                 previous_owner_app_id,
                 new_owner_app_id,
                 metadata,
-            } => self.on_pass(
-                previous_owner_app_id.as_deref(),
-                new_owner_app_id.as_deref(),
-                metadata.as_deref(),
-            ),
+            } => self.crediting_agent(metadata.as_deref(), |rules, metadata| {
+                rules.on_pass(
+                    previous_owner_app_id.as_deref(),
+                    new_owner_app_id.as_deref(),
+                    metadata,
+                )
+            }),
             EventKind::TakeThreadControl {
                 new_owner_app_id,
                 metadata,
                 ..
-            } => self.on_take(new_owner_app_id.as_deref(), metadata.as_deref()),
+            } => self.crediting_agent(metadata.as_deref(), |rules, metadata| {
+                rules.on_take(new_owner_app_id.as_deref(), metadata)
+            }),
             EventKind::RequestThreadControl {
                 requested_owner_app_id,
                 metadata,
-            } => self.on_request(requested_owner_app_id.as_deref(), metadata.as_deref()),
+            } => self.crediting_agent(metadata.as_deref(), |rules, metadata| {
+                rules.on_request(requested_owner_app_id.as_deref(), metadata)
+            }),
+        }
+    }
+
+    /// A thread-control event whose metadata names the agent who made the call through
+    /// the API (see `agent_control_metadata`): applied with the caller's own metadata, and
+    /// every entry it writes credits the agent, as the API's own record of it would.
+    fn crediting_agent(
+        &mut self,
+        metadata: Option<&str>,
+        apply: impl FnOnce(&mut Self, Option<&str>),
+    ) {
+        let (agent, metadata) = split_agent_metadata(metadata);
+        let written = self.timeline.len();
+        apply(self, metadata);
+        if let Some(agent) = agent {
+            for entry in self.timeline.iter_mut().skip(written) {
+                entry.agent = Some(agent.clone());
+            }
         }
     }
 
@@ -131,9 +155,11 @@ impl Rules<'_, '_> {
         let role = app_id.map_or(OwnerRole::Other, |id| self.ctx.page.role_of(id));
         let author = Author::for_role(role);
         self.record_message(author, Some(mid), app_id, text, None, attachments);
-        if author == Author::Agent {
+        // Whichever app the agent wrote as: the API lets an agent's token write as the apps
+        // its `acts_as` names.
+        if let Some(agent) = agent_of_metadata(metadata) {
             if let Some(entry) = self.timeline.last_mut() {
-                entry.agent = agent_of_metadata(metadata);
+                entry.agent = Some(agent);
             }
         }
         self.activity();

@@ -13,7 +13,10 @@ use routing_usecases::config::Secret;
 use routing_usecases::ports::{GraphApi, GraphError, OutgoingMessage, SentMessage, ThreadOwner};
 
 /// The Graph API version used unless `GRAPH_API_VERSION` says otherwise.
-pub const DEFAULT_GRAPH_API_VERSION: &str = "v23.0";
+/// Kept here only: the template's `GraphApiVersion` defaults to blank (this one), and the
+/// local stack and the tests configure the emulator with it. Meta serves v25.0 until
+/// 29 July 2028 (developers.facebook.com/docs/graph-api/changelog).
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v25.0";
 pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
 
 /// The reqwest implementation of [`GraphApi`].
@@ -452,5 +455,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(custom.graph_url(), "http://127.0.0.1:8700/v22.0");
+    }
+
+    #[test]
+    fn the_default_version_is_a_current_one() {
+        // Meta's changelog (developers.facebook.com/docs/graph-api/changelog): v25.0 was
+        // released on 18 February 2026 and is served until 29 July 2028.
+        let major: u32 = DEFAULT_GRAPH_API_VERSION
+            .strip_prefix('v')
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .expect("vNN.N");
+        assert!(major >= 25, "{DEFAULT_GRAPH_API_VERSION} is not current");
     }
 }

@@ -1,13 +1,13 @@
 //! The API tokens of the configuration document: each entry is a plain string (every Page,
 //! every action, as before) or `{"token", "pages": [...], "scope": "read" | "act",
-//! "agent_name"}`.
+//! "agent_name", "acts_as": ["inbox" | "bot" | "<app id>", ...]}`.
 
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Secret;
+use super::{PagePolicy, Secret};
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
@@ -37,6 +37,10 @@ pub struct ApiToken {
     pub scope: TokenScope,
     /// Recorded as the actor of this token's actions.
     pub agent_name: Option<String>,
+    /// The apps the token may act as (`as`): `inbox`, `bot` (the Page's) or app ids.
+    /// `None`: any app the coordinator acts as (a plain token, or a scoped one naming no
+    /// agent); an agent's token names the inbox only unless it says more.
+    pub acts_as: Option<Vec<String>>,
 }
 
 impl ApiToken {
@@ -47,7 +51,20 @@ impl ApiToken {
             pages: None,
             scope: TokenScope::Act,
             agent_name: None,
+            acts_as: None,
         }
+    }
+
+    /// Whether the token may act as `app_id` on `page`.
+    pub fn may_act_as(&self, page: &PagePolicy, app_id: &str) -> bool {
+        let Some(apps) = &self.acts_as else {
+            return true;
+        };
+        apps.iter().any(|app| match app.as_str() {
+            "inbox" => page.inbox_app_id == app_id,
+            "bot" => page.bot_app_id == app_id,
+            id => id == app_id,
+        })
     }
 
     /// Whether the token reaches `page_id` with `scope`.
@@ -72,10 +89,30 @@ struct ScopedToken {
     scope: TokenScope,
     #[serde(default)]
     agent_name: Option<String>,
+    #[serde(default)]
+    acts_as: Option<Vec<ActsAs>>,
 }
 
 fn read_only() -> TokenScope {
     TokenScope::Read
+}
+
+/// One entry of `acts_as`: `inbox`, `bot` or an app id (digits).
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct ActsAs(String);
+
+impl TryFrom<String> for ActsAs {
+    type Error = String;
+
+    fn try_from(app: String) -> Result<Self, Self::Error> {
+        let app_id = !app.is_empty() && app.chars().all(|c| c.is_ascii_digit());
+        if app == "inbox" || app == "bot" || app_id {
+            Ok(ActsAs(app))
+        } else {
+            Err(format!("acts_as: {app:?} is not inbox, bot or an app id"))
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for ApiToken {
@@ -90,7 +127,7 @@ impl<'de> Visitor<'de> for ApiTokenVisitor {
     type Value = ApiToken;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"a token string or {"token", "pages", "scope", "agent_name"}"#)
+        f.write_str(r#"a token string or {"token", "pages", "scope", "agent_name", "acts_as"}"#)
     }
 
     fn visit_str<E: de::Error>(self, token: &str) -> Result<ApiToken, E> {
@@ -99,11 +136,21 @@ impl<'de> Visitor<'de> for ApiTokenVisitor {
 
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ApiToken, M::Error> {
         let scoped = ScopedToken::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let acts_as = match scoped.acts_as {
+            Some(apps) if apps.is_empty() => {
+                return Err(de::Error::custom("acts_as: name at least one app"))
+            }
+            Some(apps) => Some(apps.into_iter().map(|app| app.0).collect()),
+            // An agent acts as the human inbox, never as the bot, unless the token says so.
+            None if scoped.agent_name.is_some() => Some(vec!["inbox".to_string()]),
+            None => None,
+        };
         Ok(ApiToken {
             token: scoped.token,
             pages: scoped.pages,
             scope: scoped.scope,
             agent_name: scoped.agent_name,
+            acts_as,
         })
     }
 }
@@ -128,5 +175,41 @@ mod tests {
         assert!(!scoped.allows("222", TokenScope::Read));
         assert_eq!(scoped.agent_name.as_deref(), Some("Sam"));
         assert!(serde_json::from_value::<ApiToken>(json!({"token": "x", "nope": 1})).is_err());
+    }
+
+    fn page() -> PagePolicy {
+        serde_json::from_value(json!({"id": "111", "bot_app_id": "1001", "inbox_app_id": "2002"}))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_agents_token_acts_as_the_inbox_only_unless_it_names_more() {
+        let page = page();
+        let agent: ApiToken = serde_json::from_value(
+            json!({"token": "0123456789abcdef-s", "scope": "act", "agent_name": "Sam"}),
+        )
+        .unwrap();
+        assert!(agent.may_act_as(&page, "2002"), "the inbox");
+        assert!(!agent.may_act_as(&page, "1001"), "not the bot");
+        assert!(!agent.may_act_as(&page, "3003"), "no other app");
+        let both: ApiToken = serde_json::from_value(json!({"token": "0123456789abcdef-r",
+            "scope": "act", "agent_name": "Robin", "acts_as": ["inbox", "bot"]}))
+        .unwrap();
+        assert!(both.may_act_as(&page, "1001") && both.may_act_as(&page, "2002"));
+        assert!(!both.may_act_as(&page, "3003"));
+        let by_id: ApiToken = serde_json::from_value(
+            json!({"token": "0123456789abcdef-i", "scope": "act", "acts_as": ["3003"]}),
+        )
+        .unwrap();
+        assert!(by_id.may_act_as(&page, "3003") && !by_id.may_act_as(&page, "2002"));
+        // A plain token, and a scoped one naming no agent, act as any app (as before).
+        let service: ApiToken =
+            serde_json::from_value(json!({"token": "0123456789abcdef-b", "scope": "act"})).unwrap();
+        assert!(service.may_act_as(&page, "1001"));
+        assert!(ApiToken::unrestricted("0123456789abcdef-x").may_act_as(&page, "1001"));
+        for bad in [json!([]), json!(["robot"]), json!("inbox")] {
+            let doc = json!({"token": "0123456789abcdef-z", "acts_as": bad});
+            assert!(serde_json::from_value::<ApiToken>(doc).is_err(), "{bad}");
+        }
     }
 }

@@ -162,6 +162,9 @@ impl CoordinatorConfig {
                         format!("must be 1 to {MAX_AGENT_NAME_CHARS} characters"),
                     ));
                 }
+                if name.chars().any(char::is_control) {
+                    return Err(invalid(at(".agent_name"), "no control characters"));
+                }
             }
         }
         Ok(())

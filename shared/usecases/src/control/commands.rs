@@ -10,7 +10,7 @@ use crate::records::change_key;
 use routing_domain::transition::{
     apply_control_change, confirm_recorded_change, ControlChange, Transition,
 };
-use routing_domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
+use routing_domain::{names_an_agent, Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
 
 /// `POST .../control`
 #[derive(Clone, Debug, Deserialize)]
@@ -74,12 +74,7 @@ impl ControlService {
         let page = self.page(page_id)?;
         let acting = request.acting.as_deref().unwrap_or("inbox");
         let metadata = request.metadata.as_deref();
-        if metadata.is_some_and(|m| m.len() > MAX_METADATA_CHARS) {
-            return Err(ControlError::invalid(
-                "bad_metadata",
-                "metadata: at most 1000 characters",
-            ));
-        }
+        self.check_metadata(metadata)?;
         let current = self.records.load(page_id, psid).await?;
         let owner = current
             .as_ref()
@@ -109,6 +104,26 @@ impl ControlService {
         changed.map(ControlOutcome::changed)
     }
 
+    /// Within Meta's limit once the agent's name is added (see `control_metadata`), and
+    /// not one that would read as naming an agent.
+    fn check_metadata(&self, metadata: Option<&str>) -> Result<(), ControlError> {
+        if metadata.is_some_and(names_an_agent) {
+            return Err(ControlError::invalid(
+                "bad_metadata",
+                "metadata: may not start with \"agent:\" (it names the API token's agent)",
+            ));
+        }
+        let sent = self.control_metadata(metadata);
+        if sent.is_some_and(|m| m.chars().count() > MAX_METADATA_CHARS) {
+            return Err(ControlError::invalid(
+                "bad_metadata",
+                "metadata: at most 1000 characters, with the agent's name (agent:<name>) \
+                 when an agent acts",
+            ));
+        }
+        Ok(())
+    }
+
     /// Pass, take or release at Meta, then the confirmed change.
     #[allow(clippy::too_many_arguments)]
     async fn move_control(
@@ -124,6 +139,8 @@ impl ControlService {
         let (app, token) = self.acting_app(page, acting)?;
         let graph = &self.graph;
         let page_id = page.id.as_str();
+        let sent = self.control_metadata(metadata);
+        let sent = sent.as_deref();
         // The owner the action leads to, its event, and Meta's answer.
         let (to, event, answer) = match action {
             "pass" => {
@@ -135,21 +152,19 @@ impl ControlService {
                     ));
                 }
                 let answer = graph
-                    .pass_thread_control(token, page_id, psid, &target, metadata)
+                    .pass_thread_control(token, page_id, psid, &target, sent)
                     .await;
                 let to = Owner::app(&target, page.role_of(&target));
                 (to, "pass_thread_control", answer)
             }
             "take" => {
-                let answer = graph
-                    .take_thread_control(token, page_id, psid, metadata)
-                    .await;
+                let answer = graph.take_thread_control(token, page_id, psid, sent).await;
                 let to = Owner::app(&app.id, page.role_of(&app.id));
                 (to, "take_thread_control", answer)
             }
             _ => {
                 let answer = graph
-                    .release_thread_control(token, page_id, psid, metadata)
+                    .release_thread_control(token, page_id, psid, sent)
                     .await;
                 (Owner::idle(), "release_thread_control", answer)
             }
@@ -171,9 +186,10 @@ impl ControlService {
         metadata: Option<&str>,
     ) -> Result<Conversation, ControlError> {
         let (app, token) = self.acting_app(page, acting)?;
+        let sent = self.control_metadata(metadata);
         let answer = self
             .graph
-            .request_thread_control(token, &page.id, psid, metadata)
+            .request_thread_control(token, &page.id, psid, sent.as_deref())
             .await;
         self.confirmed(&page.id, psid, owner, answer).await?;
         let now = self.records.now();
@@ -277,11 +293,15 @@ impl ControlService {
             return Ok(ControlOutcome::unchanged(record, already_reset(&target)));
         }
         let metadata = metadata.or(Some("reset"));
+        let sent = self.control_metadata(metadata);
         let config = self.records.config();
-        let owner_app = record.owner.app_id.as_deref();
-        if let Some((owner, token)) = owner_app.and_then(|id| config.app_with_token(id, &page.id)) {
+        // The owner resets with its own token when this token may act as it.
+        let owner_app = (record.owner.app_id.as_deref())
+            .filter(|id| self.may_act_as(page, id))
+            .and_then(|id| config.app_with_token(id, &page.id));
+        if let Some((owner, token)) = owner_app {
             let (to, event, answer) =
-                perform_reset(&*self.graph, page, psid, token, metadata).await;
+                perform_reset(&*self.graph, page, psid, token, sent.as_deref()).await;
             self.confirmed_change(page, psid, &record.owner, &to, answer)
                 .await?;
             let conversation = self
@@ -293,7 +313,7 @@ impl ControlService {
         let taker = Owner::app(&app.id, page.role_of(&app.id));
         let answer = self
             .graph
-            .take_thread_control(token, &page.id, psid, metadata)
+            .take_thread_control(token, &page.id, psid, sent.as_deref())
             .await;
         self.confirmed_change(page, psid, &record.owner, &taker, answer)
             .await?;
@@ -310,7 +330,8 @@ impl ControlService {
         if taker == target {
             return Ok(ControlOutcome::changed(taken));
         }
-        let (to, event, answer) = perform_reset(&*self.graph, page, psid, token, metadata).await;
+        let (to, event, answer) =
+            perform_reset(&*self.graph, page, psid, token, sent.as_deref()).await;
         self.confirmed_change(page, psid, &taker, &to, answer)
             .await?;
         let conversation = self

@@ -103,9 +103,10 @@ impl ControlService {
         token: &Secret,
     ) -> Result<Conversation, ControlError> {
         let metadata = Some("agent reply");
+        let sent = self.control_metadata(metadata);
         let answer = self
             .graph
-            .take_thread_control(token, &page.id, psid, metadata)
+            .take_thread_control(token, &page.id, psid, sent.as_deref())
             .await;
         let to = Owner::app(&app.id, page.role_of(&app.id));
         self.confirmed_change(page, psid, owner, &to, answer)

@@ -13,12 +13,12 @@ pub use messages::{MessageOutcome, MessageRequest};
 
 use std::sync::Arc;
 
-use crate::config::{AppConfig, PagePolicy, Secret};
+use crate::config::{ApiToken, AppConfig, PagePolicy, Secret};
 use crate::ports::{GraphApi, GraphError};
 use crate::records::{RecordError, Records};
 use crate::resync::Resync;
 use routing_domain::transition::Transition;
-use routing_domain::{Conversation, Owner, PAGE_INBOX_APP_ID};
+use routing_domain::{agent_control_metadata, Conversation, Owner, PAGE_INBOX_APP_ID};
 
 /// The standard messaging window after the customer's last message.
 pub const RESPONSE_WINDOW_MS: i64 = 24 * 3600 * 1000;
@@ -37,6 +37,9 @@ pub enum ControlError {
     /// `as` names no app the coordinator acts as on the Page.
     #[error("{0}")]
     UnknownApp(String),
+    /// `as` names an app the API token may not act as (`acts_as`).
+    #[error("{0}")]
+    ActingForbidden(String),
     #[error("{0}")]
     UnknownConversation(String),
     /// A request field is not valid: `code` names the rule, the message the field.
@@ -73,6 +76,9 @@ pub struct ControlService {
     /// The agent the actions of this handle are credited to (an API token's
     /// `agent_name`).
     agent: Option<Arc<str>>,
+    /// The API token this handle acts for (its `acts_as`); `None`: any app (the
+    /// coordinator's own services).
+    token: Option<Arc<ApiToken>>,
 }
 
 impl ControlService {
@@ -83,6 +89,32 @@ impl ControlService {
             graph,
             resync,
             agent: None,
+            token: None,
+        }
+    }
+
+    /// The same service acting for an API token: its actions are credited to its agent,
+    /// and it acts only as the apps the token names.
+    pub fn for_token(&self, token: &ApiToken) -> ControlService {
+        ControlService {
+            token: Some(Arc::new(token.clone())),
+            ..self.acting_for(token.agent_name.as_deref())
+        }
+    }
+
+    /// Whether this handle may act as `app_id` on `page`.
+    pub(crate) fn may_act_as(&self, page: &PagePolicy, app_id: &str) -> bool {
+        self.token
+            .as_ref()
+            .is_none_or(|token| token.may_act_as(page, app_id))
+    }
+
+    /// The `metadata` of a thread-control call: the caller's, after the agent's name when
+    /// an agent acts, so that Meta's webhook about the change credits them too.
+    pub(crate) fn control_metadata(&self, metadata: Option<&str>) -> Option<String> {
+        match &self.agent {
+            Some(agent) => Some(agent_control_metadata(agent, metadata)),
+            None => metadata.map(str::to_string),
         }
     }
 
@@ -119,24 +151,21 @@ impl ControlService {
             .ok_or_else(|| ControlError::UnknownPage(page_id.to_string()))
     }
 
-    /// `as`: `inbox`, `bot` or an app id, which must be one of our apps with a token for
-    /// the page.
+    /// `as`: `inbox`, `bot` or an app id, which must be one the API token may act as (else
+    /// 403 naming it) and one of our apps with a token for the page.
     pub(crate) fn acting_app(
         &self,
         page: &PagePolicy,
         acting: &str,
     ) -> Result<(&AppConfig, &Secret), ControlError> {
-        let app_id = match acting {
-            "inbox" => page.inbox_app_id.as_str(),
-            "bot" => page.bot_app_id.as_str(),
-            other if is_app_id(other) => other,
-            other => {
-                return Err(ControlError::invalid(
-                    "bad_as",
-                    format!("as: {other:?} is not inbox, bot or an app id"),
-                ))
-            }
-        };
+        let app_id = acting_app_id(page, acting)?;
+        if !self.may_act_as(page, app_id) {
+            return Err(ControlError::ActingForbidden(format!(
+                "as: this API token may not act as app {app_id} ({}) on page {}",
+                page.role_of(app_id).as_str(),
+                page.id
+            )));
+        }
         let app = self.records.config().app(app_id).ok_or_else(|| {
             ControlError::UnknownApp(format!(
                 "as: app {app_id} is not one the coordinator acts as"
@@ -259,6 +288,19 @@ impl ControlService {
             }
         };
         ControlError::Graph { error, owner }
+    }
+}
+
+/// `as`: `inbox`, `bot` or an app id, as an app id.
+fn acting_app_id<'a>(page: &'a PagePolicy, acting: &'a str) -> Result<&'a str, ControlError> {
+    match acting {
+        "inbox" => Ok(page.inbox_app_id.as_str()),
+        "bot" => Ok(page.bot_app_id.as_str()),
+        other if is_app_id(other) => Ok(other),
+        other => Err(ControlError::invalid(
+            "bad_as",
+            format!("as: {other:?} is not inbox, bot or an app id"),
+        )),
     }
 }
 

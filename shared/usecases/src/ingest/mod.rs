@@ -41,9 +41,14 @@ pub enum SubscriptionError {
     BadMode,
     #[error("hub.challenge is required")]
     MissingChallenge,
+    #[error("hub.challenge must be 1 to {MAX_CHALLENGE_DIGITS} digits, as Meta sends it")]
+    BadChallenge,
     #[error("hub.verify_token does not match")]
     WrongVerifyToken,
 }
+
+/// Longest `hub.challenge` echoed (Meta sends a number of about ten digits).
+pub const MAX_CHALLENGE_DIGITS: usize = 64;
 
 /// Why a delivery was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +121,9 @@ impl WebhookIngest {
         &self.records
     }
 
-    /// `GET /webhook/{app_id}`: Meta's subscription handshake; the challenge to echo.
+    /// `GET /webhook/{app_id}`: Meta's subscription handshake; the challenge to echo, only
+    /// when it has the shape Meta sends (digits). The verify tokens are compared as SHA-256
+    /// digests, in constant time: neither the content nor the length shows.
     pub fn verify_subscription<'c>(
         &self,
         app_id: &str,
@@ -133,15 +140,22 @@ impl WebhookIngest {
             return Err(SubscriptionError::BadMode);
         }
         let challenge = challenge.ok_or(SubscriptionError::MissingChallenge)?;
-        let expected = app.verify_token.expose().as_bytes();
-        let given = verify_token.unwrap_or_default().as_bytes();
-        if bool::from(expected.ct_eq(given)) {
-            tracing::info!(app_id, "webhook subscription verified");
-            Ok(challenge)
-        } else {
+        let expected = Sha256::digest(app.verify_token.expose().as_bytes());
+        let given = Sha256::digest(verify_token.unwrap_or_default().as_bytes());
+        if !bool::from(expected.as_slice().ct_eq(given.as_slice())) {
             tracing::warn!(app_id, "webhook subscription refused: wrong verify token");
-            Err(SubscriptionError::WrongVerifyToken)
+            return Err(SubscriptionError::WrongVerifyToken);
         }
+        let digits = challenge.bytes().all(|b| b.is_ascii_digit());
+        if !digits || challenge.is_empty() || challenge.len() > MAX_CHALLENGE_DIGITS {
+            tracing::warn!(
+                app_id,
+                "webhook subscription refused: hub.challenge is not digits"
+            );
+            return Err(SubscriptionError::BadChallenge);
+        }
+        tracing::info!(app_id, "webhook subscription verified");
+        Ok(challenge)
     }
 
     /// `POST /webhook/{app_id}`: verify, then apply every event of every entry.

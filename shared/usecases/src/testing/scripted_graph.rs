@@ -18,6 +18,8 @@ pub struct GraphCall {
     pub psid: String,
     /// The pass target, or the message text.
     pub detail: Option<String>,
+    /// The `metadata` the call carried (thread control and messages).
+    pub metadata: Option<String>,
 }
 
 /// An answer for the next call.
@@ -62,6 +64,7 @@ impl ScriptedGraph {
         page_id: &str,
         psid: &str,
         detail: Option<String>,
+        metadata: Option<&str>,
     ) -> ScriptedAnswer {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(GraphCall {
@@ -69,6 +72,7 @@ impl ScriptedGraph {
                 page_id: page_id.to_string(),
                 psid: psid.to_string(),
                 detail,
+                metadata: metadata.map(str::to_string),
             });
         }
         let queued = self.answers.lock().ok().and_then(|mut a| a.pop_front());
@@ -81,8 +85,9 @@ impl ScriptedGraph {
         page_id: &str,
         psid: &str,
         detail: Option<String>,
+        metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        match self.next(edge, page_id, psid, detail) {
+        match self.next(edge, page_id, psid, detail, metadata) {
             ScriptedAnswer::Fail(err) => Err(err),
             ScriptedAnswer::Ok | ScriptedAnswer::Owner(_) => Ok(()),
         }
@@ -97,13 +102,14 @@ impl GraphApi for ScriptedGraph {
         page_id: &str,
         psid: &str,
         target_app_id: &str,
-        _metadata: Option<&str>,
+        metadata: Option<&str>,
     ) -> Result<(), GraphError> {
         self.done(
             "pass_thread_control",
             page_id,
             psid,
             Some(target_app_id.to_string()),
+            metadata,
         )
     }
 
@@ -112,9 +118,9 @@ impl GraphApi for ScriptedGraph {
         _token: &Secret,
         page_id: &str,
         psid: &str,
-        _metadata: Option<&str>,
+        metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        self.done("take_thread_control", page_id, psid, None)
+        self.done("take_thread_control", page_id, psid, None, metadata)
     }
 
     async fn request_thread_control(
@@ -122,9 +128,9 @@ impl GraphApi for ScriptedGraph {
         _token: &Secret,
         page_id: &str,
         psid: &str,
-        _metadata: Option<&str>,
+        metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        self.done("request_thread_control", page_id, psid, None)
+        self.done("request_thread_control", page_id, psid, None, metadata)
     }
 
     async fn release_thread_control(
@@ -132,9 +138,9 @@ impl GraphApi for ScriptedGraph {
         _token: &Secret,
         page_id: &str,
         psid: &str,
-        _metadata: Option<&str>,
+        metadata: Option<&str>,
     ) -> Result<(), GraphError> {
-        self.done("release_thread_control", page_id, psid, None)
+        self.done("release_thread_control", page_id, psid, None, metadata)
     }
 
     async fn extend_thread_control(
@@ -149,6 +155,7 @@ impl GraphApi for ScriptedGraph {
             page_id,
             psid,
             Some(duration_secs.to_string()),
+            None,
         )
     }
 
@@ -158,7 +165,7 @@ impl GraphApi for ScriptedGraph {
         page_id: &str,
         psid: &str,
     ) -> Result<Option<ThreadOwner>, GraphError> {
-        match self.next("thread_owner", page_id, psid, None) {
+        match self.next("thread_owner", page_id, psid, None, None) {
             ScriptedAnswer::Fail(err) => Err(err),
             ScriptedAnswer::Owner(owner) => Ok(owner),
             ScriptedAnswer::Ok => Ok(None),
@@ -173,7 +180,14 @@ impl GraphApi for ScriptedGraph {
         message: &OutgoingMessage,
     ) -> Result<SentMessage, GraphError> {
         let n = self.calls.lock().map_or(0, |calls| calls.len());
-        self.done("messages", page_id, psid, Some(message.text.clone()))?;
+        let metadata = message.metadata.as_deref();
+        self.done(
+            "messages",
+            page_id,
+            psid,
+            Some(message.text.clone()),
+            metadata,
+        )?;
         Ok(SentMessage {
             message_id: format!("m_scripted_{n}"),
             recipient_id: Some(psid.to_string()),

@@ -1,6 +1,6 @@
 //! The agents' console (`GET /console` on control-handoff) and the customer's chat page
 //! (`/_emulator/chat`) in a real browser: headless Chromium driven over WebDriver (Debian's
-//! `chromium` and `chromium-driver`, which scripts/bootstrap installs), against the local
+//! `chromium` and `chromium-driver`, which scripts/test installs: scripts/browser-deps), against the local
 //! stack (moto, the emulator, the real function binaries behind the API Gateway front).
 //! One customer, one agent, each in their own browser session; a screenshot of every step
 //! goes to `target/console-browser/`.
@@ -32,7 +32,7 @@ impl ChromeDriver {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(program).exists(),
-                "{program} is missing: run scripts/bootstrap (it installs chromium and chromium-driver)"
+                "{program} is missing: run scripts/browser-deps (it installs chromium and chromium-driver)"
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -586,4 +586,266 @@ async fn the_console_says_in_words_why_it_was_refused_and_what_a_re_sync_found()
         OwnerRole::PageInbox
     );
     agent.close().await.expect("close the agent's browser");
+}
+
+/// `count` customer messages written straight into the conversation's timeline, after
+/// everything on it, the last one the newest ("message 2100" of 2100).
+async fn seed_messages(s: &Stack, psid: &str, count: usize) -> String {
+    use routing_domain::transition::Transition;
+    use routing_domain::{Author, TimelineEntry, TimelineRecord};
+    use routing_usecases::ports::Store;
+    use routing_usecases::records::write_of;
+    let mut record = s.record(psid).await.expect("the record");
+    let first = record.updated_at + 1;
+    let text = |i: usize| format!("message {i:04} of {count}");
+    let entries: Vec<TimelineEntry> = (1..=count)
+        .map(|i| {
+            let at = first + i as i64;
+            let message = TimelineRecord::Message {
+                author: Author::Customer,
+                mid: Some(format!("m_seed_{i}")),
+                app_id: None,
+                text: Some(text(i)),
+                payload: None,
+                attachments: 0,
+            };
+            TimelineEntry::new(at, &format!("seed-{i}"), message)
+        })
+        .collect();
+    for chunk in entries.chunks(90) {
+        let mut state = record.clone();
+        state.version += 1;
+        let transition = Transition {
+            expected_version: record.version,
+            state: state.clone(),
+            timeline: chunk.to_vec(),
+        };
+        let write = write_of(transition, Some(&record), 86_400, first);
+        s.store.write(write).await.expect("seeded");
+        record = state;
+    }
+    text(count)
+}
+
+/// A JavaScript test that the console's timeline shows a message whose text is `text`.
+fn timeline_shows(text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#timeline .entry .text')].some(t => t.textContent === {})",
+        json!(text)
+    )
+}
+
+/// The console's completed polls so far.
+async fn polls(agent: &Client) -> u64 {
+    let script = "return Number(document.getElementById('poll-state').dataset.polls || 0);";
+    let value = agent.execute(script, vec![]).await.expect("polls");
+    value.as_u64().expect("a count")
+}
+
+/// The tab hidden (`true`) or shown again, as the browser reports it to the page.
+async fn set_hidden(agent: &Client, hidden: bool) {
+    let script = "Object.defineProperty(document, 'hidden', {value: arguments[0], configurable: true});
+        Object.defineProperty(document, 'visibilityState', {value: arguments[0] ? 'hidden' : 'visible', configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+        return true;";
+    agent
+        .execute(script, vec![json!(hidden)])
+        .await
+        .expect("visibility");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_conversation_opens_on_its_newest_messages_and_an_idle_console_polls_little() {
+    let s = Stack::start_hosted(&config_with_sam())
+        .await
+        .expect("local stack starts (run `cargo build --workspace --bins` first)");
+    let driver = ChromeDriver::start(&out_dir()).await;
+    let page = s.cast.page_id.clone();
+    let api = s.api_base.clone().expect("the gateway");
+    let gateway = s.gateway.as_ref().expect("the gateway");
+    let u = "7303";
+    s.customer_says(u, "Hello, a long story follows.")
+        .await
+        .expect("customer");
+    s.customer_taps(u, "Talk to human", "TALK_TO_HUMAN")
+        .await
+        .expect("tap");
+    s.settled_record(u).await.expect("settled");
+    let newest = seed_messages(&s, u, 2100).await;
+
+    let agent = driver.session("agent-long").await;
+    agent
+        .goto(&format!("{api}/console"))
+        .await
+        .expect("the console");
+    sign_in(&agent, SAM, &page).await;
+    until(
+        &agent,
+        &listed("inbox", u, ""),
+        "the conversation in the inbox",
+    )
+    .await;
+    click(&agent, &format!("#list-inbox li[data-psid=\"{u}\"]")).await;
+    until(
+        &agent,
+        &timeline_shows(&newest),
+        "the newest of 2100 messages",
+    )
+    .await;
+    assert!(text_of(&agent, "#timeline").await.contains(&newest));
+    let shown = "document.querySelectorAll('#timeline .entry').length";
+    let first_page = agent
+        .execute(&format!("return {shown};"), vec![])
+        .await
+        .unwrap();
+    // Older messages, a page at a time.
+    click(&agent, "#older").await;
+    until(
+        &agent,
+        &timeline_shows("message 1950 of 2100"),
+        "the page of older messages",
+    )
+    .await;
+    let more = agent
+        .execute(&format!("return {shown};"), vec![])
+        .await
+        .unwrap();
+    assert!(
+        more.as_u64() > first_page.as_u64(),
+        "{first_page} -> {more}"
+    );
+
+    // An idle console: each poll asks for the queue and the open conversation's state,
+    // never its timeline again (nothing changed).
+    let start = polls(&agent).await;
+    until(
+        &agent,
+        &format!(
+            "{} >= {}",
+            "Number(document.getElementById('poll-state').dataset.polls || 0)",
+            start + 1
+        ),
+        "a poll",
+    )
+    .await;
+    let (from_polls, from_requests) = (polls(&agent).await, gateway.requests());
+    until(
+        &agent,
+        &format!(
+            "Number(document.getElementById('poll-state').dataset.polls || 0) >= {}",
+            from_polls + 3
+        ),
+        "three more polls",
+    )
+    .await;
+    let (to_polls, to_requests) = (polls(&agent).await, gateway.requests());
+    let per_poll = (to_requests - from_requests) as f64 / (to_polls - from_polls) as f64;
+    let poll_ms = agent
+        .execute("return POLL_MS;", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let per_minute = per_poll * 60_000.0 / poll_ms;
+    println!(
+        "idle console: {per_poll} requests per poll, one poll every {poll_ms} ms: {per_minute} requests per minute"
+    );
+    assert!(
+        per_poll <= 6.0,
+        "5 queue listings and the conversation: {per_poll}"
+    );
+
+    // Hidden, it asks for nothing; shown again, it polls again.
+    set_hidden(&agent, true).await;
+    let hidden_at = gateway.requests();
+    agent
+        .execute("window.waited = false; setTimeout(() => window.waited = true, 2 * POLL_MS + 1000); return true;", vec![])
+        .await
+        .unwrap();
+    until(&agent, "window.waited", "two poll intervals").await;
+    assert_eq!(gateway.requests(), hidden_at, "no request while hidden");
+    let paused = polls(&agent).await;
+    set_hidden(&agent, false).await;
+    until(
+        &agent,
+        &format!("Number(document.getElementById('poll-state').dataset.polls || 0) > {paused}"),
+        "a poll once shown",
+    )
+    .await;
+
+    // A reply whose answer is a gateway's 502, 503 or 504, or nothing at all, is retried
+    // with the same Idempotency-Key: sent once.
+    keeps_its_key_after_a_gateway_failure(&s, &agent, u).await;
+    agent.close().await.expect("close the agent's browser");
+}
+
+/// Each failure in turn answers the console's first POST (which never reaches the API);
+/// the retry carries the same key and the reply is sent once.
+async fn keeps_its_key_after_a_gateway_failure(s: &Stack, agent: &Client, u: &str) {
+    let script = r#"
+        window.posts = [];
+        window.failure = arguments[0];
+        if (!window.realFetch) window.realFetch = window.fetch;
+        window.fetch = (url, options = {}) => {
+            if (options.method !== "POST") return window.realFetch(url, options);
+            window.posts.push((options.headers || {})["Idempotency-Key"] || null);
+            const failure = window.failure;
+            window.failure = null;
+            if (failure === "none") return Promise.reject(new TypeError("Failed to fetch"));
+            if (failure) return Promise.resolve(new Response('{"message":"Gateway failure"}', {status: failure}));
+            return window.realFetch(url, options);
+        };
+        return true;"#;
+    for (i, failure) in [json!(502), json!(503), json!(504), json!("none")]
+        .into_iter()
+        .enumerate()
+    {
+        let text = format!("Retried reply {i}");
+        agent
+            .execute(script, vec![failure.clone()])
+            .await
+            .expect("the failure");
+        type_into(agent, "#reply-text", &text).await;
+        click(agent, "#reply").await;
+        until(
+            agent,
+            "document.getElementById('notice').textContent.includes('Reply failed')",
+            "the failed reply",
+        )
+        .await;
+        until(
+            agent,
+            "!document.getElementById('reply').disabled",
+            "the reply button",
+        )
+        .await;
+        click(agent, "#reply").await;
+        until(agent, &timeline_shows(&text), "the retried reply").await;
+        let posts = agent.execute("return window.posts;", vec![]).await.unwrap();
+        let posts = posts.as_array().expect("keys");
+        assert_eq!(posts.len(), 2, "{failure}: {posts:?}");
+        assert!(
+            posts[0].is_string() && posts[0] == posts[1],
+            "{failure}: the same key {posts:?}"
+        );
+        let sent = s
+            .http
+            .get(format!(
+                "{}/_emulator/messages?psid={u}",
+                s.emulator.base_url()
+            ))
+            .send()
+            .await
+            .expect("messages")
+            .json::<Value>()
+            .await
+            .expect("json");
+        let copies = sent["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["text"] == text.as_str())
+            .count();
+        assert_eq!(copies, 1, "{failure}: sent once");
+    }
 }
