@@ -1,6 +1,8 @@
 //! control-handoff: the conversation API behind API Gateway (HTTP API, payload 2.0) or a
-//! function URL. A thin adapter: the routes are `routing_core::http::control_api`, every
-//! decision is in `routing_usecases::control`.
+//! function URL, and the agents' console page ([`console`]). A thin adapter: the routes are
+//! `routing_core::http::control_api`, every decision is in `routing_usecases::control`.
+
+pub mod console;
 
 use lambda_http::{Body, Request, Response};
 use routing_core::http::control_api::{self, ApiRequest};
@@ -9,6 +11,10 @@ use routing_usecases::control::ControlService;
 
 /// Handle one request. Never fails: every outcome is an HTTP reply.
 pub async fn handle(service: &ControlService, request: Request) -> Response<Body> {
+    // The console page is static: no token.
+    if let Some(page) = console::serve(request.method().as_str(), request.uri().path()) {
+        return into_response(page);
+    }
     let query = query_map(&request);
     let authorization = api_credentials(&request);
     // Read even when it is not visible ASCII, so that such a key is refused (400), never

@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::auth::{authorize, permit};
-use super::console;
 use super::reply::{ApiError, Reply};
 use super::routes::route_segments;
 use super::views::{ControlView, ConversationView, MessageView, TimelineView};
 use routing_domain::OwnerRole;
 use routing_usecases::config::{ApiToken, TokenScope};
 use routing_usecases::control::{ControlRequest, ControlService, MessageRequest};
-use routing_usecases::idempotency::{Admission, Idempotency};
+use routing_usecases::idempotency::Idempotency;
 use routing_usecases::ports::StoredAnswer;
 use routing_usecases::ports::{TimelineOrder, MAX_PAGE_SIZE};
 
@@ -54,12 +53,8 @@ pub async fn handle(
     serve(service, request).await
 }
 
-/// Route an HTTP request of the contract (bearer token required), or the agents'
-/// console page (static: no token).
+/// Route an HTTP request of the contract (bearer token required).
 pub async fn serve(service: &ControlService, request: ApiRequest<'_>) -> Reply {
-    if let Some(page) = console::serve(request.method, request.path) {
-        return page;
-    }
     let result = match authorize(service.records().config(), request.authorization) {
         Ok(token) => route(service, token, request).await,
         Err(err) => Err(err),
@@ -142,21 +137,19 @@ async fn act_once(
     let keys = Idempotency::new(service.records().clone());
     let fingerprint = Idempotency::fingerprint(action, request.body);
     let scope = Idempotency::token_scope(token.token.expose());
-    let ticket = match keys.admit(page, psid, (&scope, key), fingerprint).await? {
-        Admission::Replay(answer) => return Ok(Reply::stored(answer.status, answer.body)),
-        Admission::Fresh(ticket) => ticket,
-    };
-    let result = act(service, page, psid, action, request.body).await;
-    let keep = keeps_answer(&result);
-    let reply = result.unwrap_or_else(|err| err.reply());
-    let answer = keep.then(|| StoredAnswer {
-        status: reply.status,
-        body: reply.body.clone(),
-    });
-    if let Err(err) = keys.finish(ticket, answer).await {
-        tracing::warn!(page_id = page, error = %err, "the idempotency key's answer was not stored");
-    }
-    Ok(reply)
+    let answer = keys
+        .once((page, psid), (&scope, key), fingerprint, || async {
+            let result = act(service, page, psid, action, request.body).await;
+            let keep = keeps_answer(&result);
+            let reply = result.unwrap_or_else(|err| err.reply());
+            let answer = StoredAnswer {
+                status: reply.status,
+                body: reply.body,
+            };
+            (answer, keep)
+        })
+        .await?;
+    Ok(Reply::stored(answer.status, answer.body))
 }
 
 /// A key keeps the answer of an action that did something or may have (2xx; a 409 after

@@ -3,7 +3,6 @@
 //! authorization. Independent of Lambda's event types (the `lambda` adapter converts).
 
 pub mod auth;
-pub mod console;
 pub mod control_api;
 pub mod errors;
 pub mod reply;

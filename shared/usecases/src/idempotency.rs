@@ -4,6 +4,8 @@
 //! nothing is done again; the same key with another request is refused. A key is the API
 //! token's own: another token's request with the same key is another request.
 
+use std::future::Future;
+
 use sha2::{Digest, Sha256};
 
 use crate::ports::{IdempotencyRecord, KeyClaim, StoreError, StoredAnswer};
@@ -70,6 +72,35 @@ impl Idempotency {
     pub fn token_scope(token: &str) -> String {
         let digest = Sha256::digest(token.as_bytes());
         hex::encode(&digest[..TOKEN_SCOPE_BYTES])
+    }
+
+    /// Do `act` once per key: claim `key` of the token `scope` for the conversation; a
+    /// request seen before answers its kept answer and does nothing; a fresh one acts, and
+    /// the key keeps the answer when `act` says so (it did something, or may have) or is
+    /// forgotten (nothing was done: the request may be repeated with it).
+    pub async fn once<F, Fut>(
+        &self,
+        (page_id, psid): (&str, &str),
+        scope_and_key: (&str, &str),
+        fingerprint: String,
+        act: F,
+    ) -> Result<StoredAnswer, IdempotencyError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (StoredAnswer, bool)>,
+    {
+        let ticket = match self
+            .admit(page_id, psid, scope_and_key, fingerprint)
+            .await?
+        {
+            Admission::Replay(answer) => return Ok(answer),
+            Admission::Fresh(ticket) => ticket,
+        };
+        let (answer, keep) = act().await;
+        if let Err(err) = self.finish(ticket, keep.then(|| answer.clone())).await {
+            tracing::warn!(page_id, error = %err, "the idempotency key's answer was not stored");
+        }
+        Ok(answer)
     }
 
     /// Claim `key` of the token `scope` ([`Idempotency::token_scope`]) for this request on

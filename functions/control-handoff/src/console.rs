@@ -11,8 +11,7 @@ use std::sync::OnceLock;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::reply::{ApiError, Reply};
-use super::routes::route_segments;
+use routing_core::http::{route_segments, ApiError, Reply};
 
 /// The console page (`console.html` beside this file).
 pub const CONSOLE_HTML: &str = include_str!("console.html");
