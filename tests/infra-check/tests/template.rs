@@ -958,14 +958,14 @@ fn every_function_logs_to_its_own_log_group_with_retention() {
     }
 }
 
-/// `pub const NAME: &str = "value";` of shared/src/store/dynamo/schema.rs (the store's
-/// own source is the reference).
+/// `pub const NAME: &str = "value";` of shared/src/store/keys.rs (the key layout the store
+/// creates the table with: the store's own source is the reference).
 fn schema() -> BTreeMap<String, String> {
-    let path = workspace_root().join("shared/src/store/dynamo/schema.rs");
-    let source = std::fs::read_to_string(&path).expect("shared/src/store/dynamo/schema.rs");
+    let path = workspace_root().join("shared/src/store/keys.rs");
+    let source = std::fs::read_to_string(&path).expect("shared/src/store/keys.rs");
     let body = &source[..source
         .find("\nfn ")
-        .expect("the schema's constants come first")];
+        .expect("the key layout's constants come before its functions")];
     let constants: BTreeMap<String, String> = body
         .lines()
         .filter_map(|line| {
