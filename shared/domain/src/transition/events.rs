@@ -53,6 +53,16 @@ impl Rules<'_, '_> {
                 metadata.as_deref() == Some(AUTOMATIC_MESSAGE_METADATA),
             ),
             EventKind::SystemMessage { text } => self.on_system_message(event.feed, text),
+            kind @ (EventKind::PassThreadControl { .. }
+            | EventKind::TakeThreadControl { .. }
+            | EventKind::RequestThreadControl { .. }) => self.on_thread_control(kind),
+        }
+    }
+
+    /// `pass_thread_control`, `take_thread_control` and `request_thread_control`, each
+    /// crediting the agent its metadata names.
+    fn on_thread_control(&mut self, kind: &EventKind) {
+        match kind {
             EventKind::PassThreadControl {
                 previous_owner_app_id,
                 new_owner_app_id,
@@ -77,6 +87,7 @@ impl Rules<'_, '_> {
             } => self.crediting_agent(metadata.as_deref(), |rules, metadata| {
                 rules.on_request(requested_owner_app_id.as_deref(), metadata)
             }),
+            _ => {}
         }
     }
 
@@ -155,11 +166,9 @@ impl Rules<'_, '_> {
         let role = app_id.map_or(OwnerRole::Other, |id| self.ctx.page.role_of(id));
         let author = Author::for_role(role);
         self.record_message(author, Some(mid), app_id, text, None, attachments);
-        // Whichever app the agent wrote as: the API lets an agent's token write as the apps
-        // its `acts_as` names.
-        if let Some(agent) = agent_of_metadata(metadata) {
+        if author == Author::Agent {
             if let Some(entry) = self.timeline.last_mut() {
-                entry.agent = Some(agent);
+                entry.agent = agent_of_metadata(metadata);
             }
         }
         self.activity();

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::{ControlError, ControlService};
-use crate::config::{PagePolicy, MAX_RESET_AFTER_SECS};
+use crate::config::{AppConfig, PagePolicy, Secret, MAX_RESET_AFTER_SECS};
 use crate::page_reset::{perform_reset, reset_move};
 use crate::records::change_key;
 use routing_domain::transition::{
@@ -294,12 +294,7 @@ impl ControlService {
         }
         let metadata = metadata.or(Some("reset"));
         let sent = self.control_metadata(metadata);
-        let config = self.records.config();
-        // The owner resets with its own token when this token may act as it.
-        let owner_app = (record.owner.app_id.as_deref())
-            .filter(|id| self.may_act_as(page, id))
-            .and_then(|id| config.app_with_token(id, &page.id));
-        if let Some((owner, token)) = owner_app {
+        if let Some((owner, token)) = self.owner_to_reset(page, &record) {
             let (to, event, answer) =
                 perform_reset(&*self.graph, page, psid, token, sent.as_deref()).await;
             self.confirmed_change(page, psid, &record.owner, &to, answer)
@@ -338,6 +333,20 @@ impl ControlService {
             .record_change(page, psid, to, &app.id, event, metadata)
             .await?;
         Ok(ControlOutcome::changed(conversation))
+    }
+
+    /// The owner, when it is an app we act as (its token) and this handle may act as it:
+    /// it resets with its own token.
+    fn owner_to_reset(
+        &self,
+        page: &PagePolicy,
+        record: &Conversation,
+    ) -> Option<(&AppConfig, &Secret)> {
+        let owner = record.owner.app_id.as_deref()?;
+        if !self.may_act_as(page, owner) {
+            return None;
+        }
+        self.records.config().app_with_token(owner, &page.id)
     }
 
     /// Record a change of control Meta confirmed to the API.
