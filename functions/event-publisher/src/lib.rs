@@ -42,14 +42,13 @@ impl From<PublisherError> for Diagnostic {
 }
 
 /// Handle one batch of stream records: `{"batchItemFailures": [...]}` names the records to
-/// retry (whose event the bus refused, or whose image could not be read).
+/// retry (whose event the bus refused, or that could not be read); every other record's
+/// event is published.
 pub async fn handle(publisher: &EventPublisher, event: Value) -> Result<Value, PublisherError> {
-    let batch: StreamEvent = serde_json::from_value(event)
-        .map_err(|e| PublisherError::BadEvent(format!("Records: {e}")))?;
     let mut failed = Vec::new();
     let mut changes = Vec::new();
-    for record in &batch.records {
-        match change_of(record) {
+    for raw in records_of(event)? {
+        match read_record(raw).and_then(|record| change_of(&record)) {
             Ok(Some(change)) => changes.push(change),
             Ok(None) => {}
             Err(id) => failed.push(id),
@@ -62,6 +61,38 @@ pub async fn handle(publisher: &EventPublisher, event: Value) -> Result<Value, P
         .map(|id| json!({ "itemIdentifier": id }))
         .collect();
     Ok(json!({ "batchItemFailures": failures }))
+}
+
+/// The batch's records, each still to be read on its own: one malformed record must not
+/// keep the others' events from the bus.
+fn records_of(event: Value) -> Result<Vec<Value>, PublisherError> {
+    let Value::Object(mut batch) = event else {
+        return Err(PublisherError::BadEvent("Records: not an object".into()));
+    };
+    match batch.remove("Records") {
+        Some(Value::Array(records)) => Ok(records),
+        Some(_) => Err(PublisherError::BadEvent("Records: not a list".into())),
+        None => {
+            // Not a stream batch: the SDK type's own message says what it lacks.
+            let err = serde_json::from_value::<StreamEvent>(Value::Object(batch)).err();
+            let why = err.map_or_else(|| "missing field `Records`".to_string(), |e| e.to_string());
+            Err(PublisherError::BadEvent(format!("Records: {why}")))
+        }
+    }
+}
+
+/// One stream record; `Err` with its id (the sequence number, else the event id) when it
+/// is not a DynamoDB stream record's shape (retried, then dead-lettered).
+fn read_record(raw: Value) -> Result<EventRecord, String> {
+    let id = ["/dynamodb/SequenceNumber", "/eventID"]
+        .iter()
+        .find_map(|pointer| raw.pointer(pointer).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string();
+    serde_json::from_value(raw).map_err(|err| {
+        tracing::error!(error = %err, record = %id, "a stream record cannot be read");
+        id
+    })
 }
 
 /// The conversation record change a stream record is, `None` for other items; `Err` with

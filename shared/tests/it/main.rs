@@ -4,6 +4,7 @@
 mod config_source;
 mod contract;
 mod control_api;
+mod event_bus;
 mod graph_client;
 mod hostile_input;
 mod resync;
