@@ -137,3 +137,43 @@ async fn an_unreadable_image_is_retried_and_a_non_stream_event_is_refused() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_malformed_record_is_named_for_retry_and_the_others_are_published() {
+    let bus = Arc::new(RecordingBus::new());
+    let publisher = EventPublisher::new(bus.clone());
+    let (old_a, new_a) = handed_over("a");
+    let (old_c, new_c) = handed_over("c");
+    // A record whose stream envelope is not DynamoDB's shape at all (its keys are no
+    // attribute map), between two good ones.
+    let mut malformed = record("21", "STATE", None, None);
+    malformed["dynamodb"]["Keys"] = json!("not a map");
+    malformed["dynamodb"]["SizeBytes"] = json!("big");
+    let batch = json!({"Records": [
+        record("20", "STATE", Some(&old_a), Some(&new_a)),
+        malformed,
+        record("22", "STATE", Some(&old_c), Some(&new_c)),
+    ]});
+    let answer = handle(&publisher, batch).await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "21"}]})
+    );
+    let psids: Vec<String> = bus.published().into_iter().map(|e| e.psid).collect();
+    assert_eq!(psids, ["a", "c"]);
+}
+
+#[tokio::test]
+async fn a_malformed_record_without_a_sequence_number_is_named_by_its_event_id() {
+    let bus = Arc::new(RecordingBus::new());
+    let publisher = EventPublisher::new(bus.clone());
+    let (old, new) = handed_over("a");
+    let malformed = json!({"eventID": "ev-9", "eventName": "MODIFY", "dynamodb": 42});
+    let batch = json!({"Records": [malformed, record("30", "STATE", Some(&old), Some(&new))]});
+    let answer = handle(&publisher, batch).await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "ev-9"}]})
+    );
+    assert_eq!(bus.published().len(), 1);
+}

@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::event::dynamodb::EventRecord;
 use futures::stream::{self, StreamExt};
+use routing_core::lambda::stream::{lease_of, read_record, record_id, records_of};
 use routing_core::lambda::InvocationError;
-use routing_core::store::stream::lease_of_stream_record;
 use routing_usecases::timed_reset::{ResetOutcome, SkipReason, SweepLimits, TimedReset};
 use serde_json::{json, Value};
 
@@ -47,9 +47,19 @@ pub async fn handle_as(
     stop_at: Instant,
 ) -> Result<Value, InvocationError> {
     if event.get("Records").is_some() {
-        let records: StreamEvent = serde_json::from_value(event)
-            .map_err(|e| InvocationError::BadEvent(format!("Records: {e}")))?;
-        return Ok(on_stream(reset, &records.records, stop_at).await);
+        let mut records = Vec::new();
+        let mut unreadable = Vec::new();
+        for raw in records_of(event)? {
+            match read_record(raw) {
+                Ok(record) => records.push(record),
+                Err(id) => unreadable.push(json!({ "itemIdentifier": id })),
+            }
+        }
+        let mut answer = on_stream(reset, &records, stop_at).await;
+        if let Some(Value::Array(failures)) = answer.get_mut("batchItemFailures") {
+            failures.extend(unreadable);
+        }
+        return Ok(answer);
     }
     let limits = SweepLimits {
         stop_at,
@@ -111,14 +121,8 @@ pub fn sweep_metrics(function: &str, lag_secs: i64, failed: u64) -> Value {
 pub async fn on_stream(reset: &TimedReset, records: &[EventRecord], stop_at: Instant) -> Value {
     let failures: Vec<Value> = stream::iter(records)
         .map(|record| async move {
-            let (page_id, psid) = lease_of_record(record)?;
-            let retry = json!({
-                "itemIdentifier": record
-                    .change
-                    .sequence_number
-                    .clone()
-                    .unwrap_or_else(|| record.event_id.clone())
-            });
+            let (page_id, psid) = lease_of(record)?;
+            let retry = json!({ "itemIdentifier": record_id(record) });
             if Instant::now() >= stop_at {
                 return Some(retry);
             }
@@ -145,19 +149,4 @@ pub async fn on_stream(reset: &TimedReset, records: &[EventRecord], stop_at: Ins
         .collect()
         .await;
     json!({ "batchItemFailures": failures })
-}
-
-fn lease_of_record(record: &EventRecord) -> Option<(String, String)> {
-    let text = |name: &str| match record.change.keys.get(name) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
-        _ => None,
-    };
-    let identity = record.user_identity.as_ref();
-    lease_of_stream_record(
-        &record.event_name,
-        identity.map(|i| i.principal_id.as_str()),
-        identity.map(|i| i.type_.as_str()),
-        text("pk"),
-        text("sk"),
-    )
 }

@@ -1,5 +1,6 @@
 //! Events onto an Amazon EventBridge bus with `PutEvents`: at most ten entries a request,
-//! each answered on its own (a request that fails as a whole fails each of its events).
+//! each answered on its own (a request that fails as a whole fails each of its events, and
+//! an entry the answer does not list failed).
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
@@ -62,7 +63,17 @@ impl EventBridgeBus {
             .await
         {
             Ok(output) => {
-                for (slot, result) in sent.iter().zip(output.entries()) {
+                let results = output.entries();
+                for (n, slot) in sent.iter().enumerate() {
+                    // An answer listing fewer entries than were sent took none of the rest.
+                    let Some(result) = results.get(n) else {
+                        answers[*slot] = Err(EventBusError::Rejected(format!(
+                            "PutEvents answered {} of {} entries",
+                            results.len(),
+                            sent.len()
+                        )));
+                        continue;
+                    };
                     if let Some(code) = result.error_code() {
                         let message = result.error_message().unwrap_or_default();
                         answers[*slot] = Err(EventBusError::Rejected(format!("{code}: {message}")));

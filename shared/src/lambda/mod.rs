@@ -6,6 +6,7 @@ mod deadline;
 mod gateway;
 mod invocation_error;
 mod start;
+pub mod stream;
 mod wiring;
 
 pub use deadline::{work_until, DEADLINE_MARGIN, UNKNOWN_DEADLINE_BUDGET};

@@ -5,6 +5,7 @@ mod config_source;
 mod contract;
 mod control_api;
 mod control_rules;
+mod event_bus;
 mod graph_client;
 mod hostile_input;
 mod resync;
