@@ -4,8 +4,10 @@
 mod config_source;
 mod contract;
 mod control_api;
+mod fairness;
 mod graph_client;
 mod hostile_input;
+mod opening_hours_dst;
 mod resync;
 mod store_scenarios;
 mod support;
