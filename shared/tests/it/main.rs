@@ -9,6 +9,7 @@ mod graph_client;
 mod hostile_input;
 mod opening_hours_dst;
 mod resync;
+mod retention;
 mod store_scenarios;
 mod support;
 mod timed_reset;
