@@ -46,6 +46,7 @@ fn conversation(psid: &str, version: u64, owner: Owner) -> Conversation {
     let mut c = Conversation::new("111", psid, 1_000);
     c.version = version;
     c.owner = owner;
+    c.alias = Some(format!("alias-{psid}"));
     c
 }
 
@@ -99,7 +100,7 @@ async fn a_refused_event_is_named_for_retry_and_published_on_the_retry() {
     let publisher = EventPublisher::new(bus.clone());
     let (old_a, new_a) = handed_over("a");
     let (old_b, new_b) = handed_over("b");
-    bus.refuse("b", 1);
+    bus.refuse("alias-b", 1);
     let batch = json!({"Records": [
         record("10", "STATE", Some(&old_a), Some(&new_a)),
         record("11", "STATE", Some(&old_b), Some(&new_b)),
@@ -114,8 +115,12 @@ async fn a_refused_event_is_named_for_retry_and_published_on_the_retry() {
     let retry = json!({"Records": [record("11", "STATE", Some(&old_b), Some(&new_b))]});
     let answer = handle(&publisher, retry).await.unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
-    let psids: Vec<String> = bus.published().into_iter().map(|e| e.psid).collect();
-    assert_eq!(psids, ["a", "b"]);
+    let conversations: Vec<String> = bus
+        .published()
+        .into_iter()
+        .map(|e| e.conversation)
+        .collect();
+    assert_eq!(conversations, ["alias-a", "alias-b"]);
 }
 
 #[tokio::test]
@@ -159,8 +164,12 @@ async fn a_malformed_record_is_named_for_retry_and_the_others_are_published() {
         answer,
         json!({"batchItemFailures": [{"itemIdentifier": "21"}]})
     );
-    let psids: Vec<String> = bus.published().into_iter().map(|e| e.psid).collect();
-    assert_eq!(psids, ["a", "c"]);
+    let conversations: Vec<String> = bus
+        .published()
+        .into_iter()
+        .map(|e| e.conversation)
+        .collect();
+    assert_eq!(conversations, ["alias-a", "alias-c"]);
 }
 
 #[tokio::test]

@@ -60,6 +60,8 @@ pub async fn handle(
         unchanged = report.unchanged,
         failed = report.failed,
         rate_limited = report.rate_limited,
+        pages_rate_limited = report.pages_rate_limited,
+        deferred = report.deferred,
         stopped_early = report.stopped_early,
         graph_unavailable = report.graph_unavailable,
         graph_calls = report.graph_calls,

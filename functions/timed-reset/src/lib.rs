@@ -73,6 +73,8 @@ pub async fn handle_as(
         left_to_meta = report.left_to_meta,
         waits_for_meta = report.waits_for_meta,
         rate_limited = report.rate_limited,
+        pages_rate_limited = report.pages_rate_limited,
+        deferred = report.deferred,
         graph_unavailable = report.graph_unavailable,
         shards_unavailable = report.shards_unavailable,
         restored = report.restored,

@@ -122,22 +122,28 @@ impl From<&Owner> for EventParty {
     }
 }
 
-/// An event's `detail` (schema: `docs/events.schema.json`). Never any message text.
-/// Consumers de-duplicate on (`page_id`, `psid`, `version`): one version of a record
-/// yields at most one event.
+/// An event's `detail` (schema: `docs/events.schema.json`). Never any message text; the
+/// customer's psid and the agent's name only where the Page opts in
+/// (`events_identify_people`). Consumers de-duplicate on (`page_id`, `conversation`,
+/// `version`): one version of a record yields at most one event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationEvent {
     #[serde(skip)]
     pub kind: Option<DetailType>,
     pub page_id: String,
-    pub psid: String,
+    /// The conversation's alias: random, unrelated to the psid, the same for every event
+    /// of the conversation.
+    pub conversation: String,
+    /// The customer's page-scoped id, where the Page opts in (`null` otherwise).
+    pub psid: Option<String>,
     pub from: EventParty,
     pub to: EventParty,
     /// `webhook`, `api`, `trigger`, `timeout`, `resync`, or `unclaimed`.
     pub cause: String,
     /// The app that acted, when known.
     pub actor: Option<String>,
-    /// The agent who acted through the API (the token's `agent_name`), when known.
+    /// The agent who acted through the API (the token's `agent_name`), when known and the
+    /// Page opts in.
     pub agent: Option<String>,
     /// What happened at Meta: `pass_thread_control`, `take_thread_control`, ...
     pub event: String,
@@ -157,10 +163,12 @@ impl ConversationEvent {
 /// of control noted by this version, or else a hand-over marked unclaimed by it.
 pub fn events_between(old: Option<&Conversation>, new: &Conversation) -> Option<ConversationEvent> {
     let old_change = old.and_then(|o| o.last_control_change.as_ref());
+    let identify = new.events_identify_people;
     let event = |kind, from: &Owner, to: &Owner, cause: &str, at, event: &str| ConversationEvent {
         kind: Some(kind),
         page_id: new.page_id.clone(),
-        psid: new.psid.clone(),
+        conversation: alias_of(new),
+        psid: identify.then(|| new.psid.clone()),
         from: from.into(),
         to: to.into(),
         cause: cause.to_string(),
@@ -186,7 +194,7 @@ pub fn events_between(old: Option<&Conversation>, new: &Conversation) -> Option<
             &change.event,
         );
         out.actor = change.actor.clone();
-        out.agent = change.agent.clone();
+        out.agent = change.agent.clone().filter(|_| identify);
         return Some(out);
     }
     let fired = new.unclaimed_at?;
@@ -201,6 +209,16 @@ pub fn events_between(old: Option<&Conversation>, new: &Conversation) -> Option<
         fired,
         "unclaimed",
     ))
+}
+
+/// The record's alias; for a record last written before aliases existed, a digest of its
+/// key (stable, and no psid in clear).
+fn alias_of(record: &Conversation) -> String {
+    use sha2::{Digest, Sha256};
+    record.alias.clone().unwrap_or_else(|| {
+        let digest = Sha256::digest(format!("{}:{}", record.page_id, record.psid));
+        hex::encode(&digest[..16])
+    })
 }
 
 #[cfg(test)]
@@ -304,10 +322,38 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "actor", "agent", "cause", "event", "from", "page_id", "psid", "time", "to",
+                "actor",
+                "agent",
+                "cause",
+                "conversation",
+                "event",
+                "from",
+                "page_id",
+                "psid",
+                "time",
+                "to",
                 "version"
             ]
         );
+        // No psid, no agent unless the Page opts in.
+        assert_eq!(
+            (event.psid.as_deref(), event.agent.as_deref()),
+            (None, None)
+        );
+        assert!(!event.conversation.contains('u'), "{}", event.conversation);
+        let mut identified = new.clone();
+        identified.events_identify_people = true;
+        let named = events_between(Some(&old), &identified).unwrap();
+        assert_eq!(named.psid.as_deref(), Some("u"));
+        assert_eq!(named.conversation, event.conversation);
+        let mut by_agent = new.clone();
+        if let Some(change) = by_agent.last_control_change.as_mut() {
+            change.agent = Some("Sam".into());
+        }
+        assert_eq!(events_between(Some(&old), &by_agent).unwrap().agent, None);
+        by_agent.events_identify_people = true;
+        let named = events_between(Some(&old), &by_agent).unwrap();
+        assert_eq!(named.agent.as_deref(), Some("Sam"));
         // The next version keeps the note: no second event for it.
         let mut later = new.clone();
         later.version = 5;

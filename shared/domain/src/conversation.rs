@@ -119,6 +119,19 @@ pub struct Conversation {
     /// answered.
     #[serde(default)]
     pub out_of_hours_due: Option<EpochSeconds>,
+    /// When the record expires (epoch seconds): `idle_expiry_days` after its newest
+    /// activity (and never before its lease's deadline), set by every write. Stored as the
+    /// table's TTL attribute, `ttl`, so DynamoDB deletes idle records.
+    #[serde(default, rename = "ttl", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<EpochSeconds>,
+    /// A random name of the conversation for events, unrelated to the psid (set by its
+    /// first write, kept for the record's life).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The Page lets events name the customer (psid) and the agent (its
+    /// `events_identify_people`, as of this version's write).
+    #[serde(default)]
+    pub events_identify_people: bool,
     /// Newest customer, agent or control activity: orders the queue.
     pub last_activity_at: EpochMillis,
     pub updated_at: EpochMillis,
@@ -150,9 +163,22 @@ impl Conversation {
             unclaimed_due_at: None,
             unclaimed_at: None,
             out_of_hours_due: None,
+            expires_at: None,
+            alias: None,
+            events_identify_people: false,
             last_activity_at: now,
             updated_at: now,
         }
+    }
+
+    /// Note when the record expires: `idle_secs` after its newest activity, and never
+    /// before its lease's deadline.
+    pub fn note_expiry(&mut self, idle_secs: i64) {
+        let active = self
+            .last_activity_at
+            .div_euclid(1000)
+            .max(self.control_expires_at.unwrap_or(EpochSeconds::MIN));
+        self.expires_at = Some(active.saturating_add(idle_secs));
     }
 
     /// Record that `app_id` asked for control at `at`: never for the app that already

@@ -86,15 +86,34 @@ impl OpeningHours {
         self.zone.offset_at(at)
     }
 
-    /// The instant of local time `local` (seconds since the local epoch); a local time
-    /// that does not exist or exists twice (daylight saving) takes the offset found after
-    /// two rounds.
-    fn instant(&self, local: i64) -> EpochSeconds {
-        let first = local - self.offset(local);
-        local - self.offset(first)
+    /// The instants whose local wall-clock time lies in `[from, to)` (seconds since the
+    /// local epoch), as ascending epoch-second intervals `[start, end)`: between two
+    /// changes of the zone's offset the local clock runs evenly, so each stretch of one
+    /// offset contributes the part whose local time is in range. A boundary inside a gap
+    /// (spring forward) therefore falls on the instant the gap ends; a time that repeats
+    /// (autumn) is in range twice.
+    fn instants_of_local(&self, from: i64, to: i64) -> Vec<(EpochSeconds, EpochSeconds)> {
+        // UTC offsets lie within ±26 h.
+        let (lo, hi) = (from - 26 * 3600, to + 26 * 3600);
+        let changes = self.zone.transitions_between(lo, hi);
+        let starts = std::iter::once(lo).chain(changes.iter().copied());
+        let ends = changes.iter().copied().chain(std::iter::once(hi));
+        let mut spans: Vec<(EpochSeconds, EpochSeconds)> = Vec::new();
+        for (a, b) in starts.zip(ends) {
+            let offset = self.offset(a);
+            let (start, end) = ((from - offset).max(a), (to - offset).min(b));
+            if start >= end {
+                continue;
+            }
+            match spans.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => spans.push((start, end)),
+            }
+        }
+        spans
     }
 
-    /// The open intervals of local day `day` as epoch seconds `[start, end)`.
+    /// The open intervals of local day `day` as epoch seconds `[start, end)`, ascending.
     fn intervals_on(&self, day: DayNumber) -> Vec<(EpochSeconds, EpochSeconds)> {
         if self.closed.contains(&day) {
             return Vec::new();
@@ -102,13 +121,12 @@ impl OpeningHours {
         let midnight = day * SECS_PER_DAY;
         self.weekly[weekday(day)]
             .iter()
-            .map(|&(start, end)| {
-                (
-                    self.instant(midnight + i64::from(start) * 60),
-                    self.instant(midnight + i64::from(end) * 60),
+            .flat_map(|&(start, end)| {
+                self.instants_of_local(
+                    midnight + i64::from(start) * 60,
+                    midnight + i64::from(end) * 60,
                 )
             })
-            .filter(|(start, end)| start < end)
             .collect()
     }
 
@@ -116,13 +134,17 @@ impl OpeningHours {
         (at + self.offset(at)).div_euclid(SECS_PER_DAY)
     }
 
-    /// The Page is open at `at`.
+    /// The Page is open at `at`: its local wall-clock time falls in an open interval of
+    /// its local date.
     pub fn is_open(&self, at: EpochMillis) -> bool {
         let secs = at.div_euclid(1000);
-        let day = self.local_day(secs);
-        (day - 1..=day)
-            .flat_map(|d| self.intervals_on(d))
-            .any(|(start, end)| start <= secs && secs < end)
+        let local = secs + self.offset(secs);
+        let day = local.div_euclid(SECS_PER_DAY);
+        let minute = local.rem_euclid(SECS_PER_DAY) / 60;
+        !self.closed.contains(&day)
+            && self.weekly[weekday(day)]
+                .iter()
+                .any(|&(start, end)| i64::from(start) <= minute && minute < i64::from(end))
     }
 
     /// When `open_secs` seconds of opening time have passed since `from` (epoch seconds),

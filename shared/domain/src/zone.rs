@@ -82,6 +82,31 @@ impl Zone {
             n => self.offsets[n - 1],
         }
     }
+
+    /// The instants within `(from, to]` at which the UTC offset changes, ascending: the
+    /// table's transitions and, after the last of them, the POSIX rule's changes of each
+    /// year (kept only where the offset really changes).
+    pub fn transitions_between(&self, from: EpochSeconds, to: EpochSeconds) -> Vec<EpochSeconds> {
+        let within = |t: &i64| from < *t && *t <= to;
+        let mut found: Vec<EpochSeconds> =
+            self.transitions.iter().copied().filter(within).collect();
+        if let Some(rule) = &self.rule {
+            let last_listed = self
+                .transitions
+                .last()
+                .copied()
+                .unwrap_or(EpochSeconds::MIN);
+            found.extend(
+                rule.changes_between(from, to)
+                    .into_iter()
+                    .filter(|t| *t > last_listed && within(t)),
+            );
+        }
+        found.sort_unstable();
+        found.dedup();
+        found.retain(|t| self.offset_at(*t - 1) != self.offset_at(*t));
+        found
+    }
 }
 
 /// A POSIX TZ rule: a standard offset and, optionally, daylight saving time between two
@@ -208,6 +233,27 @@ impl PosixRule {
             std,
             dst: Some((dst_offset, start, end)),
         })
+    }
+
+    /// The instants of the rule's changes (into and out of daylight saving time) in the
+    /// years around `(from, to]`; the caller keeps those in range that change the offset.
+    fn changes_between(&self, from: EpochSeconds, to: EpochSeconds) -> Vec<EpochSeconds> {
+        let Some((dst, start, end)) = self.dst else {
+            return Vec::new();
+        };
+        let year_of = |at: EpochSeconds| {
+            let (year, _, _) =
+                super::opening_hours::civil_date((at + self.std).div_euclid(SECS_PER_DAY));
+            i32::try_from(year).unwrap_or(1970)
+        };
+        (year_of(from) - 1..=year_of(to) + 1)
+            .flat_map(|year| {
+                [
+                    start.local_secs(year) - self.std,
+                    end.local_secs(year) - dst,
+                ]
+            })
+            .collect()
     }
 
     fn offset_at(&self, at: EpochSeconds) -> i64 {

@@ -26,7 +26,9 @@ impl InvocationError {
             InvocationError::BadEvent(_) => "NonRetryable.BadEvent",
             InvocationError::StoreUnavailable(_) => "Retryable.StoreUnavailable",
             InvocationError::Reset(ResetError::GraphUnavailable(_)) => "Retryable.GraphUnavailable",
-            InvocationError::Reset(ResetError::RateLimited(_)) => "Retryable.RateLimited",
+            InvocationError::Reset(ResetError::RateLimited(_) | ResetError::PageRateLimited(_)) => {
+                "Retryable.RateLimited"
+            }
             InvocationError::Reset(ResetError::StoreUnavailable(_)) => "Retryable.StoreUnavailable",
             InvocationError::Reset(ResetError::Permanent(_)) => "NonRetryable.Permanent",
         }
@@ -52,6 +54,7 @@ mod tests {
             InvocationError::StoreUnavailable("x".into()),
             ResetError::GraphUnavailable("x".into()).into(),
             ResetError::RateLimited("x".into()).into(),
+            ResetError::PageRateLimited("x".into()).into(),
             ResetError::StoreUnavailable("x".into()).into(),
         ];
         for err in retryable {

@@ -10,8 +10,9 @@ use routing_domain::{events_between, DetailType, Owner, OwnerRole};
 use routing_usecases::config::CoordinatorConfig;
 use routing_usecases::control::{ControlRequest, MessageRequest};
 use routing_usecases::ports::Store;
+use routing_usecases::records::Records;
 use routing_usecases::testing::{config_json, BOT, INBOX, PAGE};
-use routing_usecases::timed_reset::{SweepLimits, SweepReport};
+use routing_usecases::timed_reset::{SweepLimits, SweepReport, TimedReset};
 use serde_json::json;
 
 use crate::support::{dynamo, emulator_config, memory, World};
@@ -246,6 +247,51 @@ async fn out_of_hours_the_customer_is_told_once_and_the_timer_waits(store: Arc<d
     assert_eq!(sweep(&h).await.out_of_hours_sent, 0, "once per hand-over");
 }
 
+/// A notice that cannot be sent (the message was removed from the Page's settings, or this
+/// container runs an older configuration without it) is taken off: the lease is not due
+/// again for it, and the sweep's lag does not climb.
+async fn an_out_of_hours_notice_that_cannot_be_sent_is_not_due_again(store: Arc<dyn Store>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let h = World::start_with(
+        store,
+        closed_now_config(now),
+        RetryPolicy::fast(),
+        emulator_config(),
+    )
+    .await;
+    let u = "8106";
+    hand_over_closed(&h, u).await;
+    // The same Page without the message.
+    let mut doc = serde_json::to_value(&*closed_now_config(now)).unwrap();
+    doc["pages"][0]["messages"]["out_of_hours"] = serde_json::Value::Null;
+    let without = Arc::new(CoordinatorConfig::from_json(&doc.to_string()).unwrap());
+    let records = Records::new(without, h.store.clone(), h.clock.clone());
+    let reset = TimedReset::new(records, h.control.graph().clone());
+    let limits = || SweepLimits {
+        stop_at: std::time::Instant::now() + std::time::Duration::from_secs(120),
+        concurrency: 4,
+        page_size: 100,
+    };
+
+    let report = reset.sweep(limits()).await.unwrap();
+    assert_eq!(
+        (report.due_found, report.out_of_hours_sent),
+        (1, 0),
+        "{report:?}"
+    );
+    let record = h.record(u).await;
+    assert_eq!(record.out_of_hours_due, None, "cleared: it cannot be done");
+    assert!(record
+        .lease_wake()
+        .is_some_and(|wake| wake > h.now() / 1000));
+    h.clock.advance_secs(30);
+    let again = reset.sweep(limits()).await.unwrap();
+    assert_eq!((again.due_found, again.lag_secs), (0, None), "{again:?}");
+}
+
 /// `hand_over` on a Page whose opening hours are closed now.
 async fn hand_over_closed(h: &World, psid: &str) {
     h.held_by(psid, BOT, OwnerRole::Bot).await;
@@ -283,4 +329,5 @@ scenarios!(
     an_agent_take_cancels_it,
     return_to_bot_passes_it_back_after_the_event,
     out_of_hours_the_customer_is_told_once_and_the_timer_waits,
+    an_out_of_hours_notice_that_cannot_be_sent_is_not_due_again,
 );

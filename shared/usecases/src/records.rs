@@ -9,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::backoff::Backoff;
-use crate::config::{CoordinatorConfig, PagePolicy, DEFAULT_TIMELINE_RETENTION_DAYS};
+use crate::config::{
+    CoordinatorConfig, PagePolicy, DEFAULT_IDLE_EXPIRY_DAYS, DEFAULT_TIMELINE_RETENTION_DAYS,
+};
 use crate::ports::{ConversationWrite, LeaseChange, Store, StoreError, WriteOutcome};
 use routing_domain::transition::Transition;
 use routing_domain::{note_write, Clock, Conversation, EpochMillis};
@@ -131,7 +133,8 @@ impl Records {
     }
 
     /// `write` with what every write notes (the newest change of control, the unclaimed
-    /// timer: `domain::note_write`), its lease item following the record's wake-up.
+    /// timer: `domain::note_write`; when the record expires without activity; whether its
+    /// events may name people; its alias), its lease item following the record's wake-up.
     fn noted(
         &self,
         before: Option<&Conversation>,
@@ -143,6 +146,13 @@ impl Records {
             .map(PagePolicy::handover_policy)
             .unwrap_or_default();
         note_write(before, &mut write.state, &write.timeline, &policy);
+        let page = config.page(&write.state.page_id);
+        let state = &mut write.state;
+        state.note_expiry(page.map_or(DEFAULT_IDLE_EXPIRY_DAYS as i64 * 86_400, |p| {
+            p.idle_expiry_secs()
+        }));
+        state.events_identify_people = page.is_some_and(|p| p.events_identify_people);
+        state.alias.get_or_insert_with(conversation_alias);
         write.lease = lease_of(before, &write.state, write.lease);
         write
     }
@@ -315,6 +325,20 @@ fn write_token() -> String {
         "{:016x}{:020}",
         container_id(),
         WRITE_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+static ALIAS_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A new conversation's alias for events: 128 bits from std's randomly keyed SipHash (keys
+/// from the OS's random source), unrelated to the psid, so events that must not name the
+/// customer still let consumers tell conversations apart.
+fn conversation_alias() -> String {
+    let seq = ALIAS_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:016x}{:016x}",
+        RandomState::new().hash_one((seq, 0_u8)),
+        RandomState::new().hash_one((seq, 1_u8))
     )
 }
 

@@ -1424,6 +1424,23 @@ fn notifications_to_sns_and_slack_are_optional_and_least_privilege() {
             !template_text.contains("text>") && !template_text.contains("$.detail.text"),
             "{rule_id}: no message text"
         );
+        // Notifications never name the customer or the agent, whatever a Page lets its
+        // events carry: the conversation's alias only.
+        let paths = target["InputTransformer"]["InputPathsMap"]
+            .as_object()
+            .expect("input paths");
+        for (name, path) in paths {
+            let path = path.as_str().unwrap_or_default();
+            assert!(
+                !path.contains("psid") && !path.contains("agent") && !path.contains("actor"),
+                "{rule_id}: {name} = {path} names a person"
+            );
+        }
+        assert_eq!(
+            paths.get("conversation").and_then(Value::as_str),
+            Some("$.detail.conversation"),
+            "{rule_id}: the conversation by its alias"
+        );
     }
 
     // SNS: only the rule may publish to the topic.
@@ -1492,7 +1509,8 @@ fn the_schema_file_names_every_detail_type_and_field() {
     let sample = routing_domain::ConversationEvent {
         kind: None,
         page_id: "1".into(),
-        psid: "2".into(),
+        conversation: "c".into(),
+        psid: None,
         from: routing_domain::EventParty {
             app_id: None,
             role: routing_domain::OwnerRole::Idle,

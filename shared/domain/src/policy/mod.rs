@@ -42,6 +42,18 @@ fn default_reset_after_secs() -> u64 {
     24 * 3600
 }
 
+/// `idle_expiry_days` when a Page does not set it: a year.
+pub const DEFAULT_IDLE_EXPIRY_DAYS: u64 = 365;
+/// The shortest `idle_expiry_days`: longer than the longest window (7 days) and Meta's
+/// `HUMAN_AGENT` reply window (7 days), so no record expires while it can still matter.
+pub const MIN_IDLE_EXPIRY_DAYS: u64 = 8;
+/// The longest `idle_expiry_days` (ten years).
+pub const MAX_IDLE_EXPIRY_DAYS: u64 = 3650;
+
+fn default_idle_expiry_days() -> u64 {
+    DEFAULT_IDLE_EXPIRY_DAYS
+}
+
 /// `timeline_retention_days` when a Page does not set it.
 pub const DEFAULT_TIMELINE_RETENTION_DAYS: u64 = 90;
 
@@ -75,6 +87,14 @@ pub struct PagePolicy {
     /// How long timeline entries are kept (DynamoDB TTL).
     #[serde(default = "default_timeline_retention_days")]
     pub timeline_retention_days: u64,
+    /// A conversation record without activity for this long expires (DynamoDB TTL), so
+    /// the queues (the "Done" list) do not grow forever.
+    #[serde(default = "default_idle_expiry_days")]
+    pub idle_expiry_days: u64,
+    /// Events name the customer (`psid`) and the agent (`agent`); off by default: events
+    /// then name the conversation by a random alias only.
+    #[serde(default)]
+    pub events_identify_people: bool,
     /// A hand-over to humans that no agent answered within this long is unclaimed
     /// (`conversation.unclaimed`); unset (the default): never.
     #[serde(default)]
@@ -115,6 +135,13 @@ impl PagePolicy {
     /// How long timeline entries are kept, in seconds.
     pub fn timeline_retention_secs(&self) -> i64 {
         i64::try_from(self.timeline_retention_days)
+            .unwrap_or(3650)
+            .saturating_mul(86_400)
+    }
+
+    /// How long a conversation record is kept without activity, in seconds.
+    pub fn idle_expiry_secs(&self) -> i64 {
+        i64::try_from(self.idle_expiry_days.min(MAX_IDLE_EXPIRY_DAYS))
             .unwrap_or(3650)
             .saturating_mul(86_400)
     }

@@ -17,7 +17,7 @@ pub fn error_of_meta(status: u16, code: i64, subcode: Option<i64>, message: &str
         (_, Some(2_018_164)) => GraphError::WrongAppId,
         (_, Some(2_018_278)) | (_, Some(2_534_022)) => GraphError::WindowClosed,
         (190, _) => GraphError::TokenInvalid,
-        (4 | 17 | 32 | 613, _) => GraphError::RateLimited { code },
+        (4 | 17 | 32 | 613 | 80_001 | 80_006, _) => GraphError::RateLimited { code },
         (_, Some(1_545_041)) => GraphError::PersonUnavailable,
         (_, Some(2_018_321)) | (2_018_321, _) => GraphError::AutomatedFlowInControl,
         _ if status >= 500 => GraphError::Unavailable(format!("{status}: {message}")),
@@ -256,6 +256,20 @@ mod tests {
             interpret_answer(400, string_codes),
             Err(GraphError::RateLimited { code: 613 })
         );
+        // Meta's business-use-case limits of a Page (Pages API, Messenger) are rate limits
+        // of that Page.
+        for code in [32, 613, 80_001, 80_006] {
+            let err = error_of_meta(400, code, None, "too many calls");
+            assert_eq!(err, GraphError::RateLimited { code });
+            assert!(err.is_page_rate_limit(), "{code}");
+        }
+        for code in [4, 17] {
+            let err = error_of_meta(400, code, None, "too many calls");
+            assert!(
+                !err.is_page_rate_limit(),
+                "{code}: the app's or the user's limit"
+            );
+        }
         assert!(matches!(
             interpret_answer(502, b"Bad Gateway"),
             Err(GraphError::Unavailable(_))

@@ -8,6 +8,7 @@
 
 mod envelope;
 mod event;
+pub mod quarantine;
 mod signature;
 
 pub use envelope::{parse_webhook, EnvelopeError};
@@ -43,6 +44,10 @@ impl WebhookFormat for MetaWebhooks {
 
     fn parse(&self, body: &[u8]) -> Result<ParsedWebhook, String> {
         parse_webhook(body).map_err(|err| err.to_string())
+    }
+
+    fn quarantined_bytes(&self, body: &[u8], accounts: &[&str]) -> Vec<u8> {
+        quarantine::kept_body(accounts, body)
     }
 }
 

@@ -12,7 +12,9 @@ pub use crate::ports::Secret;
 pub use api_token::{ApiToken, TokenScope};
 pub use routing_domain::policy::{
     ClosedDate, OpenInterval, OpeningHoursConfig, PageMessages, PagePolicy, ResetAction,
-    UnclaimedAction, WeeklyHours, ZoneName, DEFAULT_TIMELINE_RETENTION_DAYS, MAX_RESET_AFTER_SECS,
+    UnclaimedAction, WeeklyHours, ZoneName, DEFAULT_IDLE_EXPIRY_DAYS,
+    DEFAULT_TIMELINE_RETENTION_DAYS, MAX_IDLE_EXPIRY_DAYS, MAX_RESET_AFTER_SECS,
+    MIN_IDLE_EXPIRY_DAYS,
 };
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::{AppConfig, AppRole, ConfigError, CoordinatorConfig, PagePolicy};
-use super::{MAX_RESET_AFTER_SECS, MIN_API_TOKEN_LEN};
+use super::{MAX_IDLE_EXPIRY_DAYS, MAX_RESET_AFTER_SECS, MIN_API_TOKEN_LEN, MIN_IDLE_EXPIRY_DAYS};
 
 /// Shortest `unclaimed_after_secs`: the sweep that finds unclaimed hand-overs runs every
 /// minute.
@@ -183,6 +183,7 @@ fn validate_page_rules(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
     if page.timeline_retention_days == 0 {
         return Err(invalid(at("timeline_retention_days"), "must be at least 1"));
     }
+    check_idle_expiry(&at("idle_expiry_days"), page.idle_expiry_days)?;
     if let Some(day) = page
         .opening_hours
         .as_ref()
@@ -237,6 +238,17 @@ fn validate_page_rules(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
 }
 
 /// Ids are Meta's numeric ids, carried as strings.
+/// `idle_expiry_days` lies within its bounds.
+fn check_idle_expiry(field: &str, days: u64) -> Result<(), ConfigError> {
+    if (MIN_IDLE_EXPIRY_DAYS..=MAX_IDLE_EXPIRY_DAYS).contains(&days) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        format!("must be between {MIN_IDLE_EXPIRY_DAYS} and {MAX_IDLE_EXPIRY_DAYS} days"),
+    ))
+}
+
 fn require_id(field: &str, value: &str) -> Result<(), ConfigError> {
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));
@@ -551,6 +563,26 @@ mod tests {
         let mut doc = valid();
         doc["pages"][0]["messages"]["out_of_hours"] = json!(" ");
         assert!(error_of(doc).contains("pages[0].messages.out_of_hours"));
+    }
+
+    #[test]
+    fn idle_expiry_defaults_to_a_year_and_is_bounded() {
+        let config = CoordinatorConfig::from_json(&valid().to_string()).unwrap();
+        let page = config.page("111").unwrap();
+        assert_eq!(page.idle_expiry_days, 365);
+        assert!(
+            !page.events_identify_people,
+            "events name nobody by default"
+        );
+        for days in [0, 7, 3651] {
+            let mut doc = valid();
+            doc["pages"][0]["idle_expiry_days"] = json!(days);
+            let err = error_of(doc);
+            assert!(err.contains("pages[0].idle_expiry_days"), "{err}");
+        }
+        let mut doc = valid();
+        doc["pages"][0]["idle_expiry_days"] = json!(8);
+        assert!(CoordinatorConfig::from_json(&doc.to_string()).is_ok());
     }
 
     #[test]

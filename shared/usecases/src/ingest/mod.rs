@@ -4,6 +4,7 @@
 
 mod apply;
 mod batch;
+mod quarantine;
 
 pub use apply::{Applied, Delivery, EventOutcome};
 
@@ -22,7 +23,8 @@ use routing_domain::EpochMillis;
 
 /// How long an applied-event key is kept (Meta retries for about an hour).
 pub const APPLIED_KEY_RETENTION_SECS: i64 = 7 * 24 * 3600;
-/// How long a quarantined body is kept.
+/// How long a quarantined body is kept at most (less when a Page's
+/// `timeline_retention_days` is shorter).
 pub const QUARANTINE_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// How much of a quarantined body is kept (with its length and SHA-256): far under
 /// DynamoDB's 400 KB item limit, whatever Meta sends.
@@ -254,7 +256,9 @@ impl WebhookIngest {
         executed.into_iter().sum()
     }
 
-    /// Keep a body (its first [`QUARANTINE_BODY_BYTES`], its length and SHA-256) with why.
+    /// Keep a body (its first [`QUARANTINE_BODY_BYTES`], no message text of a Page that is
+    /// not configured, its length and SHA-256 as received) with why, no longer than the
+    /// shortest timeline retention.
     async fn quarantine(
         &self,
         app_id: &str,
@@ -270,16 +274,20 @@ impl WebhookIngest {
             reason.truncate(end);
             reason.push_str(" …");
         }
+        let config = self.records.config();
+        let accounts: Vec<&str> = config.pages.iter().map(|page| page.id.as_str()).collect();
+        let mut kept = self.format.quarantined_bytes(body, &accounts);
+        kept.truncate(QUARANTINE_BODY_BYTES);
         self.records
             .store()
             .quarantine(QuarantinedBody {
                 app_id: app_id.to_string(),
                 received_at: now,
-                body: body[..body.len().min(QUARANTINE_BODY_BYTES)].to_vec(),
+                body: kept,
                 body_len: body.len(),
                 body_sha256: hex::encode(Sha256::digest(body)),
                 reason,
-                expires_at: now / 1000 + QUARANTINE_RETENTION_SECS,
+                expires_at: now / 1000 + quarantine::quarantine_retention_secs(config),
             })
             .await
     }

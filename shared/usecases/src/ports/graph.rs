@@ -70,7 +70,8 @@ pub enum GraphError {
     /// 190: the access token is invalid or expired.
     #[error("the access token is invalid or expired")]
     TokenInvalid,
-    /// 4, 17, 32, 613 (after the retries ran out).
+    /// 4 (the app's limit), 17 (the user's), 32 (the Page's), 613, 80001 and 80006 (the
+    /// Page's business-use-case limits: Pages API, Messenger); never retried inside a call.
     #[error("rate limited by the Graph API (code {code})")]
     RateLimited { code: i64 },
     /// 551/1545041, 200/1545041.
@@ -106,6 +107,18 @@ impl GraphError {
         matches!(
             self,
             GraphError::Unavailable(_) | GraphError::RateLimited { .. }
+        )
+    }
+
+    /// A rate limit of one Page (32: Page request limit; 613 and Meta's business-use-case
+    /// limits 80001 (Pages) and 80006 (Messenger), counted per Page): work for other Pages
+    /// may go on. The app's (4) and the user's (17) limits hold for every Page.
+    pub fn is_page_rate_limit(&self) -> bool {
+        matches!(
+            self,
+            GraphError::RateLimited {
+                code: 32 | 613 | 80_001 | 80_006
+            }
         )
     }
 

@@ -16,6 +16,8 @@ pub trait WebhookFormat: Send + Sync {
     ) -> Result<(), SignatureError>;
     /// Every event of the body; `Err` (why) when the body as a whole cannot be read.
     fn parse(&self, body: &[u8]) -> Result<ParsedWebhook, String>;
+    /// What a quarantine keeps of `body`: no message text of an account not in `accounts`.
+    fn quarantined_bytes(&self, body: &[u8], accounts: &[&str]) -> Vec<u8>;
 }
 
 /// Why a delivery's signature was refused.

@@ -1,6 +1,7 @@
-//! The scheduled batch: the conversations flagged `needs_resync`, then a rotating slice of
-//! those holding a lease, paced, within a time budget, stopping at Meta's first rate limit
-//! or when the Graph API is down.
+//! The scheduled batch: the conversations flagged `needs_resync` (shard by shard, starting
+//! with another shard each run), then a rotating slice of those holding a lease, paced,
+//! within a time budget, stopping at Meta's first rate limit of the app or when the Graph
+//! API is down. A rate limit of one Facebook Page stops only that Page's re-syncs.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -82,8 +83,16 @@ pub struct ResyncBatchReport {
     pub unchanged: u64,
     /// Could not be re-synced now (left flagged for the next run).
     pub failed: u64,
-    /// Meta answered "rate limited": the batch stopped there, the rest waits for the next run.
+    /// Meta answered "rate limited" for the app (or the user): the batch stopped there, the
+    /// rest waits for the next run.
     pub rate_limited: bool,
+    /// Facebook Pages Meta rate-limited during this run: their remaining conversations
+    /// wait for the next run, the other Pages' go on.
+    pub pages_rate_limited: u64,
+    /// Conversations left for the next run because their Page was rate limited.
+    pub deferred: u64,
+    /// The `resync` index shard this run started with (it rotates every run).
+    pub first_flagged_shard: u32,
     /// The time budget ran out: the rest waits for the next run.
     pub stopped_early: bool,
     /// The Graph API was unavailable for [`MAX_OUTAGES_IN_A_ROW`] re-syncs in a row: the
@@ -101,6 +110,19 @@ struct BatchProgress {
     pacer: Pacer,
     report: ResyncBatchReport,
     outages: OutageStreak,
+    /// Pages Meta rate-limited in this run.
+    limited_pages: HashSet<String>,
+}
+
+impl BatchProgress {
+    /// The Page was rate limited in this run: its conversation waits for the next run.
+    fn defers(&mut self, page_id: &str) -> bool {
+        let limited = self.limited_pages.contains(page_id);
+        if limited {
+            self.report.deferred += 1;
+        }
+        limited
+    }
 }
 
 /// Spaces the batch's Graph calls `1 s / rate` apart.
@@ -154,9 +176,12 @@ impl Resync {
             pacer: Pacer::new(limits.rate_per_second, limits.stop_at),
             report: ResyncBatchReport::default(),
             outages: OutageStreak::default(),
+            limited_pages: HashSet::new(),
         };
         let mut done = Done::new();
-        for shard in 0..RESYNC_SHARDS {
+        let first = first_flagged_shard(self.now().div_euclid(1000));
+        progress.report.first_flagged_shard = first;
+        for shard in (0..RESYNC_SHARDS).map(|i| (first + i) % RESYNC_SHARDS) {
             if self.flagged(shard, &limits, &mut progress, &mut done).await == Next::Stop {
                 return progress.report;
             }
@@ -192,7 +217,9 @@ impl Resync {
                 }
             };
             for record in listing.items {
-                if !done.insert((record.page_id.clone(), record.psid.clone())) {
+                if !done.insert((record.page_id.clone(), record.psid.clone()))
+                    || progress.defers(&record.page_id)
+                {
                     continue;
                 }
                 progress.report.flagged_examined += 1;
@@ -272,7 +299,9 @@ impl Resync {
             };
             for lease in listing.items {
                 *remaining = remaining.saturating_sub(1);
-                if !done.insert((lease.page_id.clone(), lease.psid.clone())) {
+                if !done.insert((lease.page_id.clone(), lease.psid.clone()))
+                    || progress.defers(&lease.page_id)
+                {
                     continue;
                 }
                 progress.report.leases_examined += 1;
@@ -316,6 +345,14 @@ impl Resync {
             Err(ResyncError::OutOfTime) => {
                 progress.report.stopped_early = true;
                 false
+            }
+            Err(ResyncError::Graph { error, .. }) if error.is_page_rate_limit() => {
+                progress.report.examined += 1;
+                progress.report.failed += 1;
+                progress.limited_pages.insert(page_id.to_string());
+                progress.report.pages_rate_limited = progress.limited_pages.len() as u64;
+                tracing::warn!(page_id, error = %error, "the Page is rate limited by Meta; its re-syncs wait for the next run");
+                true
             }
             Err(ResyncError::Graph {
                 error: error @ GraphError::RateLimited { .. },
@@ -374,6 +411,13 @@ impl Resync {
             tracing::warn!(page_id, error = %err, "could not move a failing re-sync to the back");
         }
     }
+}
+
+/// The `resync` index shard a run at `now_secs` starts with: the next one every
+/// [`LEASE_ROTATION_SECS`] (the batch's schedule), so every shard comes first in turn.
+fn first_flagged_shard(now_secs: EpochSeconds) -> u32 {
+    let rotation = now_secs.div_euclid(LEASE_ROTATION_SECS);
+    u32::try_from(rotation.rem_euclid(i64::from(RESYNC_SHARDS))).unwrap_or(0)
 }
 
 /// The lease shard and the due time this run's lease slice starts from. The shard rotates

@@ -12,7 +12,7 @@ use routing_domain::ConversationEvent;
 #[derive(Debug, Default)]
 pub struct RecordingBus {
     published: Mutex<Vec<ConversationEvent>>,
-    /// psid -> refusals left
+    /// conversation (its alias) -> refusals left
     refusals: Mutex<HashMap<String, u32>>,
 }
 
@@ -21,10 +21,10 @@ impl RecordingBus {
         Self::default()
     }
 
-    /// Refuse the next `times` events about `psid`.
-    pub fn refuse(&self, psid: &str, times: u32) {
+    /// Refuse the next `times` events about `conversation` (its alias).
+    pub fn refuse(&self, conversation: &str, times: u32) {
         if let Ok(mut refusals) = self.refusals.lock() {
-            refusals.insert(psid.to_string(), times);
+            refusals.insert(conversation.to_string(), times);
         }
     }
 
@@ -46,7 +46,7 @@ impl EventBus for RecordingBus {
         };
         events
             .iter()
-            .map(|event| match refusals.get_mut(&event.psid) {
+            .map(|event| match refusals.get_mut(&event.conversation) {
                 Some(left) if *left > 0 => {
                     *left -= 1;
                     Err(EventBusError::Rejected("refused by the test".into()))

@@ -1,7 +1,7 @@
 //! A scripted `GraphApi`: answers queued by the test (success by default), every call
 //! recorded, so the services' rules can be tested without a network.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -38,6 +38,8 @@ pub enum ScriptedAnswer {
 pub struct ScriptedGraph {
     answers: Mutex<VecDeque<ScriptedAnswer>>,
     calls: Mutex<Vec<GraphCall>>,
+    /// Every call about these Pages fails so (queued answers are for the other Pages).
+    page_failures: Mutex<HashMap<String, GraphError>>,
 }
 
 impl ScriptedGraph {
@@ -49,6 +51,14 @@ impl ScriptedGraph {
     pub fn answer(&self, answer: ScriptedAnswer) -> &Self {
         if let Ok(mut answers) = self.answers.lock() {
             answers.push_back(answer);
+        }
+        self
+    }
+
+    /// Every call about `page_id` fails with `error` from now on.
+    pub fn fail_page(&self, page_id: &str, error: GraphError) -> &Self {
+        if let Ok(mut failures) = self.page_failures.lock() {
+            failures.insert(page_id.to_string(), error);
         }
         self
     }
@@ -74,6 +84,14 @@ impl ScriptedGraph {
                 detail,
                 metadata: metadata.map(str::to_string),
             });
+        }
+        let failure = self
+            .page_failures
+            .lock()
+            .ok()
+            .and_then(|f| f.get(page_id).cloned());
+        if let Some(error) = failure {
+            return ScriptedAnswer::Fail(error);
         }
         let queued = self.answers.lock().ok().and_then(|mut a| a.pop_front());
         queued.unwrap_or(ScriptedAnswer::Ok)

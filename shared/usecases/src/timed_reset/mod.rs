@@ -78,9 +78,15 @@ pub enum ResetError {
     /// Meta's Graph API failed for now; the lease stays due, so it is retried.
     #[error("the Graph API is unavailable: {0}")]
     GraphUnavailable(String),
-    /// Meta asks us to slow down; the lease stays due. The sweep starts no more resets.
+    /// Meta asks us to slow down (the app's or the user's limit); the lease stays due. The
+    /// sweep starts no more resets.
     #[error("rate limited by the Graph API: {0}")]
     RateLimited(String),
+    /// Meta asks us to slow down for this Page ([`GraphError::is_page_rate_limit`]); the
+    /// lease stays due. The sweep starts no more work for this Page, and goes on with the
+    /// others.
+    #[error("the Page is rate limited by the Graph API: {0}")]
+    PageRateLimited(String),
     #[error("storage is unavailable: {0}")]
     StoreUnavailable(String),
     /// A fault no retry can mend (configuration, a corrupt item).
@@ -230,6 +236,7 @@ impl TimedReset {
             Err(err) if err.is_transient() || matches!(err, GraphError::OutcomeUnknown(_)) => {
                 self.unclaim(page, record, false).await?;
                 Err(match err {
+                    _ if err.is_page_rate_limit() => ResetError::PageRateLimited(err.to_string()),
                     GraphError::RateLimited { .. } => ResetError::RateLimited(err.to_string()),
                     other => ResetError::GraphUnavailable(other.to_string()),
                 })

@@ -4,6 +4,9 @@
 //! wakes the sweep for it, so it is sent within a minute. It is taken off the record
 //! first (a write conditional on the version that shows it due) and then sent as the
 //! owner app, so no hand-over gets it twice; a send that fails is logged, not repeated.
+//! A notice that cannot be sent (the Page's settings, as this container read them, have no
+//! `out_of_hours` message any more; the owner is no app of ours) is taken off all the
+//! same, so the lease never stays due for it.
 //! Its echo carries `AUTOMATIC_MESSAGE_METADATA`, so it is no agent's answer.
 
 use crate::ports::{MessagingType, OutgoingMessage};
@@ -19,33 +22,15 @@ impl TimedReset {
         let Some(page) = config.page(page_id) else {
             return Ok(false);
         };
-        let Some(text) = page.messages.out_of_hours.clone() else {
+        let text = page.messages.out_of_hours.clone();
+        let Some(sender) = self.take_notice(page_id, psid).await? else {
             return Ok(false);
         };
-        let now = self.now();
-        let mut sender: Option<String> = None;
-        self.records
-            .update(page_id, psid, |current| {
-                sender = None;
-                let due = current
-                    .out_of_hours_due
-                    .is_some_and(|due| due <= now.div_euclid(1000));
-                if current.version == 0 || !due {
-                    return None;
-                }
-                let mut next = Transition::successor(current);
-                next.state.out_of_hours_due = None;
-                next.state.updated_at = now;
-                sender = current
-                    .owner
-                    .app_id
-                    .clone()
-                    .filter(|app| config.app_with_token(app, page_id).is_some());
-                Some(next)
-            })
-            .await
-            .map_err(from_record)?;
-        let Some(app_id) = sender else {
+        let (Some(app_id), Some(text)) = (sender, text) else {
+            tracing::warn!(
+                page_id,
+                "out-of-hours notice cannot be sent (no message configured, or the owner is not ours); cleared"
+            );
             return Ok(false);
         };
         let Some((_, token)) = config.app_with_token(&app_id, page_id) else {
@@ -71,5 +56,41 @@ impl TimedReset {
                 Ok(false)
             }
         }
+    }
+
+    /// Take a due notice off the record (a write conditional on the version that shows it
+    /// due): `None` when none is due, else the owner app to send it as, when it is ours.
+    async fn take_notice(
+        &self,
+        page_id: &str,
+        psid: &str,
+    ) -> Result<Option<Option<String>>, ResetError> {
+        let config = self.records.config().clone();
+        let now = self.now();
+        let mut taken: Option<Option<String>> = None;
+        self.records
+            .update(page_id, psid, |current| {
+                taken = None;
+                let due = current
+                    .out_of_hours_due
+                    .is_some_and(|due| due <= now.div_euclid(1000));
+                if current.version == 0 || !due {
+                    return None;
+                }
+                let mut next = Transition::successor(current);
+                next.state.out_of_hours_due = None;
+                next.state.updated_at = now;
+                taken = Some(
+                    current
+                        .owner
+                        .app_id
+                        .clone()
+                        .filter(|app| config.app_with_token(app, page_id).is_some()),
+                );
+                Some(next)
+            })
+            .await
+            .map_err(from_record)?;
+        Ok(taken)
     }
 }
