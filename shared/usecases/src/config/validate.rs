@@ -173,6 +173,12 @@ impl CoordinatorConfig {
 
 /// The Page's window, retention, payloads and keywords.
 fn validate_page_rules(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
+    validate_page_times(i, page)?;
+    validate_page_triggers(i, page)
+}
+
+/// A Page's windows, retention, opening hours and out-of-hours message.
+fn validate_page_times(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
     let at = |field: &str| format!("pages[{i}].{field}");
     if page.reset_after_secs == 0 || page.reset_after_secs > MAX_RESET_AFTER_SECS {
         return Err(invalid(
@@ -212,6 +218,12 @@ fn validate_page_rules(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// A Page's handover and return payloads and keywords.
+fn validate_page_triggers(i: usize, page: &PagePolicy) -> Result<(), ConfigError> {
+    let at = |field: &str| format!("pages[{i}].{field}");
     for (name, list) in [
         ("handover_payloads", &page.handover_payloads),
         ("return_payloads", &page.return_payloads),

@@ -101,18 +101,15 @@ impl WebhookIngest {
         let mut duplicates = 0usize;
         let mut refusals = 0;
         while !rest.is_empty() {
-            let mut plan = Plan::default();
-            let committed = records
-                .commit(page_id, psid, known.take(), |current, now| {
-                    let ctx = EventContext {
-                        page,
-                        receiving_app: app_id,
-                        now,
-                    };
-                    let (write, decided) = fold(rest, current, &applied, &ctx, retention);
-                    plan = decided;
-                    write
-                })
+            let fold_of = Fold {
+                app_id,
+                page,
+                rest,
+                applied: &applied,
+                retention,
+            };
+            let (committed, plan) = self
+                .commit_fold((page_id, psid), known.take(), fold_of)
                 .await?;
             let record = match committed {
                 Committed::Written(record) => Some(record),
@@ -131,16 +128,7 @@ impl WebhookIngest {
                 .as_ref()
                 .is_some_and(|r| Triggers::is_runnable(r, records.now()));
             let (taken, remaining) = rest.split_at(plan.taken);
-            duplicates += plan
-                .outcomes
-                .iter()
-                .filter(|a| **a == Applied::Duplicate)
-                .count();
-            done.extend(outcomes(
-                taken,
-                std::mem::take(&mut plan.outcomes),
-                runnable,
-            ));
+            duplicates += record_outcomes(done, taken, plan.outcomes, runnable);
             applied.extend(plan.keys);
             rest = remaining;
             known = record;
@@ -152,21 +140,71 @@ impl WebhookIngest {
     }
 }
 
-/// What became of each event taken: a duplicate's action may still be runnable (its first
-/// delivery may have stopped before the action ran); the others' as the record says.
-fn outcomes(taken: &[Keyed], applied: Vec<Applied>, runnable: bool) -> Vec<Done> {
-    taken
-        .iter()
-        .zip(applied)
-        .map(|((index, event, _), applied)| {
-            let action_runnable = applied == Applied::Duplicate || runnable;
-            let outcome = EventOutcome {
-                applied,
-                action_runnable,
-            };
-            (*index, event.clone(), outcome)
-        })
-        .collect()
+/// One fold's inputs: the events left, the keys known applied, the Page.
+struct Fold<'a> {
+    app_id: &'a str,
+    page: &'a PagePolicy,
+    rest: &'a [Keyed],
+    applied: &'a HashSet<String>,
+    retention: i64,
+}
+
+impl WebhookIngest {
+    /// Fold the events left over the record and write the result as one transaction.
+    async fn commit_fold(
+        &self,
+        (page_id, psid): (&str, &str),
+        known: Option<Conversation>,
+        fold_of: Fold<'_>,
+    ) -> Result<(Committed, Plan), RecordError> {
+        let mut plan = Plan::default();
+        let committed = self
+            .records()
+            .commit(page_id, psid, known, |current, now| {
+                let ctx = EventContext {
+                    page: fold_of.page,
+                    receiving_app: fold_of.app_id,
+                    now,
+                };
+                let (write, decided) = fold(
+                    fold_of.rest,
+                    current,
+                    fold_of.applied,
+                    &ctx,
+                    fold_of.retention,
+                );
+                plan = decided;
+                write
+            })
+            .await?;
+        Ok((committed, plan))
+    }
+}
+
+/// Note what became of each event taken; how many were duplicates. A duplicate's action
+/// may still be runnable (its first delivery may have stopped before the action ran); the
+/// others' as the record says.
+fn record_outcomes(
+    done: &mut Vec<Done>,
+    taken: &[Keyed],
+    applied: Vec<Applied>,
+    runnable: bool,
+) -> usize {
+    let duplicates = applied.iter().filter(|a| **a == Applied::Duplicate).count();
+    done.extend(
+        taken
+            .iter()
+            .zip(applied)
+            .map(|((index, event, _), applied)| {
+                let action_runnable = applied == Applied::Duplicate || runnable;
+                let outcome = EventOutcome {
+                    applied,
+                    action_runnable,
+                };
+                (*index, event.clone(), outcome)
+            }),
+    );
+    duplicates
 }
 
 /// What one transaction has room for: DynamoDB's 100 items and 4 MB.

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::batch::Pacer;
 use super::{Resync, ResyncError};
-use crate::config::PagePolicy;
+use crate::config::{CoordinatorConfig, PagePolicy};
 use crate::ports::{GraphError, ThreadOwner};
 use routing_domain::Owner;
 
@@ -26,18 +26,10 @@ impl Resync {
         graph_calls: &mut u32,
     ) -> Result<(Option<ThreadOwner>, String), ResyncError> {
         let config = self.records.config();
-        let mut seen = HashSet::new();
-        let candidates = recorded
-            .app_id
-            .iter()
-            .map(String::as_str)
-            .chain([page.bot_app_id.as_str(), page.inbox_app_id.as_str()])
-            .chain(config.apps.iter().map(|a| a.id.as_str()))
-            .filter(|id| seen.insert(*id));
         let mut refused = None;
         // An answer that says the thread is owned but not by whom: another app may name it.
         let mut unnamed: Option<(ThreadOwner, String)> = None;
-        for app_id in candidates {
+        for app_id in apps_to_ask(page, recorded, config) {
             let Some((app, token)) = config.app_with_token(app_id, &page.id) else {
                 continue;
             };
@@ -79,4 +71,22 @@ impl Resync {
             None => ResyncError::NoAppToAsk(page.id.clone()),
         })
     }
+}
+
+/// The apps to ask, each once: the recorded owner, the Page's bot, its inbox, then any
+/// other of ours.
+fn apps_to_ask<'a>(
+    page: &'a PagePolicy,
+    recorded: &'a Owner,
+    config: &'a CoordinatorConfig,
+) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    recorded
+        .app_id
+        .iter()
+        .map(String::as_str)
+        .chain([page.bot_app_id.as_str(), page.inbox_app_id.as_str()])
+        .chain(config.apps.iter().map(|a| a.id.as_str()))
+        .filter(|id| seen.insert(*id))
+        .collect()
 }

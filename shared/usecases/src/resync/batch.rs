@@ -346,30 +346,41 @@ impl Resync {
                 progress.report.stopped_early = true;
                 false
             }
-            Err(ResyncError::Graph { error, .. }) if error.is_page_rate_limit() => {
-                progress.report.examined += 1;
-                progress.report.failed += 1;
+            Err(failure) => self.on_failure(page_id, psid, failure, progress).await,
+        }
+    }
+
+    /// A re-sync that failed: counted; whether the batch goes on (a Page's own rate limit
+    /// stops that Page only; Meta's app-wide limit, or an outage of several re-syncs in a
+    /// row, stops the batch).
+    async fn on_failure(
+        &self,
+        page_id: &str,
+        psid: &str,
+        failure: ResyncError,
+        progress: &mut BatchProgress,
+    ) -> bool {
+        progress.report.examined += 1;
+        progress.report.failed += 1;
+        match failure {
+            ResyncError::Graph { error, .. } if error.is_page_rate_limit() => {
                 progress.limited_pages.insert(page_id.to_string());
                 progress.report.pages_rate_limited = progress.limited_pages.len() as u64;
                 tracing::warn!(page_id, error = %error, "the Page is rate limited by Meta; its re-syncs wait for the next run");
                 true
             }
-            Err(ResyncError::Graph {
+            ResyncError::Graph {
                 error: error @ GraphError::RateLimited { .. },
                 ..
-            }) => {
-                progress.report.examined += 1;
-                progress.report.failed += 1;
+            } => {
                 progress.report.rate_limited = true;
                 tracing::warn!(page_id, error = %error, "rate limited by Meta; the batch stops here");
                 false
             }
-            Err(ResyncError::Graph {
+            ResyncError::Graph {
                 error: error @ GraphError::Unavailable(_),
                 ..
-            }) => {
-                progress.report.examined += 1;
-                progress.report.failed += 1;
+            } => {
                 progress.outages.unavailable();
                 if progress.outages.is_down() {
                     progress.report.graph_unavailable = true;
@@ -379,9 +390,7 @@ impl Resync {
                 tracing::warn!(page_id, error = %error, "re-sync failed; left for the next run");
                 true
             }
-            Err(failure) => {
-                progress.report.examined += 1;
-                progress.report.failed += 1;
+            failure => {
                 tracing::warn!(page_id, error = %failure, "re-sync failed; left for the next run");
                 self.to_the_back(page_id, psid).await;
                 true

@@ -8,11 +8,11 @@
 //! Page's `to_bot` message). An agent's answer or a take before the deadline stopped the
 //! timer (`domain::note_write`), so nothing fires.
 
-use crate::config::UnclaimedAction;
+use crate::config::{PagePolicy, UnclaimedAction};
 use crate::records::change_key;
 use crate::triggers::Triggers;
 use routing_domain::transition::Transition;
-use routing_domain::{ActionKind, RequestedAction, TimelineEntry, TimelineRecord};
+use routing_domain::{ActionKind, EpochMillis, RequestedAction, TimelineEntry, TimelineRecord};
 
 use super::{from_record, ResetError, TimedReset};
 
@@ -49,26 +49,7 @@ impl TimedReset {
                     && current.pending_action.is_none()
                 {
                     if let Some(acting) = acting {
-                        let key = change_key(UNCLAIMED_SOURCE, now);
-                        next.state.needs_resync = true;
-                        next.state.pending_action = Some(RequestedAction {
-                            action: ActionKind::PassToBot,
-                            acting_app_id: acting.to_string(),
-                            target_app_id: Some(page.bot_app_id.clone()),
-                            source: UNCLAIMED_SOURCE.to_string(),
-                            at: now,
-                            event_key: key.clone(),
-                            executing_since: None,
-                            flagged: !current.needs_resync,
-                        });
-                        next.timeline.push(TimelineEntry::new(
-                            now,
-                            &key,
-                            TimelineRecord::ActionRequested {
-                                action: ActionKind::PassToBot,
-                                source: UNCLAIMED_SOURCE.to_string(),
-                            },
-                        ));
+                        request_return_to_bot(&mut next, acting, page, now);
                         returns = true;
                     }
                 }
@@ -89,4 +70,30 @@ impl TimedReset {
         }
         Ok(fired)
     }
+}
+
+/// The unclaimed hand-over's return to the bot, recorded as a pending action with its
+/// timeline entry (the trigger executor performs it, sending the Page's `to_bot` message).
+fn request_return_to_bot(next: &mut Transition, acting: &str, page: &PagePolicy, now: EpochMillis) {
+    let key = change_key(UNCLAIMED_SOURCE, now);
+    let flagged = !next.state.needs_resync;
+    next.state.needs_resync = true;
+    next.state.pending_action = Some(RequestedAction {
+        action: ActionKind::PassToBot,
+        acting_app_id: acting.to_string(),
+        target_app_id: Some(page.bot_app_id.clone()),
+        source: UNCLAIMED_SOURCE.to_string(),
+        at: now,
+        event_key: key.clone(),
+        executing_since: None,
+        flagged,
+    });
+    next.timeline.push(TimelineEntry::new(
+        now,
+        &key,
+        TimelineRecord::ActionRequested {
+            action: ActionKind::PassToBot,
+            source: UNCLAIMED_SOURCE.to_string(),
+        },
+    ));
 }
