@@ -1,14 +1,14 @@
 //! event-publisher: the table's DynamoDB stream (new and old images of conversation
 //! records) to events on the EventBridge bus. A thin adapter: which record versions are
 //! events is `routing_domain::events_between`, putting them on the bus
-//! `routing_usecases::events`, reading the stream `routing_core::lambda::stream`. Answers Lambda's partial batch response: the records
+//! `routing_usecases::business_events`, reading the stream `routing_core::lambda::stream`. Answers Lambda's partial batch response: the records
 //! whose event the bus did not take are retried, and after the event source mapping's
 //! retries dead-lettered.
 
 use routing_core::lambda::stream::{change_of, read_record, records_of};
 use routing_core::lambda::InvocationError;
 use routing_core::settings::PUBLISHER_ENVIRONMENT;
-use routing_usecases::events::EventPublisher;
+use routing_usecases::business_events::EventPublisher;
 use serde_json::{json, Value};
 
 /// Environment variables this function reads (it reads none of the common ones but

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use event_publisher::handle;
 use routing_domain::{Cause, ControlChangeNote, Conversation, Owner, OwnerRole};
-use routing_usecases::events::EventPublisher;
+use routing_usecases::business_events::EventPublisher;
 use routing_usecases::testing::RecordingBus;
 use serde_json::{json, Value};
 

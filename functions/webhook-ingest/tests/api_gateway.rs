@@ -11,7 +11,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request, Response};
 use routing_core::meta::webhook::sign;
 use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
-use routing_domain::{FixedClock, OwnerRole, TimelineRecord};
+use routing_domain::{FixedClock, Happening, OwnerRole};
 use routing_usecases::config::CoordinatorConfig;
 use routing_usecases::ingest::WebhookIngest;
 use routing_usecases::ports::{Store, TimelineOrder};
@@ -143,7 +143,7 @@ async fn the_sample_events_work_against_the_local_configuration() {
         .unwrap();
     assert!(
         timeline.items.iter().any(|e| matches!(&e.record,
-            TimelineRecord::Message { text: Some(t), .. } if t.starts_with("Grüße aus Köln"))),
+            Happening::Message { text: Some(t), .. } if t.starts_with("Grüße aus Köln"))),
         "the \\u00fc-escaped text is stored decoded"
     );
     assert_eq!(
@@ -185,7 +185,7 @@ async fn base64_bodies_with_escaped_text_are_verified_over_the_exact_bytes() {
         .await
         .unwrap();
     assert!(timeline.items.iter().any(|e| matches!(&e.record,
-        TimelineRecord::Message { text: Some(t), .. } if t == "Käse")));
+        Happening::Message { text: Some(t), .. } if t == "Käse")));
 
     // The same text re-serialised (raw UTF-8) does not match the signature of the original.
     let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(body).unwrap()).unwrap();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::control_event::ControlChangeNote;
+use super::business_event::ControlChangeNote;
 use super::owner::{Owner, OwnerRole};
 use super::time::{EpochMillis, EpochSeconds, META_IDLE_SECS};
 

@@ -2,7 +2,7 @@
 //! load–decide–write kernel to each write): the newest change of control (what the events
 //! say) and the unclaimed-hand-over timer, which the lease item carries as its wake-up.
 
-use super::control_event::last_control_change;
+use super::business_event::last_control_change;
 use super::conversation::Conversation;
 use super::opening_hours::OpeningHours;
 use super::time::{EpochMillis, EpochSeconds};

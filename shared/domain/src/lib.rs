@@ -3,10 +3,9 @@
 //! zones, and a Page's policy. No I/O, no AWS, no Lambda, no HTTP, and no other crate of
 //! the workspace: the compiler keeps it so.
 
+mod business_event;
 mod channel;
-mod control_event;
 mod conversation;
-mod event;
 mod handover;
 mod opening_hours;
 mod owner;
@@ -14,15 +13,15 @@ pub mod policy;
 mod time;
 mod timeline;
 pub mod transition;
+mod webhook_event;
 mod zone;
 
-pub use channel::Channel;
-pub use control_event::{
-    events_between, last_control_change, ControlChangeNote, ConversationEvent, DetailType,
-    EventParty, EVENT_SOURCE,
+pub use business_event::{
+    events_between, last_control_change, BusinessEvent, ControlChangeNote, DetailType, EventParty,
+    EVENT_SOURCE,
 };
+pub use channel::Channel;
 pub use conversation::{ActionKind, Conversation, PendingRequest, RequestedAction};
-pub use event::{EventKind, Feed, WebhookEvent};
 pub use handover::{note_write, HandoverPolicy, AUTOMATIC_MESSAGE_METADATA};
 pub use opening_hours::{civil_date, day_number, DayNumber, OpeningHours, MINUTES_PER_DAY};
 pub use owner::{Owner, OwnerRole, PAGE_INBOX_APP_ID};
@@ -32,6 +31,7 @@ pub use time::{
 };
 pub use timeline::{
     agent_control_metadata, agent_metadata, agent_of_metadata, names_an_agent,
-    split_agent_metadata, Author, Cause, TimelineEntry, TimelineRecord,
+    split_agent_metadata, Author, Cause, Happening, TimelineEntry,
 };
+pub use webhook_event::{EventKind, Feed, WebhookEvent};
 pub use zone::Zone;

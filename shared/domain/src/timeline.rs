@@ -116,7 +116,7 @@ pub struct TimelineEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(flatten)]
-    pub record: TimelineRecord,
+    pub record: Happening,
 }
 
 impl TimelineEntry {
@@ -125,14 +125,14 @@ impl TimelineEntry {
     /// control (`1-control:`), request (`2-request:`), action (`3-action:`), failed action
     /// (`4-action-failed:`). (A postback's
     /// message entry is keyed by its time instead, `0-postback:`, see `transition`.)
-    pub fn new(at: EpochMillis, event_key: &str, record: TimelineRecord) -> Self {
+    pub fn new(at: EpochMillis, event_key: &str, record: Happening) -> Self {
         let prefix = match record {
-            TimelineRecord::Message { .. } => "0-message",
-            TimelineRecord::System { .. } => "0-system",
-            TimelineRecord::Control { .. } => "1-control",
-            TimelineRecord::ControlRequest { .. } => "2-request",
-            TimelineRecord::ActionRequested { .. } => "3-action",
-            TimelineRecord::ActionFailed { .. } => "4-action-failed",
+            Happening::Message { .. } => "0-message",
+            Happening::System { .. } => "0-system",
+            Happening::Control { .. } => "1-control",
+            Happening::ControlRequest { .. } => "2-request",
+            Happening::ActionRequested { .. } => "3-action",
+            Happening::ActionFailed { .. } => "4-action-failed",
         };
         TimelineEntry {
             at,
@@ -145,7 +145,7 @@ impl TimelineEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum TimelineRecord {
+pub enum Happening {
     /// A change of control (or, with `late`, a control event that arrived after a newer one
     /// and did not change the owner).
     Control {
@@ -195,7 +195,7 @@ mod tests {
     fn timeline_keys_sort_message_control_request_action() {
         // Stored keys: a change here would write second copies of entries already stored.
         let key = |record| TimelineEntry::new(5, "e1", record).key;
-        let message = TimelineRecord::Message {
+        let message = Happening::Message {
             author: Author::Customer,
             mid: None,
             app_id: None,
@@ -203,7 +203,7 @@ mod tests {
             payload: None,
             attachments: 0,
         };
-        let control = TimelineRecord::Control {
+        let control = Happening::Control {
             from: Owner::idle(),
             to: Owner::idle(),
             cause: Cause::Api,
@@ -212,11 +212,11 @@ mod tests {
             metadata: None,
             late: false,
         };
-        let request = TimelineRecord::ControlRequest {
+        let request = Happening::ControlRequest {
             requested_by: "1".into(),
             metadata: None,
         };
-        let action = TimelineRecord::ActionRequested {
+        let action = Happening::ActionRequested {
             action: ActionKind::PassToInbox,
             source: "payload:x".into(),
         };

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use routing_domain::{ConversationEvent, EVENT_SOURCE};
+use routing_domain::{BusinessEvent, EVENT_SOURCE};
 use routing_usecases::ports::{EventBus, EventBusError};
 
 /// EventBridge's limit of entries per `PutEvents` request.
@@ -27,7 +27,7 @@ impl EventBridgeBus {
         }
     }
 
-    fn entry(&self, event: &ConversationEvent) -> Result<PutEventsRequestEntry, EventBusError> {
+    fn entry(&self, event: &BusinessEvent) -> Result<PutEventsRequestEntry, EventBusError> {
         let detail = serde_json::to_string(event)
             .map_err(|err| EventBusError::Rejected(format!("detail: {err}")))?;
         Ok(PutEventsRequestEntry::builder()
@@ -38,7 +38,7 @@ impl EventBridgeBus {
             .build())
     }
 
-    async fn put(&self, events: &[ConversationEvent]) -> Vec<Result<(), EventBusError>> {
+    async fn put(&self, events: &[BusinessEvent]) -> Vec<Result<(), EventBusError>> {
         let mut answers: Vec<Result<(), EventBusError>> = Vec::with_capacity(events.len());
         let mut entries = Vec::with_capacity(events.len());
         let mut sent = Vec::with_capacity(events.len());
@@ -93,7 +93,7 @@ impl EventBridgeBus {
 
 #[async_trait]
 impl EventBus for EventBridgeBus {
-    async fn publish(&self, events: &[ConversationEvent]) -> Vec<Result<(), EventBusError>> {
+    async fn publish(&self, events: &[BusinessEvent]) -> Vec<Result<(), EventBusError>> {
         let mut answers = Vec::with_capacity(events.len());
         for chunk in events.chunks(MAX_ENTRIES_PER_PUT) {
             answers.extend(self.put(chunk).await);

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use routing_domain::{
-    rfc3339_millis, rfc3339_secs, ActionKind, Conversation, EpochMillis, Owner, TimelineEntry,
-    TimelineRecord,
+    rfc3339_millis, rfc3339_secs, ActionKind, Conversation, EpochMillis, Happening, Owner,
+    TimelineEntry,
 };
 use routing_usecases::control::{ControlOutcome, MessageOutcome};
 use routing_usecases::ports::{Listing, MessagingType};
@@ -92,7 +92,7 @@ pub struct TimelineView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(flatten)]
-    pub record: TimelineRecord,
+    pub record: Happening,
 }
 
 impl TimelineView {

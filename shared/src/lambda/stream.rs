@@ -5,7 +5,7 @@
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use routing_domain::Conversation;
-use routing_usecases::events::RecordChange;
+use routing_usecases::business_events::RecordChange;
 use serde_json::Value;
 
 use super::InvocationError;

@@ -31,7 +31,7 @@ struct Tables {
     leases: HashMap<String, DueLease>,
     quarantine: Vec<QuarantinedBody>,
     /// (pk, key) -> idempotency record
-    idempotency: HashMap<(String, String), routing_usecases::ports::IdempotencyRecord>,
+    idempotency: HashMap<(String, String), routing_usecases::ports::KeyUse>,
 }
 
 #[derive(Default)]

@@ -12,7 +12,7 @@ use routing_core::meta::graph::RetryPolicy;
 use routing_domain::{Cause, Owner, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_usecases::config::CoordinatorConfig;
 use routing_usecases::idempotency::Idempotency;
-use routing_usecases::ports::{IdempotencyRecord, KeyClaim, LeaseChange, Store};
+use routing_usecases::ports::{KeyClaim, KeyUse, LeaseChange, Store};
 use routing_usecases::testing::{config_json, API_TOKEN, BOT, INBOX, PAGE};
 use serde_json::{json, Value};
 
@@ -434,7 +434,7 @@ async fn a_message_repeated_with_its_idempotency_key_is_sent_once(store: Arc<dyn
         .await;
     assert_eq!(elsewhere.0, 200, "{}", elsewhere.1);
     // Kept in the store for 24 h.
-    let probe = IdempotencyRecord {
+    let probe = KeyUse {
         page_id: PAGE.into(),
         psid: u.into(),
         // Kept under the token's own scope.

@@ -168,9 +168,7 @@ async fn control_entries(rig: &Rig, psid: &str) -> Vec<(Option<String>, Option<S
         .items
         .into_iter()
         .filter_map(|entry| match entry.record {
-            routing_domain::TimelineRecord::Control { metadata, .. } => {
-                Some((entry.agent, metadata))
-            }
+            routing_domain::Happening::Control { metadata, .. } => Some((entry.agent, metadata)),
             _ => None,
         })
         .collect()

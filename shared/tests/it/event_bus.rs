@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use routing_core::bus::EventBridgeBus;
 use routing_domain::{
-    events_between, Cause, ControlChangeNote, Conversation, ConversationEvent, Owner, OwnerRole,
+    events_between, BusinessEvent, Cause, ControlChangeNote, Conversation, Owner, OwnerRole,
 };
 use routing_usecases::ports::EventBus;
 
@@ -70,7 +70,7 @@ fn client(endpoint: &str) -> aws_sdk_eventbridge::Client {
 }
 
 /// A hand-over of `psid` to the inbox: one event.
-fn hand_over(psid: &str) -> ConversationEvent {
+fn hand_over(psid: &str) -> BusinessEvent {
     let bot = Owner::app("1001", OwnerRole::Bot);
     let inbox = Owner::app("2002", OwnerRole::Inbox);
     let mut old = Conversation::new("111", psid, 1_000);

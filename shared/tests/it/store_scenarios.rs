@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use routing_core::store::{MemoryStore, RequestCounter};
 use routing_domain::{
-    Author, Conversation, EpochSeconds, FixedClock, OwnerRole, TimelineEntry, TimelineRecord,
+    Author, Conversation, EpochSeconds, FixedClock, Happening, OwnerRole, TimelineEntry,
 };
-use routing_usecases::events::{EventPublisher, RecordChange};
+use routing_usecases::business_events::{EventPublisher, RecordChange};
 use routing_usecases::ingest::{IngestReport, WebhookIngest, QUARANTINE_BODY_BYTES};
 use routing_usecases::ports::{
     ConversationWrite, LeaseChange, QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder,
@@ -78,7 +78,7 @@ async fn all_timeline(h: &Harness, psid: &str) -> Vec<TimelineEntry> {
 fn messages(timeline: &[TimelineEntry]) -> usize {
     timeline
         .iter()
-        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .filter(|e| matches!(e.record, Happening::Message { .. }))
         .count()
 }
 
@@ -131,7 +131,7 @@ async fn out_of_order_control_events_keep_the_newest(h: Harness) {
     let timeline = all_timeline(&h, "u2").await;
     let late: Vec<_> = timeline
         .iter()
-        .filter(|e| matches!(e.record, TimelineRecord::Control { late: true, .. }))
+        .filter(|e| matches!(e.record, Happening::Control { late: true, .. }))
         .collect();
     assert_eq!(
         late.len(),
@@ -195,7 +195,7 @@ async fn batch_of_100_events_over_20_conversations(h: Harness) {
         assert!(
             timeline
                 .iter()
-                .all(|e| !matches!(e.record, TimelineRecord::Control { late: true, .. })),
+                .all(|e| !matches!(e.record, Happening::Control { late: true, .. })),
             "{psid}: events applied in timestamp order, none late"
         );
     }
@@ -244,7 +244,7 @@ fn one_conversation_batch(psid: &str, from: usize, count: usize) -> Value {
 fn message_times(timeline: &[TimelineEntry]) -> Vec<i64> {
     timeline
         .iter()
-        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .filter(|e| matches!(e.record, Happening::Message { .. }))
         .map(|e| e.at)
         .collect()
 }
@@ -567,11 +567,11 @@ async fn timeline_pages_both_ways_and_keeps_text(h: Harness) {
     let oldest: Vec<TimelineEntry> = all_timeline(&h, "t-1")
         .await
         .into_iter()
-        .filter(|e| matches!(e.record, TimelineRecord::Message { .. }))
+        .filter(|e| matches!(e.record, Happening::Message { .. }))
         .collect();
     assert_eq!(oldest.len(), 10);
     match &oldest[0].record {
-        TimelineRecord::Message { author, text, .. } => {
+        Happening::Message { author, text, .. } => {
             assert_eq!(*author, Author::Customer);
             assert_eq!(text.as_deref(), Some("Grüße 0"));
         }
@@ -642,7 +642,7 @@ async fn a_new_conversation_whose_standby_copy_comes_first_publishes_one_event(h
     let controls: Vec<_> = all_timeline(&h, "s-2")
         .await
         .into_iter()
-        .filter(|e| matches!(e.record, TimelineRecord::Control { .. }))
+        .filter(|e| matches!(e.record, Happening::Control { .. }))
         .collect();
     assert_eq!(controls.len(), 1, "{controls:?}");
 }
@@ -671,7 +671,7 @@ async fn postback_copies_make_one_entry_keeping_the_payload(h: Harness) {
         let taps: Vec<_> = timeline
             .iter()
             .filter_map(|e| match &e.record {
-                TimelineRecord::Message { payload, .. } => Some(payload.clone()),
+                Happening::Message { payload, .. } => Some(payload.clone()),
                 _ => None,
             })
             .collect();
@@ -695,7 +695,7 @@ async fn an_item_over_400_kb_is_refused_like_dynamodb(h: Harness) {
     let entry = TimelineEntry::new(
         T0,
         "e1",
-        TimelineRecord::Message {
+        Happening::Message {
             author: Author::Customer,
             mid: Some("m1".into()),
             app_id: None,
@@ -733,7 +733,7 @@ async fn a_transaction_over_100_items_is_refused_like_dynamodb(h: Harness) {
             TimelineEntry::new(
                 T0 + i,
                 &format!("e{i}"),
-                TimelineRecord::Message {
+                Happening::Message {
                     author: Author::Customer,
                     mid: Some(format!("m{i}")),
                     app_id: None,

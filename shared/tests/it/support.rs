@@ -12,7 +12,7 @@ use messenger_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use routing_core::meta::graph::{GraphClient, RetryPolicy};
 use routing_core::store::{DynamoStore, MemoryStore, RequestCounter};
 use routing_domain::{
-    Cause, Clock, Conversation, FixedClock, Owner, OwnerRole, TimelineEntry, TimelineRecord,
+    Cause, Clock, Conversation, FixedClock, Happening, Owner, OwnerRole, TimelineEntry,
 };
 use routing_usecases::config::{CoordinatorConfig, PagePolicy};
 use routing_usecases::control::ControlService;
@@ -332,7 +332,7 @@ impl World {
         page.items
             .into_iter()
             .filter_map(|e| match e.record {
-                TimelineRecord::Control {
+                Happening::Control {
                     from,
                     to,
                     cause,

@@ -9,7 +9,7 @@ use routing_domain::transition::{
 };
 use routing_domain::WebhookEvent;
 use routing_domain::{
-    agent_metadata, ActionKind, Author, Cause, Conversation, Owner, OwnerRole, TimelineRecord,
+    agent_metadata, ActionKind, Author, Cause, Conversation, Happening, Owner, OwnerRole,
     PAGE_INBOX_APP_ID,
 };
 use routing_usecases::config::PagePolicy;
@@ -56,7 +56,7 @@ fn step(
     receiver: &str,
     list: &str,
     value: Value,
-) -> (Conversation, Vec<TimelineRecord>) {
+) -> (Conversation, Vec<Happening>) {
     match decide(current, receiver, &event(list, value)) {
         Decision::Write(t) => (t.state, t.timeline.into_iter().map(|e| e.record).collect()),
         Decision::Unchanged => panic!("expected a write"),
@@ -72,13 +72,11 @@ fn passed_to_inbox(at: i64) -> Conversation {
     step(None, INBOX, "messaging", pass("u", at, Some(BOT), INBOX)).0
 }
 
-fn control_changes(timeline: &[TimelineRecord]) -> Vec<(Owner, Owner, bool)> {
+fn control_changes(timeline: &[Happening]) -> Vec<(Owner, Owner, bool)> {
     timeline
         .iter()
         .filter_map(|r| match r {
-            TimelineRecord::Control { from, to, late, .. } => {
-                Some((from.clone(), to.clone(), *late))
-            }
+            Happening::Control { from, to, late, .. } => Some((from.clone(), to.clone(), *late)),
             _ => None,
         })
         .collect()
@@ -101,7 +99,7 @@ fn pass_to_the_inbox_makes_it_unread_and_starts_a_lease() {
     assert_eq!(next.version, bot.version + 1);
     assert!(!next.needs_resync);
     match &timeline[0] {
-        TimelineRecord::Control {
+        Happening::Control {
             from,
             to,
             cause,
@@ -230,7 +228,7 @@ fn a_request_to_the_owner_is_pending_and_granted_when_the_page_allows() {
         "the owner changes only when Meta confirms"
     );
     assert!(timeline.iter().any(
-        |r| matches!(r, TimelineRecord::ControlRequest { requested_by, .. } if requested_by == BOT)
+        |r| matches!(r, Happening::ControlRequest { requested_by, .. } if requested_by == BOT)
     ));
 }
 
@@ -270,7 +268,7 @@ fn a_message_on_messaging_makes_the_receiver_owner_of_an_idle_thread() {
     assert_eq!(next.last_customer_message_at, Some(T0));
     assert_eq!(next.control_expires_at, None);
     assert!(timeline.iter().any(|r| matches!(r,
-        TimelineRecord::Message { author: Author::Customer, text: Some(t), .. } if t == "hello")));
+        Happening::Message { author: Author::Customer, text: Some(t), .. } if t == "hello")));
 }
 
 #[test]
@@ -307,7 +305,7 @@ fn an_agents_reply_names_the_agent_its_metadata_names_and_no_other_echo_does() {
     };
     let entry = entry_of(INBOX, Some(&agent_metadata("Sam")));
     assert!(
-        matches!(entry.record, TimelineRecord::Message { .. }),
+        matches!(entry.record, Happening::Message { .. }),
         "{entry:?}"
     );
     assert_eq!(entry.agent.as_deref(), Some("Sam"));
@@ -437,7 +435,7 @@ fn an_agent_echo_clears_unread_and_renews_the_lease() {
     assert!(!next.unread);
     assert_eq!(next.control_expires_at, Some((T0 + 60_000) / 1000 + WINDOW));
     assert!(timeline.iter().any(|r| matches!(r,
-        TimelineRecord::Message { author: Author::Agent, app_id: Some(a), .. } if a == INBOX)));
+        Happening::Message { author: Author::Agent, app_id: Some(a), .. } if a == INBOX)));
 }
 
 #[test]
@@ -461,7 +459,7 @@ fn an_echo_from_meta_inbox_means_a_human_took_control() {
     assert!(next.control_expires_at.is_some());
     assert!(timeline.iter().any(|r| matches!(
         r,
-        TimelineRecord::Message {
+        Happening::Message {
             author: Author::PageInbox,
             ..
         }
@@ -480,7 +478,7 @@ fn a_bot_echo_is_authored_by_the_bot() {
     assert_eq!(next.owner, bot.owner);
     assert!(timeline.iter().any(|r| matches!(
         r,
-        TimelineRecord::Message {
+        Happening::Message {
             author: Author::Bot,
             ..
         }
@@ -524,7 +522,7 @@ fn a_handover_postback_on_messaging_requests_a_pass_to_the_inbox() {
     );
     assert!(timeline.iter().any(|r| matches!(
         r,
-        TimelineRecord::ActionRequested {
+        Happening::ActionRequested {
             action: ActionKind::PassToInbox,
             ..
         }
@@ -992,7 +990,7 @@ fn a_message_without_mid_is_a_system_event_that_flags_a_resync() {
     assert!(
         matches!(
             timeline.as_slice(),
-            [TimelineRecord::System { text: Some(t), .. }] if t.contains("Business AI")
+            [Happening::System { text: Some(t), .. }] if t.contains("Business AI")
         ),
         "{timeline:?}"
     );
@@ -1015,7 +1013,7 @@ fn step_on(
     receiver: &str,
     list: &str,
     value: Value,
-) -> (Conversation, Vec<TimelineRecord>) {
+) -> (Conversation, Vec<Happening>) {
     match decide_with(page, T0 + 3_600_000, current, receiver, &event(list, value)) {
         Decision::Write(t) => (t.state, t.timeline.into_iter().map(|e| e.record).collect()),
         Decision::Unchanged => panic!("expected a write"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use routing_core::store::MemoryStore;
 use routing_domain::transition::Transition;
 use routing_domain::{ActionKind, RequestedAction};
-use routing_domain::{FixedClock, Owner, OwnerRole, TimelineRecord};
+use routing_domain::{FixedClock, Happening, Owner, OwnerRole};
 use routing_usecases::ports::GraphError;
 use routing_usecases::ports::{Store, TimelineOrder};
 use routing_usecases::records::Records;
@@ -57,5 +57,5 @@ async fn a_trigger_whose_send_had_no_answer_is_never_sent_again() {
     assert!(timeline
         .items
         .iter()
-        .any(|e| matches!(e.record, TimelineRecord::ActionFailed { .. })));
+        .any(|e| matches!(e.record, Happening::ActionFailed { .. })));
 }

@@ -8,9 +8,7 @@ use routing_core::meta::webhook::MetaWebhooks;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use routing_domain::{
-    ActionKind, Owner, OwnerRole, RequestedAction, TimelineRecord, PAGE_INBOX_APP_ID,
-};
+use routing_domain::{ActionKind, Happening, Owner, OwnerRole, RequestedAction, PAGE_INBOX_APP_ID};
 use routing_usecases::ingest::WebhookIngest;
 use routing_usecases::ports::{Store, TimelineOrder};
 use routing_usecases::resync::ResyncLimits;
@@ -111,7 +109,7 @@ impl Rig {
             .items
             .into_iter()
             .filter_map(|e| match e.record {
-                TimelineRecord::ActionFailed { reason, .. } => Some(reason),
+                Happening::ActionFailed { reason, .. } => Some(reason),
                 _ => None,
             })
             .collect()

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use sha2::{Digest, Sha256};
 
-use crate::ports::{IdempotencyRecord, KeyClaim, StoreError, StoredAnswer};
+use crate::ports::{KeyClaim, KeyUse, StoreError, StoredAnswer};
 use crate::records::Records;
 
 /// How long a key is remembered.
@@ -44,7 +44,7 @@ pub enum Admission {
 /// A key this request holds.
 #[derive(Debug)]
 pub struct Ticket {
-    record: IdempotencyRecord,
+    record: KeyUse,
 }
 
 /// The idempotency keys of agent actions.
@@ -114,7 +114,7 @@ impl Idempotency {
     ) -> Result<Admission, IdempotencyError> {
         check_key(key)?;
         let now = self.records.now();
-        let record = IdempotencyRecord {
+        let record = KeyUse {
             page_id: page_id.to_string(),
             psid: psid.to_string(),
             key: format!("{scope}:{key}"),
@@ -155,7 +155,7 @@ impl Idempotency {
         let record = ticket.record;
         match answer {
             Some(answer) => {
-                let done = IdempotencyRecord {
+                let done = KeyUse {
                     answer: Some(answer),
                     ..record
                 };

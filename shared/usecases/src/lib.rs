@@ -4,9 +4,9 @@
 //! return their own errors; the adapters map them to HTTP statuses and Lambda error types.
 
 pub mod backoff;
+pub mod business_events;
 pub mod config;
 pub mod control;
-pub mod events;
 pub mod idempotency;
 pub mod ingest;
 pub mod outages;

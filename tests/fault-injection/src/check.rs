@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use routing_domain::{Conversation, OwnerRole, TimelineEntry, TimelineRecord};
+use routing_domain::{Conversation, Happening, OwnerRole, TimelineEntry};
 use routing_usecases::ports::{TimelineOrder, LEASE_SHARDS};
 use serde_json::Value;
 
@@ -221,7 +221,7 @@ fn triggers_once(
     }
     let asked = entries
         .iter()
-        .filter(|e| matches!(&e.record, TimelineRecord::ActionRequested { source, .. } if !source.starts_with("request")))
+        .filter(|e| matches!(&e.record, Happening::ActionRequested { source, .. } if !source.starts_with("request")))
         .count();
     let confirmations = meta
         .sent
@@ -306,7 +306,7 @@ async fn messages_on_timeline_once(
 ) -> Vec<String> {
     let mut on_timeline: HashMap<String, usize> = HashMap::new();
     for entry in entries {
-        if let TimelineRecord::Message { mid: Some(mid), .. } = &entry.record {
+        if let Happening::Message { mid: Some(mid), .. } = &entry.record {
             *on_timeline.entry(mid.clone()).or_default() += 1;
         }
     }

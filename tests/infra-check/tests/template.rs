@@ -1506,7 +1506,7 @@ fn the_schema_file_names_every_detail_type_and_field() {
         routing_domain::EVENT_SOURCE
     );
     // The detail's required fields are exactly what the publisher writes.
-    let sample = routing_domain::ConversationEvent {
+    let sample = routing_domain::BusinessEvent {
         kind: None,
         page_id: "1".into(),
         conversation: "c".into(),

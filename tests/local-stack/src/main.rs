@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 use local_stack::{emulator_config, local_config_path, Cast, Failure, Stack};
 use messenger_emulator::Emulator;
 use routing_core::store::DynamoStore;
-use routing_domain::{rfc3339_millis, rfc3339_secs, Conversation, TimelineRecord};
+use routing_domain::{rfc3339_millis, rfc3339_secs, Conversation, Happening};
 use routing_usecases::config::CoordinatorConfig;
 use routing_usecases::ports::TimelineOrder;
 use serde_json::Value;
@@ -609,7 +609,7 @@ async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
         .await?;
     for entry in page.items {
         let line = match entry.record {
-            TimelineRecord::Message {
+            Happening::Message {
                 author,
                 text,
                 payload,
@@ -622,7 +622,7 @@ async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
                     None => format!("{who:<10} {text}"),
                 }
             }
-            TimelineRecord::Control {
+            Happening::Control {
                 from,
                 to,
                 cause,
@@ -636,14 +636,14 @@ async fn print_timeline(stack: &Stack) -> Result<(), Failure> {
                 to.role.as_str(),
                 if late { ", late" } else { "" }
             ),
-            TimelineRecord::ControlRequest { requested_by, .. } => {
+            Happening::ControlRequest { requested_by, .. } => {
                 format!("{:<10} app {requested_by} asked for control", "request")
             }
-            TimelineRecord::ActionRequested { action, source } => {
+            Happening::ActionRequested { action, source } => {
                 format!("{:<10} {action:?} requested by {source}", "trigger")
             }
-            TimelineRecord::System { event, .. } => format!("{:<10} from Meta ({event})", "system"),
-            TimelineRecord::ActionFailed { action, reason, .. } => {
+            Happening::System { event, .. } => format!("{:<10} from Meta ({event})", "system"),
+            Happening::ActionFailed { action, reason, .. } => {
                 format!("{:<10} {action:?} failed: {reason}", "trigger")
             }
         };

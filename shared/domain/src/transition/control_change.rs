@@ -2,7 +2,7 @@
 //! re-sync decided), applied to the record.
 
 use crate::policy::PagePolicy;
-use crate::{Cause, Conversation, EpochMillis, Owner, TimelineEntry, TimelineRecord};
+use crate::{Cause, Conversation, EpochMillis, Happening, Owner, TimelineEntry};
 
 use super::Transition;
 
@@ -63,7 +63,7 @@ pub fn apply_control_change(
     let timeline = vec![TimelineEntry::new(
         at,
         &change.key,
-        TimelineRecord::Control {
+        Happening::Control {
             from: before,
             to: change.to.clone(),
             cause: change.cause,

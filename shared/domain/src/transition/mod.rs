@@ -14,8 +14,8 @@
 //! events yields the same owner.
 
 mod control_change;
-mod events;
 mod keywords;
+mod kinds;
 mod rules;
 
 pub use control_change::{apply_control_change, confirm_recorded_change, ControlChange};

@@ -2,8 +2,8 @@
 //! activity, timeline entries and trigger actions.
 
 use crate::{
-    ActionKind, Author, Cause, Conversation, EpochMillis, Feed, Owner, OwnerRole, RequestedAction,
-    TimelineEntry, TimelineRecord,
+    ActionKind, Author, Cause, Conversation, EpochMillis, Feed, Happening, Owner, OwnerRole,
+    RequestedAction, TimelineEntry,
 };
 
 use super::keywords::matching_keyword;
@@ -255,7 +255,7 @@ impl Rules<'_, '_> {
         self.timeline.push(TimelineEntry::new(
             self.at,
             self.key,
-            TimelineRecord::Control {
+            Happening::Control {
                 from,
                 to,
                 cause,
@@ -356,7 +356,7 @@ impl Rules<'_, '_> {
         self.timeline.push(TimelineEntry::new(
             self.at,
             self.key,
-            TimelineRecord::ActionRequested { action, source },
+            Happening::ActionRequested { action, source },
         ));
     }
 }
@@ -369,8 +369,8 @@ fn message_record(
     text: Option<&str>,
     payload: Option<&str>,
     attachments: u32,
-) -> TimelineRecord {
-    TimelineRecord::Message {
+) -> Happening {
+    Happening::Message {
         author,
         mid: mid.map(str::to_string),
         app_id: app_id.map(str::to_string),

@@ -11,9 +11,7 @@ use super::schema::{PK, SK, TTL};
 use super::DynamoStore;
 use crate::store::keys::conversation_pk;
 use routing_domain::{EpochMillis, EpochSeconds};
-use routing_usecases::ports::{
-    IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError, StoredAnswer,
-};
+use routing_usecases::ports::{IdempotencyKeys, KeyClaim, KeyUse, StoreError, StoredAnswer};
 
 /// The sort key prefix of idempotency keys.
 pub const IDEMPOTENCY_SK_PREFIX: &str = "IDEMPOTENCY#";
@@ -33,7 +31,7 @@ struct KeyItem {
 }
 
 impl KeyItem {
-    fn of(record: &IdempotencyRecord) -> Self {
+    fn of(record: &KeyUse) -> Self {
         KeyItem {
             pk: conversation_pk(&record.page_id, &record.psid),
             sk: format!("{IDEMPOTENCY_SK_PREFIX}{}", record.key),
@@ -47,8 +45,8 @@ impl KeyItem {
         }
     }
 
-    fn record(self) -> IdempotencyRecord {
-        IdempotencyRecord {
+    fn record(self) -> KeyUse {
+        KeyUse {
             page_id: self.page_id,
             psid: self.psid,
             key: self.key,
@@ -61,7 +59,7 @@ impl KeyItem {
 }
 
 impl DynamoStore {
-    async fn put_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn put_key(&self, record: &KeyUse) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -72,7 +70,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn held_key(&self, record: &IdempotencyRecord) -> Result<KeyClaim, StoreError> {
+    async fn held_key(&self, record: &KeyUse) -> Result<KeyClaim, StoreError> {
         let item = KeyItem::of(record);
         let out = self
             .client
@@ -94,11 +92,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl IdempotencyKeys for DynamoStore {
-    async fn claim_key(
-        &self,
-        record: &IdempotencyRecord,
-        now: EpochSeconds,
-    ) -> Result<KeyClaim, StoreError> {
+    async fn claim_key(&self, record: &KeyUse, now: EpochSeconds) -> Result<KeyClaim, StoreError> {
         let claimed = self
             .client
             .put_item()
@@ -127,7 +121,7 @@ impl IdempotencyKeys for DynamoStore {
         }
     }
 
-    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn complete_key(&self, record: &KeyUse) -> Result<(), StoreError> {
         self.put_key(record).await
     }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::store::keys::conversation_pk;
 use routing_domain::EpochSeconds;
-use routing_usecases::ports::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoreError};
+use routing_usecases::ports::{IdempotencyKeys, KeyClaim, KeyUse, StoreError};
 
 fn slot(page_id: &str, psid: &str, key: &str) -> (String, String) {
     (conversation_pk(page_id, psid), key.to_string())
@@ -14,11 +14,7 @@ fn slot(page_id: &str, psid: &str, key: &str) -> (String, String) {
 
 #[async_trait]
 impl IdempotencyKeys for MemoryStore {
-    async fn claim_key(
-        &self,
-        record: &IdempotencyRecord,
-        now: EpochSeconds,
-    ) -> Result<KeyClaim, StoreError> {
+    async fn claim_key(&self, record: &KeyUse, now: EpochSeconds) -> Result<KeyClaim, StoreError> {
         let mut tables = self.lock()?;
         let slot = slot(&record.page_id, &record.psid, &record.key);
         match tables.idempotency.get(&slot) {
@@ -30,7 +26,7 @@ impl IdempotencyKeys for MemoryStore {
         }
     }
 
-    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn complete_key(&self, record: &KeyUse) -> Result<(), StoreError> {
         let mut tables = self.lock()?;
         let slot = slot(&record.page_id, &record.psid, &record.key);
         tables.idempotency.insert(slot, record.clone());

@@ -10,7 +10,7 @@ use crate::records::change_key;
 use routing_domain::transition::{
     apply_control_change, confirm_recorded_change, ControlChange, Transition,
 };
-use routing_domain::{names_an_agent, Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
+use routing_domain::{names_an_agent, Cause, Conversation, Happening, Owner, TimelineEntry};
 
 /// `POST .../control`
 #[derive(Clone, Debug, Deserialize)]
@@ -204,7 +204,7 @@ impl ControlService {
                 next.timeline.push(TimelineEntry::new(
                     now,
                     &key,
-                    TimelineRecord::ControlRequest {
+                    Happening::ControlRequest {
                         requested_by: app_id.clone(),
                         metadata: metadata.map(str::to_string),
                     },
@@ -256,7 +256,7 @@ impl ControlService {
                 next.timeline.push(TimelineEntry::new(
                     now,
                     &key,
-                    TimelineRecord::Control {
+                    Happening::Control {
                         from: current.owner.clone(),
                         to: current.owner.clone(),
                         cause: Cause::Api,

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use routing_domain::ConversationEvent;
+use routing_domain::BusinessEvent;
 
 /// Why an event was not accepted by the bus.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -19,5 +19,5 @@ pub enum EventBusError {
 #[async_trait]
 pub trait EventBus: Send + Sync {
     /// Put `events` on the bus, in order: one answer per event, in the same order.
-    async fn publish(&self, events: &[ConversationEvent]) -> Vec<Result<(), EventBusError>>;
+    async fn publish(&self, events: &[BusinessEvent]) -> Vec<Result<(), EventBusError>>;
 }

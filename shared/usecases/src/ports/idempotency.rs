@@ -17,7 +17,7 @@ pub struct StoredAnswer {
 
 /// One key of one conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdempotencyRecord {
+pub struct KeyUse {
     pub page_id: String,
     pub psid: String,
     pub key: String,
@@ -37,21 +37,17 @@ pub enum KeyClaim {
     /// The key was free (or expired): it is now this request's.
     Claimed,
     /// The key is held: by a request at work, or with the answer of one that ended.
-    Held(IdempotencyRecord),
+    Held(KeyUse),
 }
 
 #[async_trait]
 pub trait IdempotencyKeys: Send + Sync {
     /// Store `record` (no answer yet) unless an unexpired record of the same key exists
     /// (as of `now`); then that record.
-    async fn claim_key(
-        &self,
-        record: &IdempotencyRecord,
-        now: EpochSeconds,
-    ) -> Result<KeyClaim, StoreError>;
+    async fn claim_key(&self, record: &KeyUse, now: EpochSeconds) -> Result<KeyClaim, StoreError>;
 
     /// Store the answer of a key this request claimed.
-    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError>;
+    async fn complete_key(&self, record: &KeyUse) -> Result<(), StoreError>;
 
     /// Forget a key this request claimed (it did nothing: the request may be repeated).
     async fn release_key(&self, page_id: &str, psid: &str, key: &str) -> Result<(), StoreError>;

@@ -14,7 +14,7 @@ pub use event_bus::{EventBus, EventBusError};
 pub use graph::{
     GraphApi, GraphError, MessagingType, OutgoingMessage, SentMessage, ThreadControl, ThreadOwner,
 };
-pub use idempotency::{IdempotencyKeys, IdempotencyRecord, KeyClaim, StoredAnswer};
+pub use idempotency::{IdempotencyKeys, KeyClaim, KeyUse, StoredAnswer};
 pub use secret::Secret;
 pub use store::{
     ConversationWrite, DueLease, LeaseChange, Listing, QuarantinedBody, QueueQuery, Store,

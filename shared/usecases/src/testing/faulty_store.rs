@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::ports::{
-    ConversationWrite, DueLease, IdempotencyKeys, IdempotencyRecord, KeyClaim, Listing,
-    QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
+    ConversationWrite, DueLease, IdempotencyKeys, KeyClaim, KeyUse, Listing, QuarantinedBody,
+    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
 };
 use routing_domain::{Conversation, EpochSeconds, TimelineEntry};
 
@@ -49,15 +49,11 @@ impl FaultyStore {
 
 #[async_trait]
 impl IdempotencyKeys for FaultyStore {
-    async fn claim_key(
-        &self,
-        record: &IdempotencyRecord,
-        now: EpochSeconds,
-    ) -> Result<KeyClaim, StoreError> {
+    async fn claim_key(&self, record: &KeyUse, now: EpochSeconds) -> Result<KeyClaim, StoreError> {
         self.inner.claim_key(record, now).await
     }
 
-    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn complete_key(&self, record: &KeyUse) -> Result<(), StoreError> {
         self.inner.complete_key(record).await
     }
 

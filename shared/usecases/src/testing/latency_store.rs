@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::ports::{
-    ConversationWrite, DueLease, IdempotencyKeys, IdempotencyRecord, KeyClaim, Listing,
-    QuarantinedBody, QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
+    ConversationWrite, DueLease, IdempotencyKeys, KeyClaim, KeyUse, Listing, QuarantinedBody,
+    QueueQuery, Store, StoreError, TimelineOrder, WriteOutcome,
 };
 use routing_domain::{Conversation, EpochSeconds, TimelineEntry};
 
@@ -86,16 +86,12 @@ impl LatencyStore {
 
 #[async_trait]
 impl IdempotencyKeys for LatencyStore {
-    async fn claim_key(
-        &self,
-        record: &IdempotencyRecord,
-        now: EpochSeconds,
-    ) -> Result<KeyClaim, StoreError> {
+    async fn claim_key(&self, record: &KeyUse, now: EpochSeconds) -> Result<KeyClaim, StoreError> {
         self.read().await;
         self.inner.claim_key(record, now).await
     }
 
-    async fn complete_key(&self, record: &IdempotencyRecord) -> Result<(), StoreError> {
+    async fn complete_key(&self, record: &KeyUse) -> Result<(), StoreError> {
         self.read().await;
         self.inner.complete_key(record).await
     }

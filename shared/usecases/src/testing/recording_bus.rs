@@ -7,11 +7,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::ports::{EventBus, EventBusError};
-use routing_domain::ConversationEvent;
+use routing_domain::BusinessEvent;
 
 #[derive(Debug, Default)]
 pub struct RecordingBus {
-    published: Mutex<Vec<ConversationEvent>>,
+    published: Mutex<Vec<BusinessEvent>>,
     /// conversation (its alias) -> refusals left
     refusals: Mutex<HashMap<String, u32>>,
 }
@@ -29,14 +29,14 @@ impl RecordingBus {
     }
 
     /// Every event accepted so far, in order.
-    pub fn published(&self) -> Vec<ConversationEvent> {
+    pub fn published(&self) -> Vec<BusinessEvent> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl EventBus for RecordingBus {
-    async fn publish(&self, events: &[ConversationEvent]) -> Vec<Result<(), EventBusError>> {
+    async fn publish(&self, events: &[BusinessEvent]) -> Vec<Result<(), EventBusError>> {
         let (Ok(mut published), Ok(mut refusals)) = (self.published.lock(), self.refusals.lock())
         else {
             return events

@@ -9,7 +9,7 @@ use routing_domain::transition::{
     apply_control_change, confirm_recorded_change, ControlChange, Transition,
 };
 use routing_domain::{
-    Cause, Conversation, EpochMillis, Owner, TimelineEntry, TimelineRecord, META_IDLE_SECS,
+    Cause, Conversation, EpochMillis, Happening, Owner, TimelineEntry, META_IDLE_SECS,
 };
 
 impl TimedReset {
@@ -83,7 +83,7 @@ impl TimedReset {
                 next.timeline.push(TimelineEntry::new(
                     at,
                     &key,
-                    TimelineRecord::Control {
+                    Happening::Control {
                         from: owner.clone(),
                         to: owner.clone(),
                         cause: Cause::Timeout,

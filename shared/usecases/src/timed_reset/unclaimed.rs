@@ -12,7 +12,7 @@ use crate::config::{PagePolicy, UnclaimedAction};
 use crate::records::change_key;
 use crate::triggers::Triggers;
 use routing_domain::transition::Transition;
-use routing_domain::{ActionKind, EpochMillis, RequestedAction, TimelineEntry, TimelineRecord};
+use routing_domain::{ActionKind, EpochMillis, Happening, RequestedAction, TimelineEntry};
 
 use super::{from_record, ResetError, TimedReset};
 
@@ -91,7 +91,7 @@ fn request_return_to_bot(next: &mut Transition, acting: &str, page: &PagePolicy,
     next.timeline.push(TimelineEntry::new(
         now,
         &key,
-        TimelineRecord::ActionRequested {
+        Happening::ActionRequested {
             action: ActionKind::PassToBot,
             source: UNCLAIMED_SOURCE.to_string(),
         },

@@ -8,7 +8,7 @@ use crate::records::change_key;
 use routing_domain::transition::{
     apply_control_change, confirm_recorded_change, ControlChange, Transition,
 };
-use routing_domain::{Cause, Conversation, Owner, TimelineEntry, TimelineRecord};
+use routing_domain::{Cause, Conversation, Happening, Owner, TimelineEntry};
 
 impl Triggers {
     /// Record the pass the action made and clear the action (unless a newer one replaced
@@ -99,7 +99,7 @@ impl Triggers {
                 next.timeline.push(TimelineEntry::new(
                     at,
                     &key,
-                    TimelineRecord::ActionFailed {
+                    Happening::ActionFailed {
                         action: action.action,
                         source: action.source.clone(),
                         reason: reason.to_string(),

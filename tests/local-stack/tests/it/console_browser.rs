@@ -592,7 +592,7 @@ async fn the_console_says_in_words_why_it_was_refused_and_what_a_re_sync_found()
 /// everything on it, the last one the newest ("message 2100" of 2100).
 async fn seed_messages(s: &Stack, psid: &str, count: usize) -> String {
     use routing_domain::transition::Transition;
-    use routing_domain::{Author, TimelineEntry, TimelineRecord};
+    use routing_domain::{Author, Happening, TimelineEntry};
     use routing_usecases::ports::Store;
     use routing_usecases::records::write_of;
     let mut record = s.record(psid).await.expect("the record");
@@ -601,7 +601,7 @@ async fn seed_messages(s: &Stack, psid: &str, count: usize) -> String {
     let entries: Vec<TimelineEntry> = (1..=count)
         .map(|i| {
             let at = first + i as i64;
-            let message = TimelineRecord::Message {
+            let message = Happening::Message {
                 author: Author::Customer,
                 mid: Some(format!("m_seed_{i}")),
                 app_id: None,

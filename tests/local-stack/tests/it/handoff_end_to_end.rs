@@ -4,7 +4,7 @@
 //! of every test.
 
 use local_stack::{local_config_path, Stack};
-use routing_domain::{OwnerRole, TimelineRecord};
+use routing_domain::{Happening, OwnerRole};
 use routing_usecases::ports::{ConversationWrite, LeaseChange, Store, TimelineOrder};
 use serde_json::{json, Value};
 
@@ -466,5 +466,5 @@ async fn the_api_refuses_bad_input_and_missing_tokens() {
     assert!(!timeline
         .items
         .iter()
-        .any(|e| matches!(e.record, TimelineRecord::Control { .. })));
+        .any(|e| matches!(e.record, Happening::Control { .. })));
 }

@@ -3,7 +3,7 @@
 //! step the emulator's true owner must equal the coordinator's record.
 
 use local_stack::{local_config_path, Stack};
-use routing_domain::{OwnerRole, TimelineRecord, PAGE_INBOX_APP_ID};
+use routing_domain::{Happening, OwnerRole, PAGE_INBOX_APP_ID};
 use routing_usecases::ports::{Store, TimelineOrder};
 use serde_json::json;
 
@@ -28,7 +28,7 @@ async fn timeline_messages(stack: &Stack, psid: &str) -> Vec<String> {
     page.items
         .into_iter()
         .filter_map(|e| match e.record {
-            TimelineRecord::Message { mid, .. } => Some(mid.unwrap_or_default()),
+            Happening::Message { mid, .. } => Some(mid.unwrap_or_default()),
             _ => None,
         })
         .collect()
@@ -190,7 +190,7 @@ async fn out_of_order_deliveries_end_with_the_newest_owner() {
     assert!(
         page.items
             .iter()
-            .any(|e| matches!(e.record, TimelineRecord::Control { late: true, .. })),
+            .any(|e| matches!(e.record, Happening::Control { late: true, .. })),
         "the older pass is recorded as late"
     );
 }

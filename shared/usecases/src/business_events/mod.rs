@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::ports::EventBus;
-use routing_domain::{events_between, Conversation, ConversationEvent};
+use routing_domain::{events_between, BusinessEvent, Conversation};
 
 /// One stream record about a conversation record: its id (the sequence number, what
 /// Lambda's partial batch response names), the record before and after (`None`: absent).
@@ -41,7 +41,7 @@ impl EventPublisher {
 
     /// The events of `changes` (at most one each), onto the bus in order.
     pub async fn publish(&self, changes: &[RecordChange]) -> PublishReport {
-        let (ids, events): (Vec<&str>, Vec<ConversationEvent>) = changes
+        let (ids, events): (Vec<&str>, Vec<BusinessEvent>) = changes
             .iter()
             .filter_map(|change| {
                 let event = events_between(change.old.as_ref(), change.new.as_ref()?)?;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::conversation::Conversation;
 use super::owner::{Owner, OwnerRole};
 use super::time::EpochMillis;
-use super::timeline::{Cause, TimelineEntry, TimelineRecord};
+use super::timeline::{Cause, Happening, TimelineEntry};
 
 /// The `source` of every event on the bus.
 pub const EVENT_SOURCE: &str = "messenger-routing";
@@ -34,7 +34,7 @@ pub struct ControlChangeNote {
 /// moved the owner (not a late event, not an extension that kept it).
 pub fn last_control_change(timeline: &[TimelineEntry]) -> Option<ControlChangeNote> {
     timeline.iter().rev().find_map(|entry| match &entry.record {
-        TimelineRecord::Control {
+        Happening::Control {
             from,
             to,
             cause,
@@ -127,7 +127,7 @@ impl From<&Owner> for EventParty {
 /// (`events_identify_people`). Consumers de-duplicate on (`page_id`, `conversation`,
 /// `version`): one version of a record yields at most one event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationEvent {
+pub struct BusinessEvent {
     #[serde(skip)]
     pub kind: Option<DetailType>,
     pub page_id: String,
@@ -153,7 +153,7 @@ pub struct ConversationEvent {
     pub version: u64,
 }
 
-impl ConversationEvent {
+impl BusinessEvent {
     pub fn kind(&self) -> DetailType {
         self.kind.unwrap_or(DetailType::ControlChanged)
     }
@@ -161,10 +161,10 @@ impl ConversationEvent {
 
 /// The event `new` records over `old` (`None`: the record did not exist), if any: a change
 /// of control noted by this version, or else a hand-over marked unclaimed by it.
-pub fn events_between(old: Option<&Conversation>, new: &Conversation) -> Option<ConversationEvent> {
+pub fn events_between(old: Option<&Conversation>, new: &Conversation) -> Option<BusinessEvent> {
     let old_change = old.and_then(|o| o.last_control_change.as_ref());
     let identify = new.events_identify_people;
-    let event = |kind, from: &Owner, to: &Owner, cause: &str, at, event: &str| ConversationEvent {
+    let event = |kind, from: &Owner, to: &Owner, cause: &str, at, event: &str| BusinessEvent {
         kind: Some(kind),
         page_id: new.page_id.clone(),
         conversation: alias_of(new),
@@ -259,7 +259,7 @@ mod tests {
         TimelineEntry::new(
             7,
             "e",
-            TimelineRecord::Control {
+            Happening::Control {
                 from,
                 to,
                 cause: Cause::Webhook,

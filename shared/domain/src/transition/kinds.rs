@@ -1,8 +1,8 @@
 //! What each kind of webhook event means for the record, in terms of the evidence rules.
 
 use crate::{
-    agent_of_metadata, split_agent_metadata, ActionKind, Author, Cause, EventKind, Feed, OwnerRole,
-    TimelineEntry, TimelineRecord, WebhookEvent,
+    agent_of_metadata, split_agent_metadata, ActionKind, Author, Cause, EventKind, Feed, Happening,
+    OwnerRole, TimelineEntry, WebhookEvent,
 };
 
 use super::rules::{ClaimKind, Rules};
@@ -190,7 +190,7 @@ impl Rules<'_, '_> {
         self.timeline.push(TimelineEntry::new(
             self.at,
             self.key,
-            TimelineRecord::System {
+            Happening::System {
                 event: format!("message ({})", feed.as_str()),
                 text: text.clone(),
             },
@@ -240,7 +240,7 @@ impl Rules<'_, '_> {
         self.timeline.push(TimelineEntry::new(
             self.at,
             self.key,
-            TimelineRecord::ControlRequest {
+            Happening::ControlRequest {
                 requested_by: requester.clone(),
                 metadata: metadata.map(str::to_string),
             },
