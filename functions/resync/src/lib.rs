@@ -23,28 +23,28 @@ pub const TABLE_ACTIONS: &[&str] = &["GetItem", "Query", "TransactWriteItems"];
 /// The HTTP routes this function serves (API Gateway).
 pub const ROUTES: &[(&str, &str)] = &[("POST", "/pages/{page_id}/conversations/{psid}/resync")];
 
-/// Handle one invocation. An event with `requestContext` is an HTTP request (answered
+/// Handle one invocation. A payload with `requestContext` is an HTTP request (answered
 /// with an API Gateway payload 2.0 response, whatever the status); a DynamoDB stream or an
 /// action other than `batch` is refused; anything else runs the scheduled batch within
 /// `limits`, starting no Graph call after `stop_at` (`work_until` of the deadline).
 pub async fn handle(
     resync: &Resync,
     limits: ResyncLimits,
-    event: Value,
+    payload: Value,
     stop_at: Instant,
 ) -> Result<Value, InvocationError> {
-    if event.get("requestContext").is_some() {
-        let request: ApiGatewayV2httpRequest = serde_json::from_value(event)
+    if payload.get("requestContext").is_some() {
+        let request: ApiGatewayV2httpRequest = serde_json::from_value(payload)
             .map_err(|e| InvocationError::BadEvent(format!("API Gateway payload 2.0: {e}")))?;
         let reply = on_request(resync, request).await;
         return Ok(response(reply));
     }
-    if event.get("Records").is_some() {
+    if payload.get("Records").is_some() {
         return Err(InvocationError::BadEvent(
             "Records: this function has no stream trigger".into(),
         ));
     }
-    match event.get("action").and_then(Value::as_str) {
+    match payload.get("action").and_then(Value::as_str) {
         None | Some("batch") => {}
         Some(other) => {
             return Err(InvocationError::BadEvent(format!(

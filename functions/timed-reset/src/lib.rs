@@ -32,10 +32,10 @@ pub const SWEEP_PAGE_SIZE: u32 = 100;
 /// [`LOCAL_NAME`] in its metrics.
 pub async fn handle(
     reset: &TimedReset,
-    event: Value,
+    payload: Value,
     stop_at: Instant,
 ) -> Result<Value, InvocationError> {
-    handle_as(LOCAL_NAME, reset, event, stop_at).await
+    handle_as(LOCAL_NAME, reset, payload, stop_at).await
 }
 
 /// [`handle`], with `function` (the Lambda function's name, so two stacks in one account
@@ -43,13 +43,13 @@ pub async fn handle(
 pub async fn handle_as(
     function: &str,
     reset: &TimedReset,
-    event: Value,
+    payload: Value,
     stop_at: Instant,
 ) -> Result<Value, InvocationError> {
-    if event.get("Records").is_some() {
+    if payload.get("Records").is_some() {
         let mut records = Vec::new();
         let mut unreadable = Vec::new();
-        for raw in records_of(event)? {
+        for raw in records_of(payload)? {
             match read_record(raw) {
                 Ok(record) => records.push(record),
                 Err(id) => unreadable.push(json!({ "itemIdentifier": id })),
