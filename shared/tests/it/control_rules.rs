@@ -204,6 +204,52 @@ async fn an_agents_pass_is_credited_to_them_when_metas_webhook_is_applied_first(
     }
 }
 
+/// Found by the fault-injection checker (seed 203, racing): the API passes to the inbox,
+/// Meta's webhook for that pass is applied first, then the API records the pass; meanwhile
+/// Meta's Page Inbox took the thread, and its take webhook arrives after. The API's record
+/// of a pass its own webhook already applied must not outrank the take.
+#[tokio::test]
+async fn a_take_after_a_pass_already_applied_from_its_webhook_still_claims_the_thread() {
+    let rig = rig();
+    rig.held_by("u11", Owner::app(BOT, OwnerRole::Bot), T0)
+        .await;
+    let deliver = |app: &str, event: serde_json::Value| {
+        let body = routing_usecases::testing::envelope("messaging", vec![event]).to_string();
+        let ingest = MetaWebhooks::ingest(rig.control.records().clone());
+        let app = app.to_string();
+        async move { ingest.ingest(&app, body.as_bytes()).await.unwrap() }
+    };
+    // Meta applied the pass at T0 + 1 s; its webhook reaches the inbox first.
+    deliver(
+        INBOX,
+        serde_json::json!({"sender": {"id": "u11"}, "recipient": {"id": PAGE},
+        "timestamp": T0 + 1_000, "pass_thread_control": {"previous_owner_app_id": BOT,
+        "new_owner_app_id": INBOX, "metadata": "m"}}),
+    )
+    .await;
+    // The API records its pass later (its clock at T0 + 10 s).
+    rig.clock.set(T0 + 10_000);
+    rig.control
+        .control(PAGE, "u11", pass(Some("bot"), "inbox", None))
+        .await
+        .unwrap();
+    // Meta's Page Inbox took the thread at T0 + 5 s; the take webhook comes last.
+    deliver(
+        INBOX,
+        serde_json::json!({"sender": {"id": "u11"}, "recipient": {"id": PAGE},
+        "timestamp": T0 + 5_000, "take_thread_control": {"previous_owner_app_id": INBOX,
+        "new_owner_app_id": routing_domain::PAGE_INBOX_APP_ID, "metadata": ""}}),
+    )
+    .await;
+    let record = rig.store.conversation(PAGE, "u11").await.unwrap().unwrap();
+    assert_eq!(
+        record.owner.role,
+        OwnerRole::PageInbox,
+        "{:?}",
+        record.owner
+    );
+}
+
 #[tokio::test]
 async fn meta_refusing_a_pass_names_its_owner_after_an_inline_resync() {
     let rig = rig();

@@ -130,7 +130,7 @@ async fn histories_on_dynamodb_converge_to_meta() {
 async fn histories_that_found_bugs_still_pass() {
     check_all(
         "regressions",
-        vec![1, 6, 11, 19, 80, 209, 90368, 150068],
+        vec![1, 6, 11, 19, 80, 203, 209, 90368, 150068],
         (AT_ONCE, MAX_STEPS),
         || async { memory() },
     )

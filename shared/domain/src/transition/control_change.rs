@@ -6,6 +6,9 @@ use crate::{Cause, Conversation, EpochMillis, Happening, Owner, TimelineEntry};
 
 use super::Transition;
 
+/// Meta's release: the one change of control no webhook announces.
+const RELEASE_EVENT: &str = "release_thread_control";
+
 /// A change of control that Meta confirmed to the control API (or that a timeout or a
 /// re-sync decided): applied to the record with its cause and actor.
 #[derive(Clone, Debug)]
@@ -80,15 +83,21 @@ pub fn apply_control_change(
     }
 }
 
-/// Meta confirmed `change` and the record already names its owner (Meta's webhook for it
-/// was applied first): nothing to append, the owner, unread and lease stay. The ordering
-/// guard still moves up to the confirmation, as for any confirmed change: an event Meta
-/// stamped before it (a retried delivery of an older message) no longer claims the thread
-/// from before it. `None` when the guard already is at or after the confirmation.
+/// Meta confirmed `change` and the record already names its owner: nothing to append, the
+/// owner, unread and lease stay. A release, which Meta announces to no app, still moves the
+/// ordering guard up to the confirmation: an event Meta stamped before it (a retried
+/// delivery of an older message) no longer claims the thread from before it. A pass or a
+/// take is announced by Meta's own webhook, which set the guard at Meta's time when it was
+/// applied: the guard stays there, so a change Meta made between that time and this
+/// confirmation (a take by Meta's Page Inbox) still claims the thread. `None` when the
+/// guard does not move.
 pub fn confirm_recorded_change(
     current: &Conversation,
     change: &ControlChange<'_>,
 ) -> Option<Transition> {
+    if change.event != RELEASE_EVENT {
+        return None;
+    }
     let at = change.at.max(current.last_control_event_at.unwrap_or(0));
     let key = format!("~{}", change.key);
     let guard = (
