@@ -140,13 +140,9 @@ impl Records {
         before: Option<&Conversation>,
         mut write: ConversationWrite,
     ) -> ConversationWrite {
-        let config = self.config.clone();
-        let policy = config
-            .page(&write.state.page_id)
-            .map(PagePolicy::handover_policy)
-            .unwrap_or_default();
+        let page = self.config.page(&write.state.page_id);
+        let policy = page.map(PagePolicy::handover_policy).unwrap_or_default();
         note_write(before, &mut write.state, &write.timeline, &policy);
-        let page = config.page(&write.state.page_id);
         let state = &mut write.state;
         state.note_expiry(page.map_or(DEFAULT_IDLE_EXPIRY_DAYS as i64 * 86_400, |p| {
             p.idle_expiry_secs()
